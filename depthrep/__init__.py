@@ -1,0 +1,53 @@
+"""depthrep: how much of an image does each layer of a vision model keep?
+
+Executable companion to B. L. Badger, *Depth and Representation in Vision Models*
+(arXiv:2211.06496). Reconstruct an input from one layer's embedding by gradient descent
+and measure what was lost::
+
+    import depthrep
+    model = depthrep.load_model("resnet50")            # untrained, frozen, eval mode
+    image = depthrep.load_image("grace_hopper", 128)   # (1, 3, 128, 128) in [0, 1]
+    results = depthrep.invert(model, image, depthrep.layers(model), steps=200)
+    depthrep.show_reconstructions(image, results)
+"""
+
+from .distances import embedding_distance, input_distance, shifted_reference
+from .encoder import Encoder
+from .images import ImageError, load_image, samples
+from .invert import METHODS, InversionResult, Method, get_method, invert, start_image
+from .layers import UnknownLayerError, layers, node_names
+from .models import UnknownModelError, WeightsUnavailable, load_model, model_names
+
+__all__ = [
+    "METHODS",
+    "Encoder",
+    "ImageError",
+    "InversionResult",
+    "Method",
+    "UnknownLayerError",
+    "UnknownModelError",
+    "WeightsUnavailable",
+    "embed",
+    "embedding_distance",
+    "get_method",
+    "input_distance",
+    "invert",
+    "layers",
+    "load_image",
+    "load_model",
+    "model_names",
+    "node_names",
+    "samples",
+    "shifted_reference",
+    "start_image",
+]
+
+
+def embed(model, image, layers, *, normalize: bool = False):
+    """``{layer: O_l(image)}`` for ``image: (B, 3, H, W)`` in ``[0, 1]``, without gradients."""
+    import torch
+
+    from .models import model_device
+
+    with torch.no_grad():
+        return Encoder(model, layers, normalize=normalize)(image.to(model_device(model)))

@@ -1,0 +1,179 @@
+"""The truncated forward pass: a model cut after its deepest requested layer, in segments.
+
+``create_feature_extractor`` (torch.fx) gives one graph that returns every requested
+node and drops everything below the deepest. :class:`Encoder` splits that graph at the
+requested nodes that are *clean cuts* (nothing computed before the node is still needed
+after it: ResNet stage outputs, VGG pools, transformer blocks) into segments that each
+take one tensor. A batch whose members stop at different layers then runs stage by
+stage: members are ordered deepest first, so the members still running are always a
+prefix of the batch and leave it with a free slice, no copy.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import fx, nn
+from torchvision.models.feature_extraction import create_feature_extractor
+
+from .layers import resolve
+
+
+class Encoder:
+    """The embeddings ``O_l(x)`` of several layers of one model, computed in one pass.
+
+    Args:
+        model: a model in eval mode (see :func:`depthrep.load_model`).
+        layers: layer names (see :func:`depthrep.layers`), any order.
+        normalize: subtract ImageNet's mean and divide by its std before the model
+            (the paper feeds raw ``[0, 1]`` pixels: off by default).
+
+    Calling the encoder on ``x: (B, 3, H, W)`` returns ``{layer: (B, ...)}``.
+    """
+
+    def __init__(self, model: nn.Module, layers: str | Iterable[str], normalize: bool = False):
+        self.nodes = resolve(model, layers)
+        self.layers = list(self.nodes)
+        self.normalize = normalize
+        queries = list(dict.fromkeys(self.nodes.values()))
+        graph_module = create_feature_extractor(model, return_nodes={q: q for q in queries})
+        graph_module.eval()
+        self.segments, segment_of_query = _split(graph_module)
+        self.segment_of = {name: segment_of_query[node] for name, node in self.nodes.items()}
+        self._query_of = self.nodes
+        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        self._mean_std = (mean, std)
+
+    @property
+    def depth_order(self) -> list[str]:
+        """Layers from deepest segment to shallowest (the order batch members are kept in)."""
+        return sorted(self.layers, key=lambda name: -self.segment_of[name])
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's input for images ``x`` in ``[0, 1]`` (normalised if asked)."""
+        if not self.normalize:
+            return x
+        mean, std = (t.to(x.device, x.dtype) for t in self._mean_std)
+        return (x - mean) / std
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every layer's embedding for every image: ``{layer: (B, ...)}``."""
+        found: dict[str, torch.Tensor] = {}
+        h = self.prepare(x)
+        for segment in self.segments[: 1 + max(self.segment_of.values())]:
+            h, outputs = segment(h)
+            found.update(outputs)
+        return {name: found[query] for name, query in self._query_of.items()}
+
+    def staged(self, x: torch.Tensor, blocks: dict[str, slice]) -> dict[str, torch.Tensor]:
+        """Embeddings of batch members that each stop at their own layer.
+
+        Args:
+            x: ``(M, 3, H, W)`` inputs, ordered so that members of deeper layers come
+                first (see :attr:`depth_order`).
+            blocks: ``{layer: slice}`` the members aimed at each layer; together the
+                slices tile ``0..M`` in :attr:`depth_order`.
+
+        Returns:
+            ``{layer: embedding of x[blocks[layer]] at that layer}``. A segment runs only
+            on the members that need it or a deeper one.
+        """
+        active = [0] * len(self.segments)
+        for name, block in blocks.items():
+            for k in range(self.segment_of[name] + 1):
+                active[k] = max(active[k], block.stop)
+        wanted: dict[int, list[str]] = {}
+        for name in blocks:
+            wanted.setdefault(self.segment_of[name], []).append(name)
+        out: dict[str, torch.Tensor] = {}
+        h = self.prepare(x)
+        for k, segment in enumerate(self.segments):
+            if active[k] == 0:
+                break
+            h, outputs = segment(h[: active[k]])
+            for name in wanted.get(k, ()):
+                out[name] = outputs[self._query_of[name]][blocks[name]]
+        return out
+
+
+def _split(graph_module: fx.GraphModule) -> tuple[list[fx.GraphModule], dict[str, int]]:
+    """Cut the feature-extractor graph at its clean-cut output nodes.
+
+    Returns the segments (each maps one tensor to ``(next cut, {query: tensor})``) and
+    the segment index holding each returned query.
+    """
+    graph = graph_module.graph
+    nodes = [n for n in graph.nodes if n.op != "output"]
+    output = next(n for n in graph.nodes if n.op == "output")
+    returned: dict[str, fx.Node] = output.args[0]
+    position = {n: i for i, n in enumerate(nodes)}
+    last_use = {n: max([position[u] for u in n.users if u is not output], default=position[n]) for n in nodes}
+    requested = set(returned.values())
+    cuts, reach = [], -1
+    for i, node in enumerate(nodes):
+        if node in requested and reach <= i and i < len(nodes) - 1:
+            cuts.append(node)
+        if node.op != "get_attr":
+            reach = max(reach, last_use[node])
+    bounds = [position[c] for c in cuts] + [len(nodes) - 1]
+    segments, segment_of = [], {}
+    start = 0
+    for k, end in enumerate(bounds):
+        members = nodes[start : end + 1]
+        entry = nodes[start - 1] if k else None
+        queries = {q: n for q, n in returned.items() if n in members}
+        segment_of.update({q: k for q in queries})
+        segments.append(_segment(graph_module, members, entry, nodes[end], queries))
+        start = end + 1
+    return segments, segment_of
+
+
+def _segment(
+    root: fx.GraphModule,
+    members: Sequence[fx.Node],
+    entry: fx.Node | None,
+    exit_node: fx.Node,
+    queries: dict[str, fx.Node],
+) -> fx.GraphModule:
+    graph = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    if entry is not None:
+        env[entry] = graph.placeholder("x")
+
+    def lookup(node: fx.Node) -> fx.Node:
+        if node not in env:
+            if node.op != "get_attr":
+                raise RuntimeError(f"segment needs {node.name} from an earlier segment")
+            env[node] = graph.node_copy(node)
+        return env[node]
+
+    for node in members:
+        env[node] = graph.node_copy(node, lookup)
+    graph.output((env[exit_node], {q: env[n] for q, n in queries.items()}))
+    segment = fx.GraphModule(root, graph, class_name="Segment")
+    _out_of_place(segment)
+    return segment
+
+
+def _out_of_place(segment: fx.GraphModule) -> None:
+    """Make every op of the segment out of place, without touching the user's model.
+
+    An in-place ReLU would overwrite a layer's output that another batch member still
+    reads. Leaf modules are shared with the model, so they are replaced by copies.
+    """
+    for node in segment.graph.nodes:
+        if node.op == "call_module":
+            module = segment.get_submodule(node.target)
+            if getattr(module, "inplace", False):
+                replacement = copy.copy(module)
+                replacement.inplace = False
+                parent, _, leaf = node.target.rpartition(".")
+                setattr(segment.get_submodule(parent) if parent else segment, leaf, replacement)
+        elif node.op in ("call_function", "call_method") and node.kwargs.get("inplace"):
+            node.kwargs = {**node.kwargs, "inplace": False}
+        if node.op == "call_method" and node.target.endswith("_") and not node.target.startswith("_"):
+            node.target = node.target[:-1]
+    segment.recompile()

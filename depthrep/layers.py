@@ -1,0 +1,146 @@
+"""Layer names: the paper's names for each architecture, and any torchvision node name.
+
+The paper names ResNet layers Conv1..Conv5; depthrep adds ``conv1_prepool``, the stem
+after its ReLU and before max-pooling (the paper's "Conv1 before pooling"):
+
+==================  ==============================================
+depthrep name       torchvision node
+==================  ==============================================
+``conv1_prepool``   ``relu``     (conv 7x7/2 -> bn -> relu)
+``conv1``           ``maxpool``  (the stem output)
+``conv2``           ``layer1``
+``conv3``           ``layer2``
+``conv4``           ``layer3``
+``conv5``           ``layer4``
+==================  ==============================================
+
+Every node that :func:`torchvision.models.feature_extraction.get_graph_node_names`
+lists is accepted too, and so is a module name such as ``"layer3.1"`` (meaning its
+last node), as in ``create_feature_extractor``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from torch import nn
+from torchvision.models.feature_extraction import get_graph_node_names
+
+
+class UnknownLayerError(ValueError):
+    """A layer name the model does not have; the message lists the valid ones."""
+
+
+def _resnet(model: nn.Module) -> dict[str, str]:
+    stages = {"conv1_prepool": "relu", "conv1": "maxpool"}
+    stages.update({f"conv{i + 2}": f"layer{i + 1}" for i in range(4)})
+    return stages
+
+
+def _fully_connected(model: nn.Module) -> dict[str, str]:
+    act = "relu" if model.relu else "fc"
+    return {f"fc{i}": f"{act}{i}" for i in range(1, len(model.widths) + 1)}
+
+
+def _googlenet(model: nn.Module) -> dict[str, str]:
+    names = ["conv1", "conv3", "inception3b", "inception4e", "inception5b"]
+    return {n: n for n in names}
+
+
+def _inception3(model: nn.Module) -> dict[str, str]:
+    names = ["Conv2d_1a_3x3", "Conv2d_4a_3x3", "Mixed_5d", "Mixed_6e", "Mixed_7c"]
+    return {n: n for n in names}
+
+
+# Family (the model's class name) -> function giving {name: torchvision node} in depth order.
+CATALOGUE = {
+    "ResNet": _resnet,
+    "FullyConnected": _fully_connected,
+    "GoogLeNet": _googlenet,
+    "Inception3": _inception3,
+}
+
+
+def family(model: nn.Module) -> str:
+    """The architecture family of a model: its class name (``"ResNet"``, ...)."""
+    return type(model).__name__
+
+
+def named_layers(model: nn.Module) -> dict[str, str]:
+    """The default layers of ``model`` in depth order: ``{name: torchvision node}``."""
+    catalogue = CATALOGUE.get(family(model))
+    if catalogue is None:
+        raise UnknownLayerError(
+            f"depthrep has no default layer list for {family(model)}: pass torchvision "
+            f"node names (depthrep.node_names(model) lists them)."
+        )
+    return catalogue(model)
+
+
+def layers(model: nn.Module) -> list[str]:
+    """The paper's layer names for ``model``, in depth order.
+
+    >>> import depthrep
+    >>> depthrep.layers(depthrep.load_model("resnet18", device="cpu"))
+    ['conv1_prepool', 'conv1', 'conv2', 'conv3', 'conv4', 'conv5']
+    """
+    return list(named_layers(model))
+
+
+def node_names(model: nn.Module) -> list[str]:
+    """Every torchvision feature-extraction node of ``model`` (eval mode), in graph order."""
+    return get_graph_node_names(model)[1]
+
+
+def resolve(model: nn.Module, names: str | Iterable[str]) -> dict[str, str]:
+    """Map each layer name to the torchvision node (or module prefix) it stands for.
+
+    Returns ``{name: node}`` in the order given. Names are the model's default names
+    (:func:`layers`) or any node name or module prefix from :func:`node_names`.
+
+    Raises:
+        UnknownLayerError: a name matches nothing; the message lists the default names,
+            suggests the nearest ones and says where to find every node name.
+    """
+    names = [names] if isinstance(names, str) else list(names)
+    if not names:
+        raise UnknownLayerError("No layer given: pass at least one layer name.")
+    catalogue = CATALOGUE.get(family(model))
+    named = catalogue(model) if catalogue else {}
+    nodes = node_names(model)
+    resolved = {}
+    for name in names:
+        if name in named:
+            resolved[name] = named[name]
+        elif any(node == name or node.startswith(name + ".") for node in nodes):
+            resolved[name] = name
+        else:
+            raise UnknownLayerError(_unknown(model, name, list(named), nodes))
+    return resolved
+
+
+def depth_order(model: nn.Module, names: Iterable[str]) -> list[str]:
+    """``names`` sorted from shallowest to deepest (by the position of their node)."""
+    resolved = resolve(model, names)
+    nodes = node_names(model)
+
+    def position(node: str) -> int:
+        return max(i for i, n in enumerate(nodes) if n == node or n.startswith(node + "."))
+
+    return sorted(resolved, key=lambda name: position(resolved[name]))
+
+
+def _unknown(model: nn.Module, name, named: list[str], nodes: list[str]) -> str:
+    close = difflib.get_close_matches(str(name), named + nodes, n=3, cutoff=0.5)
+    parts = [f"Unknown layer {name!r} for {family(model)}."]
+    if close:
+        parts.append(f"Did you mean {' or '.join(map(repr, close))}?")
+    if named:
+        parts.append(f"Its layers, shallow to deep: {', '.join(named)}.")
+    example = nodes[len(nodes) // 2] if nodes else ""
+    parts.append(
+        f"Any of its {len(nodes)} torchvision node names works too (e.g. {example!r}): "
+        "depthrep.node_names(model) lists them."
+    )
+    return " ".join(parts)

@@ -1,0 +1,89 @@
+import pytest
+import torch
+
+from depthrep import Encoder, embed, layers, load_model
+
+
+def manual_resnet(model, x):
+    """The ResNet stages by hand: the oracle for the FX-built encoder."""
+    out = {}
+    h = model.relu(model.bn1(model.conv1(x)))
+    out["conv1_prepool"] = h
+    h = model.maxpool(h)
+    out["conv1"] = h
+    for i in range(1, 5):
+        h = getattr(model, f"layer{i}")(h)
+        out[f"conv{i + 1}"] = h
+    return out
+
+
+def test_embeddings_equal_a_plain_forward(resnet18, device):
+    x = torch.rand(2, 3, 48, 48, device=device)
+    got = embed(resnet18, x, layers(resnet18))
+    with torch.no_grad():
+        want = manual_resnet(resnet18, x)
+    assert list(got) == list(want)
+    for name in want:
+        torch.testing.assert_close(got[name], want[name])
+
+
+def test_fully_connected_embedding_is_the_matrix_product(device):
+    model = load_model("fc7x2-relu", image_size=3, device=device)
+    x = torch.rand(4, 3, 3, 3, device=device)
+    h1 = torch.relu(x.flatten(1) @ model.fc1.weight.T + model.fc1.bias)
+    h2 = torch.relu(h1 @ model.fc2.weight.T + model.fc2.bias)
+    got = embed(model, x, ["fc2", "fc1"])
+    torch.testing.assert_close(got["fc1"], h1)
+    torch.testing.assert_close(got["fc2"], h2)
+
+
+def test_stage_outputs_are_segment_boundaries(resnet18):
+    encoder = Encoder(resnet18, layers(resnet18))
+    assert len(encoder.segments) == 6
+    assert encoder.depth_order == layers(resnet18)[::-1]
+
+
+def test_staged_members_see_only_their_layer(resnet18, device):
+    names = ["conv1", "layer2.0.add", "conv5", "layer1.0.relu_1"]  # two are not clean cuts
+    encoder = Encoder(resnet18, names)
+    order = encoder.depth_order
+    x = torch.rand(2 * len(order), 3, 32, 32, device=device)
+    blocks = {name: slice(2 * i, 2 * i + 2) for i, name in enumerate(order)}
+    with torch.no_grad():
+        staged = encoder.staged(x, blocks)
+        full = encoder(x)
+    for name, block in blocks.items():
+        torch.testing.assert_close(staged[name], full[name][block])
+
+
+def test_inplace_ops_do_not_corrupt_outputs_or_touch_the_model(resnet18, device):
+    # `layer1.0.add` is consumed by an in-place ReLU inside torchvision's block.
+    got = embed(resnet18, torch.rand(1, 3, 32, 32, device=device) - 0.5, ["layer1.0.add"])["layer1.0.add"]
+    assert (got < 0).any()
+    assert resnet18.relu.inplace and resnet18.layer1[0].relu.inplace
+
+
+def test_normalize_feeds_imagenet_standardised_pixels(resnet18, device):
+    x = torch.rand(1, 3, 32, 32, device=device)
+    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
+    with torch.no_grad():
+        want = resnet18.layer1(
+            resnet18.maxpool(resnet18.relu(resnet18.bn1(resnet18.conv1((x - mean) / std))))
+        )
+    torch.testing.assert_close(embed(resnet18, x, "conv2", normalize=True)["conv2"], want)
+
+
+@pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
+def test_other_families_match_feature_extractor(name):
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    model = load_model(name, device="cpu")
+    names = layers(model)
+    x = torch.rand(1, 3, 80, 80)
+    reference = create_feature_extractor(model, return_nodes=names)
+    with torch.no_grad():
+        want = reference(x)
+    got = embed(model, x, names)
+    for n in names:
+        torch.testing.assert_close(got[n], want[n])
