@@ -7,6 +7,11 @@ after it: ResNet stage outputs, VGG pools, transformer blocks) into segments tha
 take one tensor. A batch whose members stop at different layers then runs stage by
 stage: members are ordered deepest first, so the members still running are always a
 prefix of the batch and leave it with a free slice, no copy.
+
+Each segment is also made cheaper to differentiate, without changing what it computes:
+eval-mode batch norms are folded into the convolution before them (torch.fx's ``fuse``;
+the same map up to float rounding), and in-place ops are made out of place. The user's
+model is never modified.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Iterable, Sequence
 
 import torch
 from torch import fx, nn
+from torch.fx.experimental.optimization import fuse
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from .layers import resolve
@@ -34,6 +40,11 @@ class Encoder:
     """
 
     def __init__(self, model: nn.Module, layers: str | Iterable[str], normalize: bool = False):
+        if model.training:
+            raise ValueError(
+                "The model is in training mode, where batch norm mixes the images of a batch: "
+                "call model.eval() (depthrep.load_model returns models in eval mode)."
+            )
         self.nodes = resolve(model, layers)
         self.layers = list(self.nodes)
         self.normalize = normalize
@@ -155,7 +166,8 @@ def _segment(
     graph.output((env[exit_node], {q: env[n] for q, n in queries.items()}))
     segment = fx.GraphModule(root, graph, class_name="Segment")
     _out_of_place(segment)
-    return segment
+    # Replaces modules in the segment's own containers only: the model keeps its layers.
+    return fuse(segment, inplace=True, no_trace=True).eval()
 
 
 def _out_of_place(segment: fx.GraphModule) -> None:

@@ -1,0 +1,83 @@
+"""Run profiles: the sizes every notebook runs at, defined once.
+
+- ``ci``: a 2-core CPU, every notebook together in a few minutes; small images, few
+  steps, but chosen so that each figure still shows its claim.
+- ``laptop`` (the notebooks' default): meaningful figures on a laptop CPU, a few minutes
+  a notebook.
+- ``paper``: the paper's sizes and iteration counts (299 px, thousands to 100,000+
+  iterations); a GPU expected.
+
+A notebook's ``parameters`` cell names the profile (papermill: ``-p profile ci``) and may
+override single fields: ``get_profile("ci", steps=400)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every size a notebook takes from its profile."""
+
+    name: str
+    size: int
+    """Image side for the ResNet experiments (the paper: 299)."""
+    steps: int
+    """Inversion steps for the ResNet experiments (the paper: 500 and more)."""
+    models: tuple[str, ...]
+    """Untrained ResNets compared across depth (experiments 2 and 3)."""
+    images: tuple[str, ...]
+    """Target images (samples of :func:`depthrep.load_image`)."""
+    seeds: tuple[int, ...]
+    """Seeds of the starting noise: every claim is checked on each."""
+    run_steps: int
+    """Steps of the long runs whose curves are plotted (experiment 4)."""
+    fc_size: int
+    """Side of the fully connected nets' input (the paper: 29, so 2523 values)."""
+    fc_steps: int
+    """Iteration budget of the fully connected inversions."""
+    fc_budgets: tuple[int, ...]
+    """Iteration budgets of the iterations-vs-width experiment (the paper: 1,000-100,000)."""
+    weights: str
+    """Trained weights: ``"local"`` (trained here, offline) or ``"imagenet"``."""
+
+
+PROFILES: dict[str, Profile] = {
+    "ci": Profile(
+        name="ci", size=64, steps=150, models=("resnet18", "resnet50"), images=("grace_hopper",),
+        seeds=(0, 1), run_steps=300, fc_size=12, fc_steps=1500, fc_budgets=(100, 1000, 4000),
+        weights="local",
+    ),
+    "laptop": Profile(
+        name="laptop", size=128, steps=300, models=("resnet18", "resnet50", "resnet152"),
+        images=("grace_hopper", "chelsea"), seeds=(0, 1), run_steps=600, fc_size=20, fc_steps=5000,
+        fc_budgets=(100, 1000, 10_000), weights="local",
+    ),
+    "paper": Profile(
+        name="paper", size=299, steps=1000, models=("resnet18", "resnet50", "resnet152"),
+        images=("grace_hopper", "chelsea", "astronaut"), seeds=(0, 1, 2), run_steps=5000, fc_size=29,
+        fc_steps=20_000, fc_budgets=(1000, 10_000, 100_000), weights="imagenet",
+    ),
+}  # fmt: skip
+
+
+def get_profile(name: str | Profile = "laptop", **overrides) -> Profile:
+    """A profile by name, with single fields replaced; ``None`` values are ignored.
+
+    Raises:
+        ValueError: unknown profile or field; the message lists the valid ones.
+    """
+    if isinstance(name, Profile):
+        base = name
+    elif name in PROFILES:
+        base = PROFILES[name]
+    else:
+        raise ValueError(f"Unknown profile {name!r}: choose one of {', '.join(PROFILES)}.")
+    fields = {f.name for f in dataclasses.fields(Profile)} - {"name"}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"Unknown profile fields {unknown}: valid ones are {sorted(fields)}.")
+    changes = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(base, **changes)
