@@ -14,32 +14,75 @@ and measure what was lost::
 from .distances import embedding_distance, input_distance, shifted_reference
 from .encoder import Encoder
 from .images import ImageError, load_image, samples
-from .invert import METHODS, InversionResult, Method, get_method, invert, start_image
+from .invert import (
+    METHODS,
+    InversionResult,
+    Method,
+    concat_results,
+    get_method,
+    invert,
+    invert_fc,
+    invert_over_seeds,
+    start_image,
+)
 from .layers import UnknownLayerError, layers, node_names
 from .models import UnknownModelError, WeightsUnavailable, load_model, model_names
+from .plot import (
+    plot_distances,
+    plot_history,
+    plot_neighbourhood,
+    plot_ratios,
+    plot_series,
+    plot_spiky_ball,
+    plot_tradeoff,
+    show_reconstructions,
+)
+from .profiles import PROFILES, Profile, get_profile
+from .report import Claim, ClaimFailed, Run, check, claim, start, table
 
 __all__ = [
     "METHODS",
+    "PROFILES",
+    "Claim",
+    "ClaimFailed",
     "Encoder",
     "ImageError",
     "InversionResult",
     "Method",
+    "Profile",
+    "Run",
     "UnknownLayerError",
     "UnknownModelError",
     "WeightsUnavailable",
+    "check",
+    "claim",
+    "concat_results",
     "embed",
     "embedding_distance",
     "get_method",
+    "get_profile",
     "input_distance",
     "invert",
+    "invert_fc",
+    "invert_over_seeds",
     "layers",
     "load_image",
     "load_model",
     "model_names",
     "node_names",
+    "plot_distances",
+    "plot_history",
+    "plot_neighbourhood",
+    "plot_ratios",
+    "plot_series",
+    "plot_spiky_ball",
+    "plot_tradeoff",
     "samples",
     "shifted_reference",
+    "show_reconstructions",
+    "start",
     "start_image",
+    "table",
 ]
 
 

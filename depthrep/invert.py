@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .distances import SHIFT_SIGMA, generator, norm, shift
 from .encoder import Encoder
-from .models import model_device
+from .models import load_model, model_device
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,10 @@ METHODS: dict[str, Method] = {
     "paper": Method(optimizer="sgd", lr=(0.1, 0.1), blur=(2.4, 0.4), clamp=False, loss_scale=0.15),
     # Mahendran & Vedaldi (2015): total variation and alpha-norm instead of the blur.
     "mahendran": Method(blur=None, tv=0.5, alpha=0.05),
+    # The fully connected nets: no blur and no clamp, as in the paper's MLP code (whose
+    # plain L1 step needs 100,000+ iterations); Adam with a decaying step converges in
+    # thousands.
+    "fc": Method(lr=(0.01, 0.0001), blur=None, clamp=False),
 }
 
 
@@ -113,6 +118,27 @@ class History:
     """``(T, B)``: ``m_i`` of each image at each recorded step."""
     embedding_distance: torch.Tensor
     """``(T, B)``: ``m_g`` of each image at each recorded step."""
+
+    def input_response(self, after: float = 0.5) -> torch.Tensor:
+        """``(B,)``: how far ``m_i`` follows ``m_g`` late in the run, ``d log m_i / d log m_g``.
+
+        The ratio of the log-changes of the two distances between the record at fraction
+        ``after`` of the run and the last one. Near 1, a better embedding match means a
+        proportionally better reconstruction; near 0 (or negative), ``m_i`` has levelled
+        off (or grows) while ``m_g`` keeps falling: the embedding no longer pins down the
+        input.
+        """
+        first = self._index(after)
+        log_i = self.input_distance[[first, -1]].log()
+        log_g = self.embedding_distance[[first, -1]].log()
+        return (log_i[1] - log_i[0]) / (log_g[1] - log_g[0])
+
+    def embedding_fall(self, after: float = 0.5) -> torch.Tensor:
+        """``(B,)``: factor by which ``m_g`` fell from fraction ``after`` of the run to its end."""
+        return self.embedding_distance[self._index(after)] / self.embedding_distance[-1]
+
+    def _index(self, fraction: float) -> int:
+        return int(torch.searchsorted(self.step, fraction * self.step[-1]))
 
 
 @dataclass(frozen=True)
@@ -167,7 +193,7 @@ def invert(
     record_every: int | None = None,
     shift_sigma: float = SHIFT_SIGMA,
     autocast: bool = False,
-    progress: bool = True,
+    progress: bool | None = None,
     callback: Callback | None = None,
 ) -> dict[str, InversionResult]:
     """Reconstruct ``image`` from its embedding at each of ``layers``.
@@ -184,7 +210,8 @@ def invert(
         record_every: steps between history records (default: about 50 records).
         shift_sigma: pixel noise of ``a'`` for the reference ``m_r``.
         autocast: run the model in bfloat16 (``torch.autocast``); the loss stays float32.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar; ``None`` shows it unless the environment
+            sets ``TQDM_DISABLE`` (as ``python -m depthrep.run`` does for executed notebooks).
         callback: called as ``callback(step, results_so_far)`` at every record; returning
             ``True`` stops the run early (the results then hold what was reached).
 
@@ -226,6 +253,8 @@ def invert(
         return _results(encoder.layers, blocks, x, goal, records, fixed, step)
 
     step = 0
+    if progress is None:
+        progress = not os.environ.get("TQDM_DISABLE")
     bar = tqdm(total=steps, desc=f"invert {len(order)} layer(s)", disable=not progress, leave=False)
     with bar:
         while step < steps:
@@ -300,3 +329,91 @@ def _results(layers, blocks, x, goal, records, fixed, steps) -> dict[str, Invers
 
 def _worst(results: dict[str, InversionResult]) -> float:
     return max(float(r.relative_embedding_distance.max()) for r in results.values())
+
+
+def concat_results(runs: Iterable[dict[str, InversionResult]]) -> dict[str, InversionResult]:
+    """Join the results of several runs (seeds, images) along the batch dimension.
+
+    All runs must cover the same layers with the same recorded steps.
+    """
+    runs = list(runs)
+    if not runs:
+        raise ValueError("concat_results needs at least one run")
+    joined = {}
+    for name in runs[0]:
+        parts = [run[name] for run in runs]
+        steps = parts[0].history.step
+        if any(not torch.equal(p.history.step, steps) for p in parts):
+            raise ValueError(f"Runs recorded different steps at {name}: use the same steps and record_every.")
+        fields = ("image", "input_distance", "embedding_distance", "reference_distance", "shift_distance")
+        cat = {f: torch.cat([getattr(p, f) for p in parts]) for f in (*fields, "target_norm")}
+        joined[name] = InversionResult(
+            layer=name,
+            **cat,
+            history=History(
+                steps,
+                torch.cat([p.history.input_distance for p in parts], dim=1),
+                torch.cat([p.history.embedding_distance for p in parts], dim=1),
+            ),
+            steps=min(p.steps for p in parts),
+        )
+    return joined
+
+
+def invert_over_seeds(
+    model: str,
+    image: torch.Tensor,
+    layers: str | Iterable[str],
+    steps: int,
+    seeds: Iterable[int] = (0, 1),
+    *,
+    weights: str = "random",
+    device: str | torch.device | None = None,
+    image_size: int | None = None,
+    **invert_kwargs,
+) -> dict[str, InversionResult]:
+    """Invert with a fresh model and a fresh start for each seed; results joined along the batch.
+
+    Seed ``s`` initialises the model (for ``weights="random"``) and the starting noise, so a
+    claim that holds for every batch member holds across model initialisations and starts.
+
+    Args:
+        model: a model name (see :func:`depthrep.load_model`).
+        image: ``(1, 3, H, W)`` target in ``[0, 1]``.
+        invert_kwargs: passed to :func:`invert` (``method``, ``record_every``, ...).
+    Returns:
+        ``{layer: InversionResult}`` with batch dimension ``len(seeds)``, in seed order.
+    """
+    runs = []
+    for seed in seeds:
+        net = load_model(model, weights, seed=seed, device=device, image_size=image_size)
+        runs.append(invert(net, image, layers, steps, seed=seed, **invert_kwargs))
+    return concat_results(runs)
+
+
+def invert_fc(
+    widths,
+    image: torch.Tensor,
+    steps: int,
+    seeds: Iterable[int] = (0, 1),
+    *,
+    relu: bool = False,
+    method: str | Method = "fc",
+    **invert_kwargs,
+) -> InversionResult:
+    """Invert the last layer of the paper's fully connected net with these ``widths``, per seed.
+
+    Args:
+        widths: units per layer (floats are rounded down), e.g. ``[0.8 * n] * 3``.
+        image: ``(1, 3, S, S)``: the net is built for this input size.
+    Returns:
+        The last layer's result, batch dimension ``len(seeds)``.
+    """
+    from .models import fc_name
+
+    layer = f"fc{len(widths)}"
+    name = fc_name([int(w) for w in widths], relu)
+    results = invert_over_seeds(
+        name, image, layer, steps, seeds, method=method, image_size=image.shape[-1], **invert_kwargs
+    )
+    return results[layer]

@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from torch import nn
 from torchvision.models.feature_extraction import get_graph_node_names
 
+from .models import load_model
+
 
 class UnknownLayerError(ValueError):
     """A layer name the model does not have; the message lists the valid ones."""
@@ -78,13 +80,15 @@ def named_layers(model: nn.Module) -> dict[str, str]:
     return catalogue(model)
 
 
-def layers(model: nn.Module) -> list[str]:
-    """The paper's layer names for ``model``, in depth order.
+def layers(model: nn.Module | str) -> list[str]:
+    """The paper's layer names for a model (or a model name), in depth order.
 
     >>> import depthrep
-    >>> depthrep.layers(depthrep.load_model("resnet18", device="cpu"))
+    >>> depthrep.layers("resnet18")
     ['conv1_prepool', 'conv1', 'conv2', 'conv3', 'conv4', 'conv5']
     """
+    if isinstance(model, str):
+        model = load_model(model, device="meta")  # the architecture alone: no memory, no init cost
     return list(named_layers(model))
 
 

@@ -38,13 +38,14 @@ def caption(result: InversionResult, index: int = 0) -> str:
     m_i = float(result.input_distance[index])
     m_g = float(result.relative_embedding_distance[index])
     m_r = float(result.reference_distance[index] / result.target_norm[index])
-    return f"$m_i$ {m_i:.3g}\n$m_g$ {m_g:.3f}|y| ($m_r$ {m_r:.3f})"
+    return f"$m_i$ {m_i:.3g}\n$m_g$ {m_g:.2g}|y| ($m_r$ {m_r:.2g})"
 
 
 def show_reconstructions(
     results: Results | Mapping[str, Results],
     target: torch.Tensor | None = None,
     *,
+    start: torch.Tensor | None = None,
     index: int = 0,
     title: str | None = None,
     size: float = 1.9,
@@ -55,22 +56,22 @@ def show_reconstructions(
         results: ``{layer: InversionResult}`` for one row, or ``{row label: {layer: ...}}``
             for several (models, weights, images).
         target: ``(B, 3, H, W)``: shown in the first column when given.
+        start: ``(B, 3, H, W)``: the starting noise, shown after the target when given.
         index: which image of the batch to show.
     """
     rows = _rows(results)
-    columns = max(len(r) for r in rows.values()) + (target is not None)
+    fixed = [(im, label) for im, label in ((target, "target $a$"), (start, "start $a_0$")) if im is not None]
+    columns = max(len(r) for r in rows.values()) + len(fixed)
     fig, axes = plt.subplots(
         len(rows), columns, figsize=(size * columns, (size + 0.55) * len(rows)), squeeze=False
     )
     for axis in axes.flat:
         axis.axis("off")
     for row, (label, row_results) in enumerate(rows.items()):
-        offset = 0
-        if target is not None:
-            axes[row, 0].imshow(to_numpy_image(target[index]))
-            axes[row, 0].set_title("target $a$", fontsize=9)
-            offset = 1
-        for col, (layer, result) in enumerate(row_results.items(), offset):
+        for col, (image, name) in enumerate(fixed):
+            axes[row, col].imshow(to_numpy_image(image[index]))
+            axes[row, col].set_title(name, fontsize=9)
+        for col, (layer, result) in enumerate(row_results.items(), len(fixed)):
             axes[row, col].imshow(to_numpy_image(result.image[index]))
             axes[row, col].set_title(layer, fontsize=9)
             axes[row, col].text(
@@ -136,6 +137,135 @@ def plot_distances(results: Results, *, index: int = 0, title: str | None = None
         axis.grid(axis="y", alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ratios(rows: Results | Mapping[str, Results], *, title: str | None = None) -> Figure:
+    """The paper's two ratios per layer, one line per row (model), a dot per batch member.
+
+    Left, ``m_g / m_r``: below 1 the layer sees the reconstruction as closer to the target
+    than a barely shifted copy ``a'``. Right, ``m_i / ||a' - a||``: above 1 the
+    reconstruction is farther from the target in pixels than ``a'``. Non-uniqueness is
+    both at once.
+    """
+    rows = _rows(rows)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for k, (label, results) in enumerate(rows.items()):
+        names = list(results)
+        x = np.arange(len(names))
+        embedding = torch.stack([r.embedding_distance / r.reference_distance for r in results.values()])
+        pixels = torch.stack([r.input_distance / r.shift_distance for r in results.values()])
+        for axis, values in ((left, embedding), (right, pixels)):
+            color = f"C{k}"
+            axis.plot(x, values.mean(1).numpy(), "-", color=color, label=label or None)
+            for member in range(values.shape[1]):
+                axis.plot(x, values[:, member].numpy(), "o", color=color, ms=3, alpha=0.6)
+            axis.set_xticks(x, names, rotation=30, ha="right")
+    left.set(ylabel=r"$m_g / m_r$", yscale="log")
+    right.set(ylabel=r"$m_i / \|a' - a\|$", yscale="log")
+    for axis in (left, right):
+        axis.axhline(1, color="k", lw=0.8, ls="--")
+        axis.grid(alpha=0.3)
+    if any(rows):
+        left.legend(fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_tradeoff(runs: Mapping[str, InversionResult], *, index: int = 0, title: str | None = None) -> Figure:
+    """``m_i`` against ``m_g / ||O(a)||`` over each run, log-log; the run goes right to left.
+
+    Where a curve runs flat, the embedding keeps improving while the reconstruction does not.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, (label, r) in enumerate(runs.items()):
+        h = r.history
+        x = (h.embedding_distance[:, index] / r.target_norm[index]).numpy()
+        y = h.input_distance[:, index].numpy()
+        ax.plot(x, y, "-", color=f"C{k}", label=label)
+        ax.plot(x[0], y[0], "o", color=f"C{k}", ms=5)
+        ax.plot(x[-1], y[-1], "*", color=f"C{k}", ms=10)
+    shift = float(next(iter(runs.values())).shift_distance[index])
+    ax.axhline(shift, color="k", ls="--", lw=0.8, label=r"$\|a' - a\|$")
+    ax.set(xscale="log", yscale="log", xlabel=r"$m_g / \|O(a)\|$  (o start, * end)", ylabel=r"$m_i$")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_spiky_ball(preimages: Mapping[str, torch.Tensor], *, title: str | None = None) -> Figure:
+    """Preimages of one circle in the embedding, one panel per depth (see ``linear.preimage_of_circle``).
+
+    Every point on the solid curve is at the same distance from ``O(a)`` in the embedding;
+    in the input they spread along a few directions, ever more unequally with depth. The
+    dashed circle marks the inputs at that same distance from ``a``.
+    """
+    fig, axes = plt.subplots(1, len(preimages), figsize=(2.6 * len(preimages), 2.9), squeeze=False)
+    for axis, (label, points) in zip(axes[0], preimages.items(), strict=True):
+        points = points.numpy()
+        axis.add_patch(plt.Circle((0, 0), 1.0, fill=False, ls="--", color="0.5", lw=0.8))
+        axis.plot(points[:, 0], points[:, 1], "-", color="C0", lw=1)
+        axis.plot([0], [0], "k+")
+        reach = float(np.abs(points).max())
+        axis.set(xlim=(-reach, reach), ylim=(-reach, reach), aspect="equal", title=label)
+        axis.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_neighbourhood(
+    distances: torch.Tensor, markers: Mapping[str, float], *, xlabel: str, title: str | None = None
+) -> Figure:
+    """Histogram of distances on a log axis, with named reference values as vertical lines."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    values = distances.detach().cpu().double().clamp_min(1e-300).log10().numpy()
+    ax.hist(values, bins=30, color="C0", alpha=0.8, label=f"{len(values)} samples")
+    for k, (label, value) in enumerate(markers.items(), 1):
+        ax.axvline(np.log10(value), color=f"C{k}", lw=2, label=label)
+    ax.set(xlabel=xlabel, ylabel="count")
+    ax.legend(fontsize=8, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_series(
+    x,
+    series: Mapping[str, torch.Tensor | np.ndarray],
+    *,
+    xlabel: str,
+    ylabel: str,
+    logx: bool = False,
+    logy: bool = False,
+    title: str | None = None,
+    ax=None,
+) -> Figure:
+    """Lines of ``y`` against ``x``, one per label; a ``(len(x), S)`` series draws its mean
+    as a line and each column (seed) as dots."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6)) if ax is None else (ax.figure, ax)
+    for k, (label, y) in enumerate(series.items()):
+        y = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y, dtype=float)
+        mean = y.mean(axis=1) if y.ndim == 2 else y
+        ax.plot(x, mean, "-", color=f"C{k}", label=label)
+        if y.ndim == 2:
+            for column in y.T:
+                ax.plot(x, column, "o", color=f"C{k}", ms=3, alpha=0.6)
+    ax.set(
+        xlabel=xlabel, ylabel=ylabel, xscale="log" if logx else "linear", yscale="log" if logy else "linear"
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 

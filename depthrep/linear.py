@@ -1,0 +1,205 @@
+"""Linear algebra of the paper's fully connected nets: exact inverses and conditioning.
+
+A fully connected net without ReLU is an affine map ``x -> W x + b``. These functions
+read its layers as float64 matrices to invert it exactly, measure how badly conditioned
+the composed map is at each depth, and compute the part of an input a layer can never
+see (its null space), which no input-gradient method can recover.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .distances import generator, shifted_reference
+from .invert import invert
+from .models import FullyConnected
+
+
+def affine_layers(
+    model: FullyConnected, dtype: torch.dtype = torch.float64
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``[(W_k, b_k)]`` of each layer, on the CPU in ``dtype``.
+
+    Raises:
+        ValueError: the net has ReLUs (it is not affine) or is not a :class:`FullyConnected`.
+    """
+    if not isinstance(model, FullyConnected):
+        raise ValueError(f"Expected one of the paper's fully connected nets, got {type(model).__name__}.")
+    if model.relu:
+        raise ValueError("A net with ReLU is not affine: build it without '-relu' for exact inversion.")
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    return [(m.weight.detach().to("cpu", dtype), m.bias.detach().to("cpu", dtype)) for m in linears]
+
+
+def compose(model: FullyConnected, depth: int | None = None, dtype: torch.dtype = torch.float64):
+    """``(W, b)`` of the first ``depth`` layers composed (all when ``None``): ``O(x) = W x + b``."""
+    layers = affine_layers(model, dtype)[:depth]
+    weight, bias = layers[0]
+    for w, b in layers[1:]:
+        weight, bias = w @ weight, w @ bias + b
+    return weight, bias
+
+
+def condition_numbers(model: FullyConnected) -> torch.Tensor:
+    """``(L,)``: condition number ``s_max / s_min`` of the map up to each depth ``1..L``.
+
+    ``s_min`` is the smallest of the ``min(rows, cols)`` singular values: for a layer
+    narrower than the input the map is not injective whatever this number says.
+    """
+    values = []
+    for depth in range(1, len(model.widths) + 1):
+        s = torch.linalg.svdvals(compose(model, depth)[0])
+        values.append(s[0] / s[-1])
+    return torch.stack(values)
+
+
+def exact_inverse(
+    model: FullyConnected, embedding: torch.Tensor, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
+    """The input whose embedding (last layer) is ``embedding``, layer by layer: ``W^-1 (o - b)``.
+
+    Args:
+        embedding: ``(B, width_L)``.
+    Returns:
+        ``(B, 3, S, S)`` in ``dtype``, on the CPU. Layers must be at least as wide as their
+        input (square layers are solved, wider ones by least squares).
+    """
+    h = embedding.detach().to("cpu", dtype)
+    for w, b in reversed(affine_layers(model, dtype)):
+        if w.shape[0] < w.shape[1]:
+            raise ValueError(f"A layer of shape {tuple(w.shape)} is narrower than its input: not invertible.")
+        rhs = (h - b).T
+        h = (
+            torch.linalg.solve(w, rhs) if w.shape[0] == w.shape[1] else torch.linalg.lstsq(w, rhs).solution
+        ).T
+    return h.reshape(len(h), 3, model.image_size, model.image_size)
+
+
+def forward(model: FullyConnected, image: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``O(image)`` computed in ``dtype`` on the CPU: ``(B, 3, S, S) -> (B, width_L)``."""
+    h = image.detach().to("cpu", dtype).flatten(1)
+    for w, b in affine_layers(model, dtype):
+        h = h @ w.T + b
+    return h
+
+
+def neighbourhood(
+    model: FullyConnected, image: torch.Tensor, sigma: float = 1e-3, samples: int = 200, seed: int = 0
+) -> torch.Tensor:
+    """Inputs ``a''`` whose embeddings are random points near ``O(a)``: ``O(a'') = O(a) + N(0, sigma^2)``.
+
+    Args:
+        image: ``(1, 3, S, S)`` the target ``a``.
+    Returns:
+        ``(samples, 3, S, S)`` float64: the exact preimages of the perturbed embeddings.
+    """
+    target = forward(model, image)
+    noise = torch.randn((samples, target.shape[1]), generator=generator(seed, stream=2), dtype=torch.float64)
+    return exact_inverse(model, target + sigma * noise)
+
+
+def null_space_distance(model: FullyConnected, start: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``(B,)``: the part of ``start - target`` in the null space of the composed map.
+
+    Plain gradient descent on the input moves only within the row space of ``W`` (every
+    input gradient is ``W^T g``), so from ``start`` it can never come closer to ``target``
+    than this: zero for an injective map, positive once a layer is narrower than the input.
+    """
+    weight, _ = compose(model)
+    delta = (start.detach().cpu().double() - target.detach().cpu().double()).flatten(1)
+    basis = torch.linalg.svd(weight, full_matrices=False).Vh  # rows span the row space
+    rank = int((torch.linalg.svdvals(weight) > 1e-10 * torch.linalg.svdvals(weight)[0]).sum())
+    row = basis[:rank]
+    return (delta - (delta @ row.T) @ row).norm(dim=1)
+
+
+def random_maps(depth: int, dim: int = 2, condition: float = 3.0, seed: int = 0) -> torch.Tensor:
+    """``(depth, dim, dim)`` float64 random maps ``U diag(s) V^T``, each of condition number ``condition``.
+
+    ``U`` and ``V`` are random rotations; the singular values ``s`` spread geometrically from
+    ``sqrt(condition)`` to ``1 / sqrt(condition)``, so every map keeps volume and stretches
+    as much as every other: what grows with depth is the composition's doing alone.
+    """
+    g = generator(seed, stream=3)
+    maps = []
+    for _ in range(depth):
+        u, _ = torch.linalg.qr(torch.randn((dim, dim), generator=g, dtype=torch.float64))
+        v, _ = torch.linalg.qr(torch.randn((dim, dim), generator=g, dtype=torch.float64))
+        s = torch.logspace(0.5, -0.5, dim, base=condition, dtype=torch.float64)
+        maps.append(u @ torch.diag(s) @ v.T)
+    return torch.stack(maps)
+
+
+def preimage_of_circle(maps: torch.Tensor, points: int = 720, radius: float = 1.0) -> torch.Tensor:
+    """Inputs whose image under ``maps[-1] @ ... @ maps[0]`` lies on a circle of ``radius``.
+
+    The "spiky ball" in two dimensions: equal distances in the embedding are an ellipse
+    of axis ratio equal to the condition number in the input. Returns ``(points, 2)``.
+    """
+    composed = torch.eye(maps.shape[-1], dtype=maps.dtype)
+    for m in maps:
+        composed = m @ composed
+    angle = torch.linspace(0, 2 * torch.pi, points, dtype=maps.dtype)
+    circle = radius * torch.stack([angle.cos(), angle.sin()], dim=1)
+    return torch.linalg.solve(composed, circle.T).T
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    """The paper's experiment 9 for one net: exact inversion against its neighbourhood.
+
+    Distances are in the input (``||x - a||``) and in the embedding (``||O(x) - O(a)||``).
+    """
+
+    error64: float
+    """``||O^-1(O(a)) - a||`` computed in float64."""
+    error32: float
+    """The same in float32."""
+    sampled: torch.Tensor
+    """``(samples,)``: ``||a'' - a||`` for exact preimages of ``O(a) + N(0, sigma^2)``."""
+    sampled_embedding: torch.Tensor
+    """``(samples,)``: ``||O(a'') - O(a)||``."""
+    shifted: float
+    """``||a' - a||`` for the shifted input ``a' = a + N(0, (1/25)^2)``."""
+    shifted_embedding: float
+    descent: float
+    """``||a_g - a||`` after gradient descent from noise."""
+    descent_embedding: float
+
+
+def neighbourhood_experiment(
+    model: FullyConnected,
+    image: torch.Tensor,
+    *,
+    sigma: float = 1e-3,
+    samples: int = 200,
+    steps: int = 220,
+    seed: int = 0,
+) -> Neighbourhood:
+    """Invert ``O(a)`` exactly, invert random points near it, and run gradient descent.
+
+    Args:
+        model: a linear :class:`FullyConnected` net whose layers are at least as wide as
+            their inputs (the paper: four square layers).
+        image: ``(1, 3, S, S)`` the target ``a``.
+        steps: gradient-descent iterations (the paper: 220), with the ``fc`` preset.
+    """
+    y = forward(model, image)
+    exact32 = exact_inverse(model, forward(model, image, torch.float32), torch.float32)
+    nearby = neighbourhood(model, image, sigma=sigma, samples=samples, seed=seed)
+    layer = f"fc{len(model.widths)}"
+    shifted = shifted_reference(model, image, layer, seed=seed)
+    descent = invert(model, image, layer, steps, method="fc", seed=seed)[layer]
+    target = image.detach().cpu().double()
+    return Neighbourhood(
+        error64=float((exact_inverse(model, y) - target).norm()),
+        error32=float((exact32.double() - target).norm()),
+        sampled=(nearby - target).flatten(1).norm(dim=1),
+        sampled_embedding=(forward(model, nearby) - y).norm(dim=1),
+        shifted=float((shifted.image.cpu().double() - target).norm()),
+        shifted_embedding=float(shifted.distance[0]),
+        descent=float(descent.input_distance[0]),
+        descent_embedding=float(descent.embedding_distance[0]),
+    )

@@ -1,0 +1,197 @@
+"""What an executed notebook reports: its run (profile, device, time) and its claim checks.
+
+A notebook starts with ``run = depthrep.start(profile)`` and ends with
+``depthrep.check(run, claims)``. The check shows a table of the measured values behind
+each claim and raises :class:`ClaimFailed` if one does not hold, so papermill (and
+``python -m depthrep.run``) fails on it. The table also carries a JSON copy under
+:data:`CLAIMS_MIME`, which the runner reads back from the executed notebook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import html
+import platform
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .models import default_device
+from .profiles import Profile, get_profile
+
+CLAIMS_MIME = "application/vnd.depthrep.claims+json"
+
+
+class ClaimFailed(AssertionError):
+    """A claim check did not hold on the numbers the notebook computed."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One execution of a notebook: its profile, device and start time."""
+
+    profile: Profile
+    device: torch.device
+    started: float
+    """``time.time()`` at :func:`start`."""
+
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.time() - self.started
+
+    def describe(self) -> str:
+        """``"profile ci · cpu (2 threads) · torch 2.14.1 · 2026-11-25 04:10 UTC"``."""
+        device = self.device.type
+        if device == "cuda":
+            device = torch.cuda.get_device_name(self.device)
+        else:
+            device = f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
+        when = datetime.datetime.fromtimestamp(self.started, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return f"profile {self.profile.name} · {device} · torch {torch.__version__} · {when}"
+
+
+def start(profile: str | Profile = "laptop", **overrides) -> Run:
+    """Begin a notebook run: resolve the profile and show what will produce the figures.
+
+    Args:
+        profile: ``"ci"``, ``"laptop"`` or ``"paper"`` (see :mod:`depthrep.profiles`).
+        overrides: single profile fields to change; ``None`` values are ignored, so a
+            notebook can pass its optional parameters straight through.
+    """
+    run = Run(get_profile(profile, **overrides), default_device(), time.time())
+    settings = ", ".join(
+        f"{f.name}={getattr(run.profile, f.name)}"
+        for f in dataclasses.fields(run.profile)
+        if f.name != "name"
+    )
+    _display(
+        {
+            "text/plain": f"{run.describe()}\n{settings}",
+            "text/html": (
+                f'<div class="depthrep-run"><b>Run:</b> {html.escape(run.describe())}'
+                f"<br><small>{html.escape(settings)}</small></div>"
+            ),
+        }
+    )
+    return run
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One checked claim and the numbers behind it."""
+
+    statement: str
+    """The claim in words, as the check tests it (with its margin)."""
+    holds: bool
+    values: dict[str, float | list[float]]
+    """Measured values, one per seed where the claim is checked per seed."""
+    departs: bool = False
+    """True where the check asserts a measured direction that departs from the paper."""
+
+
+def claim(statement: str, holds, *, departs: bool = False, **values) -> Claim:
+    """A :class:`Claim`; ``holds`` may be a bool or a sequence of per-seed bools (all must hold).
+
+    Values may be numbers, tensors or sequences of them (one per seed); they are rounded
+    to plain floats for the table.
+    """
+    return Claim(statement, _all(holds), {k: _plain(v) for k, v in values.items()}, departs)
+
+
+def _all(holds) -> bool:
+    if isinstance(holds, torch.Tensor):
+        return bool(holds.all())
+    if isinstance(holds, Iterable):
+        return all(_all(h) for h in holds)
+    return bool(holds)
+
+
+def check(run: Run, claims: Sequence[Claim]) -> None:
+    """Show the claims as a table and raise :class:`ClaimFailed` if any does not hold."""
+    claims = list(claims)
+    rows = "".join(
+        f"<tr><td>{html.escape(c.statement)}</td><td><code>{html.escape(_format(c.values))}</code></td>"
+        f"<td>{_verdict(c)}</td></tr>"
+        for c in claims
+    )
+    footer = f"{run.describe()} · {run.elapsed():.0f} s"
+    _display(
+        {
+            "text/plain": "\n".join(f"[{_verdict(c)}] {c.statement}: {_format(c.values)}" for c in claims)
+            + f"\n{footer}",
+            "text/html": (
+                '<table class="depthrep-claims"><thead><tr><th>claim</th><th>measured</th>'
+                f"<th>verdict</th></tr></thead><tbody>{rows}</tbody></table><small>{html.escape(footer)}</small>"
+            ),
+            CLAIMS_MIME: {
+                "profile": run.profile.name,
+                "device": run.describe(),
+                "seconds": round(run.elapsed(), 1),
+                "claims": [dataclasses.asdict(c) for c in claims],
+            },
+        }
+    )
+    failed = [c for c in claims if not c.holds]
+    if failed:
+        raise ClaimFailed(
+            "Claims that did not hold: " + "; ".join(f"{c.statement} ({_format(c.values)})" for c in failed)
+        )
+
+
+def _verdict(c: Claim) -> str:
+    if not c.holds:
+        return "fails"
+    return "holds (departs from the paper)" if c.departs else "holds"
+
+
+def _plain(value):
+    if isinstance(value, torch.Tensor):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(f"{float(value):.4g}")  # four significant digits, tiny values kept
+    return value
+
+
+def _format(values: dict) -> str:
+    def fmt(v):
+        if isinstance(v, list):
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{k}={fmt(v)}" for k, v in values.items())
+
+
+def _display(bundle: dict) -> None:
+    try:
+        from IPython.display import display
+    except ImportError:  # plain Python: print the text form
+        print(bundle["text/plain"])
+        return
+    display(bundle, raw=True)
+
+
+def table(rows: Sequence[dict], *, digits: int = 4) -> None:
+    """Show a list of dicts (one per row, same keys) as an HTML table with a text fallback."""
+    if not rows:
+        return
+    columns = list(rows[0])
+
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:.{digits}g}"
+        if isinstance(v, torch.Tensor) and v.numel() == 1:
+            return f"{float(v):.{digits}g}"
+        return str(v)
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell(r[c]))}</td>" for c in columns) + "</tr>" for r in rows
+    )
+    text = "\n".join(["\t".join(columns)] + ["\t".join(cell(r[c]) for c in columns) for r in rows])
+    markup = f'<table class="depthrep-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    _display({"text/plain": text, "text/html": markup})
