@@ -1,13 +1,14 @@
 # depthrep: every target sets up .venv itself when it is missing.
-#   make test                  lint, unit tests, notebooks at `ci` scale, book, browser test
 #   make book [PROFILE=ci|laptop|paper]   execute the notebooks and build the HTML book
+#   make test                            lint, unit tests, notebooks at `ci` scale, book, browser test
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= laptop
+EXECUTED := build/notebooks
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lint unit test test-slow clean
+.PHONY: setup lint unit notebooks book book-html browser test test-slow clean
 
 setup: $(STAMP)
 
@@ -23,7 +24,23 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not browser"
 
+# Execute every notebook with papermill at $(PROFILE) into $(EXECUTED); fails on a failed claim.
+notebooks: $(STAMP)
+	$(PY) -m depthrep.run --profile $(PROFILE) --out $(EXECUTED)
+
+# Render the executed notebooks and the prose into _build/html (never re-executes).
+book-html: $(STAMP)
+	@echo "book-html: to be written"
+
+book: notebooks book-html
+
+browser: $(STAMP)
+	$(PY) -m pytest -q -m browser
+
 test: lint unit
+	$(MAKE) notebooks PROFILE=ci
+	$(MAKE) book-html
+	$(MAKE) browser
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow

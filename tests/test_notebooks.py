@@ -1,0 +1,36 @@
+"""The notebooks as committed: output-free, one parameters cell, a claim check at the end."""
+
+import nbformat
+import pytest
+
+from depthrep.run import notebooks
+
+NOTEBOOKS = notebooks()
+
+
+def test_there_are_notebooks():
+    assert len(NOTEBOOKS) >= 6
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: strip outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_one_parameters_cell_with_the_laptop_profile(path):
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    assert 'profile = "laptop"' in tagged[0].source
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem[0].isdigit()], ids=lambda p: p.name)
+def test_chapters_end_with_a_claim_check_and_cite_the_paper(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert "depthrep.check(run" in code[-1]
+    assert any("{cite}`badger2022depth`" in c.source for c in nb.cells if c.cell_type == "markdown")

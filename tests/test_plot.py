@@ -1,0 +1,67 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+import depthrep
+from depthrep import linear
+
+
+@pytest.fixture(scope="module")
+def results(resnet18):
+    images = torch.rand(2, 3, 32, 32)
+    return depthrep.invert(
+        resnet18, images, ["conv1", "conv4"], steps=4, record_every=2, progress=False
+    ), images
+
+
+def texts(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts] + [ax.get_title() for ax in fig.axes]
+
+
+def test_reconstruction_grid_has_target_start_and_captioned_layers(results):
+    res, images = results
+    fig = depthrep.show_reconstructions({"a": res, "b": res}, images, start=torch.rand(2, 3, 32, 32), index=1)
+    assert len(fig.axes) == 2 * 4
+    labels = texts(fig)
+    assert "target $a$" in labels and "start $a_0$" in labels and "conv4" in labels
+    caption = f"$m_i$ {float(res['conv4'].input_distance[1]):.3g}"
+    assert any(t.startswith(caption) for t in labels)
+    plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda r: depthrep.plot_history(r),
+        lambda r: depthrep.plot_distances(r, index=1),
+        lambda r: depthrep.plot_ratios({"m": r}),
+        lambda r: depthrep.plot_tradeoff(r),
+    ],
+)
+def test_curve_and_bar_plots_draw_every_layer(draw, results):
+    res, _ = results
+    fig = draw(res)
+    lines = sum(len(ax.lines) + len(ax.patches) for ax in fig.axes)
+    assert lines >= len(res)
+    plt.close(fig)
+
+
+def test_series_spiky_ball_and_neighbourhood():
+    fig = depthrep.plot_series(
+        [1, 2, 3], {"a": torch.rand(3, 2), "b": [1.0, 2.0, 3.0]}, xlabel="x", ylabel="y"
+    )
+    assert len(fig.axes[0].lines) == 1 + 2 + 1  # mean line + a dot series per seed, and one line
+    plt.close(fig)
+    maps = linear.random_maps(2)
+    fig = depthrep.plot_spiky_ball(
+        {"1": linear.preimage_of_circle(maps[:1]), "2": linear.preimage_of_circle(maps)}
+    )
+    assert len(fig.axes) == 2
+    plt.close(fig)
+    fig = depthrep.plot_neighbourhood(torch.tensor([10.0, 100.0, 1000.0]), {"ref": 1.0}, xlabel="log")
+    assert len(fig.axes[0].lines) == 1
+    plt.close(fig)

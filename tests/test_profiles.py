@@ -1,0 +1,24 @@
+import pytest
+
+from depthrep import PROFILES, get_profile
+
+
+def test_three_profiles_grow_in_size():
+    ci, laptop, paper = (PROFILES[n] for n in ("ci", "laptop", "paper"))
+    for field in ("size", "steps", "run_steps", "fc_size", "fc_steps"):
+        assert getattr(ci, field) <= getattr(laptop, field) <= getattr(paper, field), field
+    assert paper.size == 299 and paper.fc_size == 29  # the paper's sizes
+    assert all(len(p.seeds) >= 2 for p in PROFILES.values())  # every claim is checked on two seeds at least
+
+
+def test_overrides_replace_fields_and_ignore_none():
+    p = get_profile("ci", steps=7, models=["resnet18"], size=None)
+    assert p.steps == 7 and p.models == ("resnet18",) and p.size == PROFILES["ci"].size
+    assert PROFILES["ci"].steps != 7  # the table itself is untouched
+
+
+def test_unknown_profile_and_field_list_the_valid_ones():
+    with pytest.raises(ValueError, match="ci, laptop, paper"):
+        get_profile("huge")
+    with pytest.raises(ValueError, match="valid ones are"):
+        get_profile("ci", stepz=3)

@@ -1,0 +1,44 @@
+"""Project set-up: dependency lists in sync, the CI entry point, the README's two commands."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+
+
+def requirement(line: str) -> tuple[str, str]:
+    match = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", line)
+    name, spec = match.group(1).lower(), match.group(2).replace(" ", "")
+    return CONDA_NAMES.get(name, name), ",".join(sorted(spec.split(","))) if spec else ""
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pip_side = [*project["dependencies"]]
+    for extra in project["optional-dependencies"].values():
+        pip_side += extra
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda_side = [
+        d for d in environment["dependencies"] if isinstance(d, str) and not d.startswith(("python", "pip"))
+    ]
+    assert sorted(map(requirement, conda_side)) == sorted(map(requirement, pip_side))
+
+
+def test_torch_pins_on_this_machine_fit_the_ranges():
+    from packaging.specifiers import SpecifierSet
+
+    deps = dict(
+        requirement(d)
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    )
+    assert "2.14.1" in SpecifierSet(deps["torch"]) and "0.29.1" in SpecifierSet(deps["torchvision"])
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make book" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()

@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from depthrep import report
+from depthrep.report import CLAIMS_MIME, ClaimFailed, check, claim, start
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    bundles = []
+    monkeypatch.setattr(report, "_display", bundles.append)
+    return bundles
+
+
+def test_start_shows_profile_device_and_overrides(shown):
+    run = start("ci", steps=11)
+    assert run.profile.steps == 11
+    text = shown[0]["text/plain"]
+    assert "profile ci" in text and "steps=11" in text and run.device.type in text
+
+
+def test_claims_hold_per_seed_and_record_values():
+    c = claim("x below y", torch.tensor([True, True]), x=torch.tensor([1.0, 2.0]), y=3)
+    assert c.holds and c.values == {"x": [1.0, 2.0], "y": 3.0}
+    assert not claim("one seed fails", [torch.tensor([True, False]), True]).holds
+    assert claim("tiny values keep their digits", True, v=2.1413e-8).values["v"] == pytest.approx(2.141e-8)
+
+
+def test_check_shows_a_table_and_raises_on_a_failed_claim(shown):
+    run = start("ci")
+    good = claim("holds", True, a=1.0)
+    bad = claim("fails", torch.tensor([True, False]), b=[1, 2])
+    with pytest.raises(ClaimFailed, match="fails"):
+        check(run, [good, bad])
+    table = shown[-1]
+    assert "<table" in table["text/html"] and "fails" in table["text/plain"]
+    assert [c["holds"] for c in table[CLAIMS_MIME]["claims"]] == [True, False]
+    assert table[CLAIMS_MIME]["profile"] == "ci"
+
+
+def test_departures_are_labelled(shown):
+    check(start("ci"), [claim("measured direction", True, departs=True)])
+    assert "departs from the paper" in shown[-1]["text/plain"]
