@@ -8,7 +8,7 @@ PROFILE ?= laptop
 EXECUTED := build/notebooks
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lint unit notebooks book book-html browser test test-slow clean
+.PHONY: setup lint unit notebooks vendor book book-html browser test test-slow clean
 
 setup: $(STAMP)
 
@@ -28,11 +28,19 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	$(PY) -m depthrep.run --profile $(PROFILE) --out $(EXECUTED)
 
+# MathJax, require.js and the ipywidgets manager from npm (package-lock.json) into
+# build/static/offline, so the built book works offline; without npm the book uses CDNs.
+vendor: $(STAMP)
+	$(PY) book/vendor.py
+
 # Render the executed notebooks and the prose into _build/html (never re-executes).
-book-html: $(STAMP)
-	@echo "book-html: to be written"
+book-html: vendor
+	@test -f $(EXECUTED)/summary.json || { echo "book-html: nothing executed in $(EXECUTED): run 'make notebooks' first"; exit 1; }
+	rm -rf _build/html _build/.doctrees _build/jupyter_execute
+	$(VENV)/bin/jupyter-book build --all -W --keep-going .
 
 book: notebooks book-html
+	@echo "The book ($(PROFILE) profile) is in _build/html: open file://$(CURDIR)/_build/html/index.html"
 
 browser: $(STAMP)
 	$(PY) -m pytest -q -m browser

@@ -1,0 +1,238 @@
+"""Sphinx extension for the depthrep book: executed chapters, offline scripts, run summary.
+
+- **Executed chapters.** The table of contents lists chapters by their notebook in
+  ``notebooks/`` (so Colab and Binder buttons open that notebook), but each page shows
+  the copy that ``make notebooks`` executed into ``depthrep_executed`` (default
+  ``build/notebooks``): its text replaces the source when Sphinx reads the page. The book
+  never executes a notebook; a missing executed copy stops the build. Each chapter gets a
+  note under its title naming the profile, device, time and duration of its run, and the
+  page's download button gives the executed notebook.
+- **Every notebook is a chapter.** A notebook in ``notebooks/`` that ``_toc.yml`` does not
+  list is a warning (an error under ``-W``).
+- **Offline scripts.** ``_config.yml`` points MathJax and the ipywidgets scripts at
+  ``build/static/offline`` (``book/vendor.py`` fills it from npm). If it is missing, the
+  build falls back to the CDNs and says so.
+- **Each inline script once.** Sphinx 7.4 adds an inline script registered after the
+  builder started (sphinx-thebe's ``const THEBE_JS_URL = ...``, sphinx-togglebutton's
+  selector) to every page twice: once under the file name ``None`` and once under ``''``.
+  The second ``const`` declaration is a console error; the duplicates are dropped.
+- **Run summary.** The ``depthrep-runs`` directive renders ``summary.json`` of the
+  executed notebooks as tables: one row per chapter, one row per claim.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.config import Config
+from sphinx.errors import ExtensionError
+from sphinx.ext.mathjax import MATHJAX_URL
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
+
+CHAPTERS = "notebooks"
+"""Folder of the chapter notebooks, relative to the book's root."""
+RUNNER_ONLY = ("application/vnd.depthrep.claims+json",)
+"""Output types written for ``depthrep.run`` (``depthrep.report.CLAIMS_MIME``), not for readers:
+dropped before rendering (myst-nb would warn about a type it cannot render)."""
+SCALE = {
+    "paper": "These figures are at the paper's scale.",
+    "laptop": "These figures are at laptop scale: smaller images and fewer steps than the paper's.",
+    "ci": "These figures are at `ci` scale, the smallest: small images and few steps, just enough for "
+    "each claim to show.",
+}
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_config_value("depthrep_executed", "build/notebooks", "env", types=[str])
+    app.connect("config-inited", check_chapters, priority=950)  # after sphinx_external_toc (900)
+    app.connect("config-inited", offline_or_cdn)
+    app.connect("source-read", read_executed)
+    app.connect("build-finished", download_executed)
+    app.connect("html-page-context", drop_duplicate_scripts, priority=900)  # after other handlers
+    app.add_directive("depthrep-runs", RunSummary)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def executed_dir(app: Sphinx) -> Path:
+    return Path(app.srcdir, app.config.depthrep_executed)
+
+
+def check_chapters(app: Sphinx, config: Config) -> None:
+    """Warn about each notebook in ``notebooks/`` that ``_toc.yml`` does not list."""
+    site_map = getattr(config, "external_site_map", None)
+    if site_map is None:
+        return
+    listed = {name.removesuffix(".ipynb") for name in site_map}
+    for notebook in sorted(Path(app.srcdir, CHAPTERS).glob("*.ipynb")):
+        docname = f"{CHAPTERS}/{notebook.stem}"
+        if docname not in listed:
+            logger.warning(
+                f"{CHAPTERS}/{notebook.name} is not in _toc.yml: add `- file: {docname}` to a part"
+            )
+
+
+def offline_or_cdn(app: Sphinx, config: Config) -> None:
+    """Keep the vendored scripts where ``book/vendor.py`` installed them, else use the CDNs."""
+    static = [p for p in config.html_static_path if Path(app.srcdir, p).is_dir()]
+    if any(Path(app.srcdir, p, config.mathjax_path).is_file() for p in static):
+        return
+    from myst_nb.core.config import ipywidgets_js_factory
+
+    config.html_static_path = static
+    config.mathjax_path = MATHJAX_URL
+    config.nb_ipywidgets_js = ipywidgets_js_factory()
+    logger.info(
+        "depthrep: the offline scripts are missing (build/static/offline; `make vendor` installs them "
+        "with npm), so pages load MathJax and the widget manager from CDNs: without a network, math "
+        "shows as raw TeX and widgets stay blank.",
+        color="red",
+    )
+
+
+def read_executed(app: Sphinx, docname: str, source: list[str]) -> None:
+    """Replace a chapter's source with its executed copy, plus a note on the run."""
+    if not docname.startswith(f"{CHAPTERS}/"):
+        return
+    path = executed_dir(app) / f"{docname.removeprefix(CHAPTERS + '/')}.ipynb"
+    if not path.is_file():
+        raise ExtensionError(
+            f"{path.relative_to(app.srcdir)} is missing: the book shows executed notebooks and never "
+            f"executes one. Run `make notebooks` (or `make book`) first."
+        )
+    app.env.note_dependency(str(path))
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            for mime in RUNNER_ONLY:
+                output.get("data", {}).pop(mime, None)
+    notebook["cells"].insert(1, run_note(notebook))
+    source[0] = json.dumps(notebook)
+
+
+def run_note(notebook: dict) -> dict:
+    """A markdown cell saying which run produced the page, to go under the title."""
+    papermill = notebook.get("metadata", {}).get("papermill", {})
+    profile = papermill.get("parameters", {}).get("profile", "?")
+    described = ""
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "depthrep-run" in "".join(data.get("text/html", "")):
+                described = "".join(data.get("text/plain", "")).splitlines()[0]
+                break
+        if described:
+            break
+    # the banner's first line: "profile ci · cpu (2 threads, x86_64) · torch 2.14.1 · 2026-11-25 04:20 UTC"
+    device, torch, when = [*described.split(" · "), "", "", "", ""][1:4]
+    seconds = papermill.get("duration")
+    run = "".join(
+        [
+            f" on {device}" if device else "",
+            f" with {torch}" if torch else "",
+            f", starting {when}" if when else "",
+            f", in {seconds:.0f} s" if isinstance(seconds, int | float) else "",
+        ]
+    )
+    text = [
+        ":::{admonition} How these figures were made",
+        ":class: depthrep-scale",
+        f"Executed with papermill at profile **`{profile}`**{run}. {SCALE.get(profile, '')} "
+        "{doc}`/book/rerun` shows how to rebuild the book at another scale.",
+    ]
+    if papermill.get("exception"):
+        text.append("\n**This run stopped with an error**: the outputs below end where it stopped.")
+    text.append(":::")
+    return {"cell_type": "markdown", "id": "depthrep-run-note", "metadata": {}, "source": "\n".join(text)}
+
+
+def download_executed(app: Sphinx, exception: Exception | None) -> None:
+    """Make each chapter's download button give the executed notebook, outputs included."""
+    if exception or app.builder.format != "html":
+        return
+    sources = Path(app.outdir, "_sources", CHAPTERS)
+    for notebook in sources.glob("*.ipynb"):
+        executed = executed_dir(app) / notebook.name
+        if executed.is_file():
+            shutil.copyfile(executed, notebook)
+
+
+def drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Keep the first of scripts that differ only in a file name of ``None`` vs ``''``."""
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        key = (script.filename or "", script.priority, tuple(sorted(script.attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    scripts[:] = unique  # in place: Sphinx restores this list after the page
+
+
+class RunSummary(SphinxDirective):
+    """``depthrep-runs``: tables of the run recorded in the executed notebooks' ``summary.json``."""
+
+    def run(self) -> list[nodes.Node]:
+        path = Path(self.env.srcdir, self.config.depthrep_executed, "summary.json")
+        self.env.note_dependency(str(path))
+        if not path.is_file():
+            logger.warning(f"{path} is missing: run `make notebooks` first", location=self.get_location())
+            return [nodes.paragraph(text="No run has been recorded yet.")]
+        runs = json.loads(path.read_text(encoding="utf-8"))["notebooks"]
+        if not runs:
+            return [nodes.paragraph(text="The recorded run executed no notebook.")]
+        rows = [_describe(run) for run in runs]
+        # What every chapter shares goes in a sentence; what differs gets a column.
+        shared = [k for k in ("profile", "device", "torch") if len({r[k] for r in rows}) == 1]
+        varying = [k for k in ("profile", "device", "torch") if k not in shared]
+        times = sorted(r["started"] for r in rows if r["started"])
+        when = f"{times[0]} to {times[-1]}" if times and times[0] != times[-1] else (times or ["?"])[0]
+        said = ", ".join(f"{k} {rows[0][k]}" for k in shared)
+        total = sum(run["seconds"] for run in runs)
+        lines = [
+            f"Executed {when}{', ' + said if said else ''}: {len(runs)} notebooks in {total:.0f} s.",
+            "",
+            "| chapter | " + "".join(f"{k} | " for k in varying) + "seconds | claims held |",
+            "| --- | " + "--- | " * len(varying) + "---: | --- |",
+        ]
+        lines += [
+            f"| {r['link']} | " + "".join(f"{r[k]} | " for k in varying) + f"{r['seconds']} | {r['held']} |"
+            for r in rows
+        ]
+        lines += ["", "| chapter | claim | verdict |", "| --- | --- | --- |"]
+        for run, row in zip(runs, rows, strict=True):
+            for i, c in enumerate(run["claims"]):
+                said = "holds" if c["holds"] else "**fails**"
+                if c["holds"] and c.get("departs"):
+                    said = "holds (departs from the paper)"
+                lines.append(f"| {row['link'] if i == 0 else ''} | {_cell(c['statement'])} | {said} |")
+        return self.parse_text_to_nodes("\n".join(lines))
+
+
+def _describe(run: dict) -> dict[str, str]:
+    """One chapter's row of the run summary, as Markdown cells."""
+    # device reads "profile ci · cpu (2 threads, x86_64) · torch 2.14.1 · 2026-11-25 04:20 UTC"
+    parts = (run.get("device") or "").split(" · ")
+    device, torch, started = [*parts, "", "", ""][1:4]
+    held = sum(c["holds"] for c in run["claims"])
+    return {
+        "link": f"{{doc}}`/{CHAPTERS}/{Path(run['notebook']).stem}`",
+        "profile": f"`{run['profile']}`",
+        "device": _cell(device),
+        "torch": _cell(torch.removeprefix("torch ")),
+        "started": started,
+        "seconds": f"{run['seconds']:.0f}",
+        "held": f"{held} of {len(run['claims'])}" + ("" if run["status"] == "ok" else " (**run failed**)"),
+    }
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|") or "?"

@@ -1,0 +1,141 @@
+"""The book's configuration: every notebook is a chapter, nothing executes twice, the pages
+load their scripts locally, every citation resolves. CPU only, no build, a second or two."""
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from depthrep.report import CLAIMS_MIME
+from depthrep.run import NOTEBOOKS, notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+SPHINX = CONFIG["sphinx"]["config"]
+
+
+def load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def toc_files() -> list[str]:
+    """Every page of ``_toc.yml``, the root first, in reading order."""
+    files = [TOC["root"]]
+
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections", []))
+
+    for part in TOC.get("parts", [{"chapters": TOC.get("chapters", [])}]):
+        walk(part["chapters"])
+    return files
+
+
+def test_toc_lists_exactly_the_notebooks_the_runner_executes():
+    chapters = [f for f in toc_files() if f.startswith(f"{NOTEBOOKS.name}/")]
+    on_disk = [f"{NOTEBOOKS.name}/{p.stem}" for p in notebooks()]
+    missing, gone = sorted(set(on_disk) - set(chapters)), sorted(set(chapters) - set(on_disk))
+    assert not missing, f"notebooks not in _toc.yml (add `- file: ...` to a part): {missing}"
+    assert not gone, f"_toc.yml lists notebooks that do not exist: {gone}"
+    assert sorted(chapters) == chapters, "chapters should appear in file-name order, as they execute"
+
+
+def test_toc_pages_exist_once_each():
+    files = toc_files()
+    assert len(files) == len(set(files)), "a page is listed twice"
+    for f in files:
+        assert (ROOT / f"{f}.md").is_file() or (ROOT / f"{f}.ipynb").is_file(), f"{f} is missing"
+    for page in ("book/intro", "book/method", "book/rerun", "book/bibliography", "book/runs"):
+        assert page in files
+    assert files[0] == "book/intro"
+
+
+def test_the_book_never_executes_and_renders_the_runner_output():
+    assert CONFIG["execute"]["execute_notebooks"] == "off"
+    assert CONFIG["only_build_toc_files"] is True
+    assert SPHINX["depthrep_executed"] == "build/notebooks"
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"EXECUTED := {SPHINX['depthrep_executed']}" in makefile
+    assert "jupyter-book build --all -W --keep-going" in makefile
+
+
+def test_runner_only_output_is_dropped_from_pages():
+    extension = load(ROOT / "book" / "_ext" / "depthrep_book.py")
+    assert CLAIMS_MIME in extension.RUNNER_ONLY
+
+
+@pytest.mark.parametrize("profile", ["ci", "laptop", "paper"])
+def test_each_chapter_says_which_run_made_it(profile):
+    extension = load(ROOT / "book" / "_ext" / "depthrep_book.py")
+    banner = f"profile {profile} · cpu (2 threads, x86_64) · torch 2.14.1 · 2026-11-25 04:20 UTC"
+    nb = {
+        "metadata": {"papermill": {"parameters": {"profile": profile}, "duration": 28.4, "exception": None}},
+        "cells": [{"cell_type": "code", "outputs": [{"data": {
+            "text/html": '<div class="depthrep-run">...</div>', "text/plain": f"{banner}\nsize=64"}}]}],
+    }  # fmt: skip
+    note = extension.run_note(nb)["source"]
+    assert f"**`{profile}`** on cpu (2 threads, x86_64) with torch 2.14.1" in note and "in 28 s" in note
+    assert "2026-11-25 04:20 UTC" in note and extension.SCALE[profile] in note
+    assert ("paper's scale" in note) == (profile == "paper")
+
+
+def test_offline_scripts_come_from_the_vendored_folder():
+    vendor = load(ROOT / "book" / "vendor.py")
+    static = SPHINX["html_static_path"]
+    assert vendor.OFFLINE.parent.relative_to(ROOT).as_posix() in static
+    assert not (ROOT / "_static").exists(), "Jupyter Book adds every .js in _static/ to every page"
+    offline = vendor.OFFLINE.name
+    scripts = [SPHINX["mathjax_path"], *SPHINX["nb_ipywidgets_js"]]
+    for script in scripts:
+        assert "://" not in script, f"{script} would need a network"
+        if script.startswith(f"{offline}/"):
+            assert script.removeprefix(f"{offline}/") in vendor.FILES, f"vendor.py does not install {script}"
+        else:
+            assert any((ROOT / folder / script).is_file() for folder in static), f"{script} is missing"
+
+
+def test_npm_packages_are_pinned_and_locked():
+    package = json.loads((ROOT / "package.json").read_text())
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    vendor = load(ROOT / "book" / "vendor.py")
+    deps = package["dependencies"]
+    assert set(vendor.PACKAGES) == set(deps)
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in deps.values()), "pin exact versions"
+    assert lock["packages"][""]["dependencies"] == deps, "package-lock.json is stale: run `npm install`"
+    for name, version in deps.items():
+        assert lock["packages"][f"node_modules/{name}"]["version"] == version
+
+
+def test_launch_buttons_open_the_repository_notebooks():
+    assert CONFIG["repository"]["url"].startswith("https://github.com/")
+    assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert CONFIG["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+
+
+def cited_keys() -> set[str]:
+    texts = [p.read_text() for p in (ROOT / "book").glob("*.md")]
+    for path in notebooks():
+        texts += [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+    keys = set()
+    for text in texts:
+        for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", text):
+            keys.update(k.strip() for k in group.split(","))
+    return keys
+
+
+def test_every_citation_is_in_the_bibliography():
+    bib = "\n".join((ROOT / f).read_text() for f in CONFIG["bibtex_bibfiles"])
+    entries = set(re.findall(r"@\w+\{([^,\s]+),", bib))
+    assert {"badger2022depth", "mahendran2015understanding", "he2016powerful"} <= entries
+    missing = cited_keys() - entries
+    assert not missing, f"cited but not in {CONFIG['bibtex_bibfiles']}: {sorted(missing)}"
