@@ -35,6 +35,7 @@ from .plot import (
     plot_series,
     plot_spiky_ball,
     plot_tradeoff,
+    show_filters,
     show_reconstructions,
 )
 from .profiles import PROFILES, Profile, get_profile
@@ -79,6 +80,7 @@ __all__ = [
     "plot_tradeoff",
     "samples",
     "shifted_reference",
+    "show_filters",
     "show_reconstructions",
     "start",
     "start_image",

@@ -7,7 +7,8 @@ A checkpoint is a file written by :func:`save_checkpoint`: a dict with a model
 from __future__ import annotations
 
 import os
-import tempfile
+import re
+import secrets
 from pathlib import Path
 
 import torch
@@ -38,13 +39,14 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    # A name of our own in the same folder (so the rename is atomic); created with the
+    # usual permissions, unlike mkstemp's private 0600 files.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
     try:
-        write(Path(tmp))
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -79,3 +81,18 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
     if isinstance(payload, dict) and all(isinstance(v, torch.Tensor) for v in payload.values()):
         return payload, {}
     raise CheckpointError(f"{path} holds no state dict: delete it or pass another file.")
+
+
+def local_checkpoints(model: str, data: str = "photos") -> list[Path]:
+    """Checkpoints trained here for ``model`` on ``data``, best first (most steps, then lowest seed).
+
+    File names are those of :meth:`depthrep.train.TrainConfig.path`:
+    ``{model}-{data}-{steps}steps-seed{seed}-{key}.pt``.
+    """
+    pattern = re.compile(rf"^{re.escape(model)}-{re.escape(data)}-(\d+)steps-seed(\d+)-[0-9a-f]+\.pt$")
+    found = []
+    for path in cache_dir().glob(f"{model}-{data}-*.pt"):
+        match = pattern.match(path.name)
+        if match:
+            found.append((-int(match.group(1)), int(match.group(2)), path))
+    return [path for *_, path in sorted(found)]

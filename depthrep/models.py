@@ -17,7 +17,7 @@ import torch
 import torchvision
 from torch import nn
 
-from .checkpoints import load_checkpoint
+from .checkpoints import cache_dir, load_checkpoint, local_checkpoints
 
 
 class UnknownModelError(ValueError):
@@ -136,8 +136,9 @@ def load_model(
         weights: ``"random"`` (untrained, initialised from ``seed``); ``"imagenet"``
             (torchvision's ImageNet weights: ``IMAGENET1K_V1``, what the paper's
             ``pretrained=True`` loaded, where it exists), or the name of another weights
-            enum member such as ``"IMAGENET1K_V2"``; or a path to a checkpoint or state
-            dict, read with ``weights_only=True``.
+            enum member such as ``"IMAGENET1K_V2"``; ``"local"`` (the best checkpoint
+            trained here on shipped photos, see :mod:`depthrep.train`); or a path to a
+            checkpoint or state dict, read with ``weights_only=True``.
         seed: seeds the random initialisation; the global RNG is left untouched.
         device: where to put the model; ``None`` means CUDA when available, else CPU.
         image_size: input side the model is built for, where the architecture needs it:
@@ -172,6 +173,8 @@ def _build(name: str, weights, image_size: int | None, kwargs: dict) -> nn.Modul
             return torchvision.models.get_model(
                 name, weights=None, **{**_RANDOM_KWARGS.get(name, {}), **kwargs}
             )
+        if weights == "local":
+            return _local(name, kwargs)
         if _is_weights_name(name, weights):
             return _pretrained(name, str(weights), kwargs)
         model = torchvision.models.get_model(name, weights=None, **{**_RANDOM_KWARGS.get(name, {}), **kwargs})
@@ -188,8 +191,40 @@ def _build(name: str, weights, image_size: int | None, kwargs: dict) -> nn.Modul
     return _load_file(model, name, weights)
 
 
+def _local(name: str, kwargs: dict) -> nn.Module:
+    found = local_checkpoints(name)
+    if not found:
+        raise WeightsUnavailable(
+            f"No {name} trained here yet in {cache_dir()}. Train one with "
+            f"`python -m depthrep train {name}` (a few minutes on a CPU), or pass weights='random'."
+        )
+    _, meta = load_checkpoint(found[0])
+    model = torchvision.models.get_model(name, weights=None, **{"num_classes": meta["classes"], **kwargs})
+    return _load_file(model, name, found[0])
+
+
+def available_weights(name: str) -> dict[str, str | None]:
+    """For each kind of weights, ``None`` if :func:`load_model` can load it now, else why not.
+
+    ``"imagenet"`` counts as available when its file is in the torch hub cache (a download
+    may still work where there is a network).
+    """
+    status: dict[str, str | None] = {"random": None}
+    if parse_fc_name(name) is not None:
+        return status | {"imagenet": "fully connected nets have no ImageNet weights",
+                         "local": "fully connected nets are not trained here"}  # fmt: skip
+    enum = torchvision.models.get_model_weights(name)
+    member = enum.__members__.get("IMAGENET1K_V1", enum.DEFAULT)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / member.url.rsplit("/", 1)[-1]
+    status["imagenet"] = None if cached.exists() else f"not downloaded: {cached} is missing"
+    status["local"] = (
+        None if local_checkpoints(name) else f"not trained here yet (python -m depthrep train {name})"
+    )
+    return status
+
+
 def _is_weights_name(name: str, weights) -> bool:
-    if not isinstance(weights, str) or weights == "random":
+    if not isinstance(weights, str) or weights in ("random", "local"):
         return False
     if weights == "imagenet":
         return True

@@ -238,6 +238,34 @@ def plot_neighbourhood(
     return fig
 
 
+def show_filters(weights: Mapping[str, torch.Tensor], *, count: int = 64, title: str | None = None) -> Figure:
+    """The first ``count`` filters of each convolution weight ``(O, I, k, k)`` as an 8-wide grid.
+
+    RGB filters (``I == 3``) are shown in colour, others as their channel mean; each filter
+    is min-max scaled on its own.
+    """
+    side = int(np.ceil(np.sqrt(count)))
+    fig, axes = plt.subplots(1, len(weights), figsize=(3.2 * len(weights), 3.5), squeeze=False)
+    for axis, (label, weight) in zip(axes[0], weights.items(), strict=True):
+        w = weight.detach().float().cpu()[:count]
+        w = w if w.shape[1] == 3 else w.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+        low = w.amin(dim=(1, 2, 3), keepdim=True)
+        high = w.amax(dim=(1, 2, 3), keepdim=True)
+        w = (w - low) / (high - low).clamp_min(1e-12)
+        k = w.shape[-1]
+        grid = torch.ones(3, side * (k + 1) - 1, side * (k + 1) - 1)
+        for i, f in enumerate(w):
+            r, c = divmod(i, side)
+            grid[:, r * (k + 1) : r * (k + 1) + k, c * (k + 1) : c * (k + 1) + k] = f
+        axis.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+        axis.set_title(label, fontsize=9)
+        axis.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
 def plot_series(
     x,
     series: Mapping[str, torch.Tensor | np.ndarray],

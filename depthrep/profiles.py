@@ -42,23 +42,41 @@ class Profile:
     """Iteration budgets of the iterations-vs-width experiment (the paper: 1,000-100,000)."""
     weights: str
     """Trained weights: ``"local"`` (trained here, offline) or ``"imagenet"``."""
+    trained_model: str
+    """Architecture of the trained-versus-untrained experiments."""
+    train_size: int
+    """Side of the images local models are trained on, and inverted at."""
+    train_steps: int
+    """Optimiser steps of a local training run (batches of 64)."""
+    train_seeds: tuple[int, ...]
+    """Local models trained per dataset: claims on trained models hold for each."""
+    noise_steps: int
+    """Optimiser steps of the noise-trained control (it memorises its images in fewer)."""
+
+    def trained_size(self, weights: str | None = None) -> int:
+        """Image side for experiments with trained weights: local models are inverted at the
+        size they were trained at, ImageNet models at :attr:`size`."""
+        return self.train_size if (weights or self.weights) == "local" else self.size
 
 
 PROFILES: dict[str, Profile] = {
     "ci": Profile(
         name="ci", size=64, steps=150, models=("resnet18", "resnet50"), images=("grace_hopper",),
         seeds=(0, 1), run_steps=300, fc_size=12, fc_steps=1500, fc_budgets=(100, 1000, 4000),
-        weights="local",
+        weights="local", trained_model="resnet18", train_size=64, train_steps=500, train_seeds=(0, 1),
+        noise_steps=250,
     ),
     "laptop": Profile(
         name="laptop", size=128, steps=300, models=("resnet18", "resnet50", "resnet152"),
         images=("grace_hopper", "chelsea"), seeds=(0, 1), run_steps=600, fc_size=20, fc_steps=5000,
-        fc_budgets=(100, 1000, 10_000), weights="local",
+        fc_budgets=(100, 1000, 10_000), weights="local", trained_model="resnet18", train_size=64,
+        train_steps=1000, train_seeds=(0, 1), noise_steps=500,
     ),
     "paper": Profile(
         name="paper", size=299, steps=1000, models=("resnet18", "resnet50", "resnet152"),
         images=("grace_hopper", "chelsea", "astronaut"), seeds=(0, 1, 2), run_steps=5000, fc_size=29,
-        fc_steps=20_000, fc_budgets=(1000, 10_000, 100_000), weights="imagenet",
+        fc_steps=20_000, fc_budgets=(1000, 10_000, 100_000), weights="imagenet", trained_model="resnet50",
+        train_size=224, train_steps=5000, train_seeds=(0,), noise_steps=5000,
     ),
 }  # fmt: skip
 

@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from depthrep import load_model, manifold
+
+
+def test_phase_randomised_copy_keeps_spectrum_and_colour_but_not_structure():
+    image = torch.rand(2, 3, 16, 16)
+    copy = manifold.phase_randomise(image, seed=3)
+    amplitude = lambda x: torch.fft.fft2(x - x.mean(dim=(-2, -1), keepdim=True)).abs()  # noqa: E731
+    torch.testing.assert_close(amplitude(copy), amplitude(image), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(copy.mean(dim=(-2, -1)), image.mean(dim=(-2, -1)), rtol=1e-5, atol=1e-5)
+    assert (copy - image).abs().mean() > 0.1
+    assert torch.equal(manifold.phase_randomise(image, seed=3), copy)
+
+
+def test_high_frequency_share_separates_smooth_from_checkered():
+    y, x = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    smooth = (x / 15).expand(1, 3, 16, 16)
+    checkered = ((x + y) % 2).expand(1, 3, 16, 16)
+    assert manifold.high_frequency_fraction(smooth) < 0.1 < 0.9 < manifold.high_frequency_fraction(checkered)
+
+
+def test_filter_roughness_ranks_smooth_below_random():
+    ramp = torch.linspace(0, 1, 7).view(1, 1, 1, 7).expand(4, 3, 7, 7)
+    random = torch.randn(4, 3, 7, 7, generator=torch.Generator().manual_seed(0))
+    assert manifold.filter_roughness(ramp) < 0.5 * manifold.filter_roughness(random)
+
+
+def test_nearest_distance_is_zero_for_a_pool_member_and_pull_compares_with_the_copy():
+    judge = load_model("resnet18", device="cpu")
+    pool = torch.rand(5, 3, 32, 32)
+    assert manifold.nearest_distance(judge, pool[2:3], pool)[0] == pytest.approx(0, abs=1e-4)
+    assert manifold.pull(judge, pool[:2], pool).min() > 1  # a pool image is nearer than its copy

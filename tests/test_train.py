@@ -1,0 +1,92 @@
+import os
+import warnings
+
+import pytest
+import torch
+
+import depthrep
+from depthrep import train
+from depthrep.checkpoints import local_checkpoints
+from depthrep.models import WeightsUnavailable, available_weights
+
+TINY = dict(size=16, steps=3, batch=4)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_config_key_changes_with_every_setting():
+    base = train.TrainConfig()
+    assert base.key() == train.TrainConfig().key()
+    for change in ({"steps": 401}, {"seed": 1}, {"data": "noise"}, {"size": 32}, {"lr": 0.05}):
+        assert train.TrainConfig(**change).key() != base.key(), change
+    with pytest.raises(ValueError, match="photos"):
+        train.TrainConfig(data="imagenet")
+
+
+def test_held_out_photos_are_never_trained_on():
+    assert not set(train.HELD_OUT) & set(train.TRAIN_PHOTOS)
+
+
+def test_photo_crops_are_labelled_and_validation_comes_from_its_own_band():
+    crops = train.PhotoCrops(16)
+    top = torch.zeros(3, 40, 40)
+    top[:, 30:] = 1.0  # the bottom quarter (the validation band) is white
+    crops.photos = [top]
+    g = torch.Generator().manual_seed(0)
+    images, labels = crops.batch(6, g, split="validation")
+    assert images.shape == (6, 3, 16, 16) and (labels == 0).all()
+    assert images.min() > 0.99  # every validation crop lies in the white band
+    train_images, _ = crops.batch(6, g, split="train")
+    assert train_images.mean() < 0.1  # training crops never see it
+
+
+def test_tiny_training_writes_a_reusable_checkpoint(cache):
+    config = train.TrainConfig(**TINY)
+    first = train.ensure_trained(config, device="cpu", progress=False)
+    assert first.path == config.path() and first.path.parent == cache
+    assert not list(cache.glob(".*.part"))  # written atomically, no leftovers
+    stamp = os.stat(first.path).st_mtime_ns
+    again = train.ensure_trained(config, device="cpu", progress=False)
+    assert os.stat(again.path).st_mtime_ns == stamp and again.train_accuracy == first.train_accuracy
+    model = depthrep.load_model("resnet18", weights="local", device="cpu")
+    assert model.fc.out_features == len(train.TRAIN_PHOTOS)
+    assert local_checkpoints("resnet18") == [first.path]
+    assert available_weights("resnet18")["local"] is None
+
+
+def test_same_seed_same_weights(cache):
+    config = train.TrainConfig(**TINY, data="noise", noise_images=8)
+    a = train.train(config, device="cpu", progress=False)
+    state_a = torch.load(a.path, weights_only=True)["state_dict"]["fc.weight"]
+    b = train.train(config, device="cpu", progress=False)
+    assert torch.equal(state_a, torch.load(b.path, weights_only=True)["state_dict"]["fc.weight"])
+
+
+def test_corrupt_cache_is_rebuilt_with_a_warning(cache):
+    config = train.TrainConfig(**TINY)
+    path = train.ensure_trained(config, device="cpu", progress=False).path
+    path.write_bytes(path.read_bytes()[:1000])  # truncated by hand
+    with pytest.warns(UserWarning, match="Retraining"):
+        rebuilt = train.ensure_trained(config, device="cpu", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert train.ensure_trained(config, device="cpu", progress=False).path == rebuilt.path
+
+
+def test_local_weights_missing_say_how_to_train(cache):
+    with pytest.raises(WeightsUnavailable, match="python -m depthrep train resnet34"):
+        depthrep.load_model("resnet34", weights="local")
+    assert "not trained here" in available_weights("resnet34")["local"]
+
+
+def test_trained_models_follow_the_profile(cache):
+    profile = depthrep.get_profile("ci", train_size=16, train_steps=2, noise_steps=2, train_seeds=(0, 1))
+    found = train.trained_models(profile, "local", device="cpu")
+    assert [w.label for w in found] == ["photos, seed 0", "photos, seed 1"]
+    assert "2 steps" in found[0].description and not found[0].model.training
+    with pytest.raises(ValueError, match="local"):
+        train.trained_models(profile, "best")
