@@ -1,0 +1,443 @@
+"""An explorer for notebooks: pick a model, its weights, a layer and an image, and watch the
+input come back from that layer's embedding.
+
+    import depthrep.widgets
+    depthrep.widgets.explore(model="resnet50", size=128)
+
+The inversion runs in a background thread, so the notebook stays responsive: the
+reconstruction and the ``m_i`` / ``m_g`` curves are redrawn as :func:`depthrep.invert`
+records them, and the Run button turns into Stop, which ends the run at the next record.
+"All layers" inverts every layer of the model in one batched run and shows the grid.
+Mistakes (an unreadable upload, weights that are not here) are reported in the widget's
+message line, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import threading
+import time
+from dataclasses import dataclass
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .images import ImageError, load_image, samples
+from .invert import METHODS, InversionResult, invert
+from .layers import layers
+from .models import available_weights, load_model, model_device, model_names
+from .plot import plot_history, show_reconstructions, to_numpy_image
+
+VIEW_SIDE = 192
+"""Pixels: images smaller than this are enlarged (nearest neighbour, whole factor) for display."""
+CURVES_EVERY = 5
+"""Records of :func:`depthrep.invert` between redraws of the curves (an image is redrawn at each)."""
+RECORDS = 40
+"""Records per run: how often the reconstruction is redrawn (and at least every :data:`STOP_EVERY` steps)."""
+STOP_EVERY = 50
+"""Most steps between records: Stop takes effect at the next record."""
+UPLOAD = "upload: "
+"""Prefix of an uploaded image's entry in the image list."""
+
+
+class Refused(ValueError):
+    """A run that cannot start with these settings; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """The settings of one run, read from the controls when it starts."""
+
+    model: str
+    weights: str
+    layers: tuple[str, ...]
+    target: torch.Tensor
+    """``(1, 3, size, size)`` in ``[0, 1]``."""
+    size: int
+    steps: int
+    method: str
+
+
+class Explorer:
+    """Controls, views and the run behind them. Every widget is an attribute, so code (and
+    tests) can drive it: ``explorer.model.value = "resnet50"``, ``explorer.run_button.click()``.
+
+    Args:
+        model, weights, layer, image, size, steps, method: the controls' starting values;
+            ``layer=None`` picks the model's middle layer.
+        compare: start in "all layers" mode.
+        seed: seeds the model's random weights, the starting noise and the shifted input.
+        device: where models run; ``None``: CUDA when available, else the CPU.
+        threaded: run in a background thread (``False``: the Run button blocks until the
+            run ends, which tests and executed notebooks want).
+    """
+
+    def __init__(
+        self,
+        model: str = "resnet18",
+        weights: str = "random",
+        layer: str | None = None,
+        image: str = "grace_hopper",
+        size: int = 64,
+        steps: int = 200,
+        method: str = "adam",
+        *,
+        compare: bool = False,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        threaded: bool = True,
+    ):
+        self.seed, self.device, self.threaded = seed, device, threaded
+        self.results: dict[str, InversionResult] | None = None
+        """The last run's results (while running: the last record)."""
+        self.target: torch.Tensor | None = None
+        self._uploads: dict[str, Image.Image] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._net: tuple[tuple, torch.nn.Module] | None = None
+        self._reasons: dict[str, str | None] = {}
+        self._records = 0
+
+        wide = {"description_width": "initial"}
+        self.model = W.Dropdown(options=model_names(), value=model, description="model", style=wide)
+        self.weights = W.Dropdown(description="weights", style=wide)
+        self.layer = W.Dropdown(description="layer", style=wide)
+        self.compare = W.Checkbox(value=compare, description="all layers (one batched run)", indent=False)
+        self.image = W.Dropdown(options=samples(), value=image, description="image", style=wide)
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
+        self.size = W.IntSlider(size, min=16, max=512, description="size (px)", continuous_update=False)
+        self.steps = W.BoundedIntText(steps, min=1, max=100_000, description="steps", style=wide)
+        self.method = W.Dropdown(options=list(METHODS), value=method, description="optimiser", style=wide)
+        self.run_button = W.Button(description="Run", button_style="success", icon="play")
+        self.message = W.HTML()
+        blank = _png(torch.full((3, 8, 8), 0.94))
+        self.target_view = W.Image(value=blank, format="png")
+        self.reconstruction_view = W.Image(value=blank, format="png")
+        self.curves_view = W.Image(value=blank, format="png", layout=W.Layout(max_width="100%"))
+        self.grid_view = W.Image(value=blank, format="png", layout=W.Layout(max_width="100%", display="none"))
+        self.distances = W.HTML()
+
+        self._refill(model, weights, layer)
+        self._load_target()
+        self._controls = (self.model, self.weights, self.layer, self.compare, self.image, self.upload,
+                          self.size, self.steps, self.method)  # fmt: skip
+        self.model.observe(self._guarded(lambda _: self._refill(self.model.value)), "value")
+        self.weights.observe(lambda _: self._explain_weights(), "value")
+        self.compare.observe(lambda _: self._sync_layer(), "value")
+        for control in (self.image, self.size):
+            control.observe(self._guarded(lambda _: self._load_target()), "value")
+        self.upload.observe(self._guarded(self._on_upload), "value")
+        self.run_button.on_click(self._guarded(self._on_button))
+        self._sync_layer()
+
+        column = W.Layout(align_items="flex-start")  # images at their own size, not stretched
+        wrap = W.Layout(flex_flow="row wrap", align_items="flex-start", grid_gap="4px 16px")
+
+        def titled(title, view):
+            return W.VBox([W.HTML(f"<b>{title}</b>"), view], layout=column)
+
+        self.widget = W.VBox(
+            [
+                W.HBox([self.model, self.weights, self.layer, self.compare], layout=wrap),
+                W.HBox([self.image, self.upload, self.size, self.steps, self.method, self.run_button],
+                       layout=wrap),
+                self.message,
+                W.HBox([titled("target a", self.target_view),
+                        titled("reconstruction", self.reconstruction_view)], layout=wrap),
+                W.HBox([titled("distances at the end", self.distances),
+                        titled("over the run", self.curves_view)], layout=wrap),
+                self.grid_view,
+            ],
+            layout=column,
+        )  # fmt: skip
+
+    # -- running ------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.run_button.description == "Stop"
+
+    def run(self, wait: bool = False) -> dict[str, InversionResult] | None:
+        """Start a run with the current settings, as the Run button does.
+
+        Returns the results when the run happens in this thread (``wait=True`` or
+        ``threaded=False``), else ``None`` at once (see :meth:`wait`). A refused or failed
+        run returns ``None`` and says why in :attr:`message`.
+        """
+        if self.running:
+            return None
+        try:
+            job = self._job()
+        except Refused as err:
+            self._error(str(err))
+            return None
+        self._stop.clear()
+        self.results = None
+        self._set_running(True)
+        if wait or not self.threaded:
+            self._work(job)
+            return self.results
+        self._thread = threading.Thread(target=self._work, args=(job,), daemon=True, name="depthrep-explorer")
+        self._thread.start()
+        return None
+
+    def stop(self) -> None:
+        """End the running inversion at its next record; its results so far are kept."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a threaded run ends; ``False`` if it is still running after ``timeout`` s."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not (self._thread is not None and self._thread.is_alive())
+
+    def _on_button(self, _button) -> None:
+        if self.running:
+            self.stop()
+        else:
+            self.run()
+
+    def _job(self) -> Job:
+        name, weights = self.model.value, self.weights.value
+        if self._reasons.get(weights):
+            raise Refused(
+                f"{weights} weights for {name} are unavailable: {self._reasons[weights]}. Pick other weights."
+            )
+        chosen = tuple(self.layer.options) if self.compare.value else (self.layer.value,)
+        if not chosen or None in chosen:
+            raise Refused(f"No layer to invert for {name}: pick another model.")
+        if self.target is None:
+            raise Refused("No target image: pick a sample or upload a PNG or JPEG file.")
+        return Job(name, weights, chosen, self.target, self.size.value, self.steps.value, self.method.value)
+
+    def _work(self, job: Job) -> None:
+        start = time.perf_counter()
+        try:
+            self._say(f"Loading {job.model} ({job.weights} weights) ...")
+            net = self._load(job)
+            self._records = 0
+            results = invert(
+                net,
+                job.target,
+                list(job.layers),
+                job.steps,
+                seed=self.seed,
+                method=job.method,
+                record_every=max(1, min(job.steps // RECORDS, STOP_EVERY)),
+                progress=False,
+                callback=lambda step, r: self._on_record(job, step, r),
+            )
+            self.results = results
+            self._show_final(job, results, net, time.perf_counter() - start)
+        except Exception as err:  # the widget is a face: report in it, never into the kernel
+            self.results = None
+            self._error(f"The run failed: {type(err).__name__}: {err}")
+        finally:
+            self._set_running(False)
+
+    def _load(self, job: Job) -> torch.nn.Module:
+        key = (job.model, job.weights, self.seed, job.size)
+        if self._net is None or self._net[0] != key:
+            self._net = None  # free the previous model first
+            net = load_model(job.model, job.weights, seed=self.seed, device=self.device, image_size=job.size)
+            self._net = (key, net)
+        return self._net[1]
+
+    def _on_record(self, job: Job, step: int, results: dict[str, InversionResult]) -> bool:
+        self.results = results
+        self._records += 1
+        self.reconstruction_view.value = _png(_row([r.image[0] for r in results.values()]), self._side(job))
+        if self._records % CURVES_EVERY == 1:
+            self.curves_view.value = _figure_png(_curves(results))
+        worst = max(float(r.relative_embedding_distance[0]) for r in results.values())
+        self._say(
+            f"Step {step} of {job.steps}: largest m<sub>g</sub>/‖O(a)‖ {worst:.3g}. "
+            "Press Stop to end the run here."
+        )
+        return self._stop.is_set()
+
+    def _show_final(self, job: Job, results: dict[str, InversionResult], net, seconds: float) -> None:
+        self.reconstruction_view.value = _png(_row([r.image[0] for r in results.values()]), self._side(job))
+        self.curves_view.value = _figure_png(_curves(results))
+        self.distances.value = distance_table(results)
+        if len(results) > 1:
+            title = f"{job.model} ({job.weights} weights), {job.size} px, {job.steps} steps"
+            self.grid_view.value = _figure_png(show_reconstructions(results, job.target, title=title))
+        self.grid_view.layout.display = None if len(results) > 1 else "none"
+        steps = next(iter(results.values())).steps
+        how = f"{steps} steps" if steps == job.steps else f"Stopped at step {steps} of {job.steps}"
+        self._say(f"{how} in {seconds:.1f} s on {model_device(net)}, {job.method} optimiser.")
+
+    def _side(self, job: Job) -> int:
+        return VIEW_SIDE if len(job.layers) == 1 else VIEW_SIDE // 2
+
+    def _set_running(self, running: bool) -> None:
+        for control in self._controls:
+            control.disabled = running
+        self.layer.disabled = running or self.compare.value
+        self.run_button.description = "Stop" if running else "Run"
+        self.run_button.button_style = "danger" if running else "success"
+        self.run_button.icon = "stop" if running else "play"
+
+    # -- controls -----------------------------------------------------------------------
+
+    def _refill(self, name: str, weights: str | None = None, layer: str | None = None) -> None:
+        """Fill the weights and layer lists for model ``name``, keeping choices that still apply."""
+        self._reasons = available_weights(name)
+        keep = weights or self.weights.value or "random"
+        self.weights.options = [(k if why is None else f"{k} ({why})", k) for k, why in self._reasons.items()]
+        self.weights.value = keep if keep in self._reasons else "random"
+        previous = layer or self.layer.value
+        try:
+            names = layers(name)
+        except ValueError as err:  # a family without a default layer list
+            self.layer.options = []
+            self._error(str(err))
+            return
+        self.layer.options = names
+        self.layer.value = previous if previous in names else names[len(names) // 2]
+        self._explain_weights()
+
+    def _explain_weights(self) -> None:
+        name, weights = self.model.value, self.weights.value
+        if self._reasons.get(weights):
+            self._say(f"{weights} weights for {name} are unavailable: {html.escape(self._reasons[weights])}.")
+        else:
+            self._say(f"{name} with {weights} weights, {len(self.layer.options)} layers. Press Run.")
+
+    def _sync_layer(self) -> None:
+        self.layer.disabled = self.compare.value or self.running
+
+    def _load_target(self) -> None:
+        source = self._uploads.get(self.image.value, self.image.value)
+        self.target = None
+        self.target = load_image(source, self.size.value)
+        self.target_view.value = _png(self.target[0])
+
+    def _on_upload(self, change) -> None:
+        if not change["new"]:
+            return
+        file = change["new"][-1]
+        name = file["name"]
+        try:
+            with Image.open(io.BytesIO(bytes(file["content"]))) as im:
+                im.load()
+                picture = im.copy()
+            load_image(picture, self.size.value)  # refuse what load_image cannot use, now
+        except UnidentifiedImageError:
+            raise ImageError(f"Cannot read the upload {name}: Pillow knows no such image format. "
+                             "Upload a PNG or JPEG file.") from None  # fmt: skip
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:  # Pillow, load_image
+            raise ImageError(f"Cannot use the upload {name} as an image ({err}). "
+                             "Upload a PNG or JPEG file.") from None  # fmt: skip
+        key = UPLOAD + name
+        self._uploads[key] = picture
+        self.image.options = [*samples(), *self._uploads]
+        self.image.value = key
+        self._load_target()
+        self._say(f"Uploaded {html.escape(name)} ({picture.width}×{picture.height}). Press Run.")
+
+    def _guarded(self, handler):
+        """``handler`` with the library's errors shown in the message line instead of raised."""
+
+        def guarded(arg):
+            try:
+                handler(arg)
+            except (ValueError, RuntimeError) as err:  # ImageError, UnknownModelError, ...
+                self._error(str(err))
+
+        return guarded
+
+    def _say(self, text: str) -> None:
+        self.message.value = f"<span>{text}</span>"
+
+    def _error(self, text: str) -> None:
+        self.message.value = f'<span style="color:#b00020"><b>{html.escape(text)}</b></span>'
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def explore(**defaults) -> Explorer:
+    """An :class:`Explorer` with these starting values; show it by making it a cell's last line.
+
+    >>> explorer = explore(model="resnet50", weights="random", size=128, steps=300)  # doctest: +SKIP
+    """
+    return Explorer(**defaults)
+
+
+def distance_table(results: dict[str, InversionResult], index: int = 0) -> str:
+    """HTML table of the final distances per layer, beside the shifted-input reference."""
+    head = (
+        "layer",
+        "m<sub>i</sub>",
+        "‖a′−a‖",
+        "m<sub>g</sub>/‖O(a)‖",
+        "m<sub>r</sub>/‖O(a)‖",
+        "m<sub>g</sub>/m<sub>r</sub>",
+    )
+    rows = []
+    for name, r in results.items():
+        norm = float(r.target_norm[index])
+        values = (
+            float(r.input_distance[index]),
+            float(r.shift_distance[index]),
+            float(r.embedding_distance[index]) / norm,
+            float(r.reference_distance[index]) / norm,
+            float(r.embedding_distance[index] / r.reference_distance[index]),
+        )
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{v:.3g}</td>" for v in values) + "</tr>"
+        )
+    return (
+        '<table class="depthrep-table"><thead><tr>'
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+        "<small>a′: the target plus faint noise. Where m<sub>g</sub> &lt; m<sub>r</sub> the layer "
+        "holds the reconstruction closer to the target than a′, however far apart they are in "
+        "pixels (m<sub>i</sub> against ‖a′−a‖).</small>"
+    )
+
+
+def _curves(results: dict[str, InversionResult]):
+    fig = plot_history(results)
+    fig.set_size_inches(8, 2.8)
+    fig.tight_layout()
+    return fig
+
+
+def _row(images: list[torch.Tensor], gap: int = 2) -> torch.Tensor:
+    """``(3, H, W)`` images side by side with white gaps: ``(3, H, n W + (n - 1) gap)``."""
+    blank = torch.ones(3, images[0].shape[-2], gap)
+    parts = [p for image in images for p in (image, blank)][:-1]
+    return torch.cat(parts, dim=-1)
+
+
+def _png(image: torch.Tensor, side: int = VIEW_SIDE) -> bytes:
+    """``(3, H, W)`` in ``[0, 1]`` as PNG bytes, enlarged by a whole factor towards ``side``."""
+    picture = Image.fromarray((to_numpy_image(image) * 255).round().astype(np.uint8))
+    factor = max(1, side // min(picture.size))
+    if factor > 1:
+        picture = picture.resize((picture.width * factor, picture.height * factor), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _figure_png(fig, dpi: int = 80) -> bytes:
+    """A figure as PNG bytes; the figure is closed, so no notebook shows it a second time."""
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+__all__ = ["Explorer", "Refused", "distance_table", "explore"]

@@ -1,0 +1,190 @@
+"""The command line: `depthrep layers | invert | train`, in-process and once end to end."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import depthrep
+import depthrep.__main__ as cli
+from depthrep.__main__ import main
+
+RESNET_LAYERS = ["conv1_prepool", "conv1", "conv2", "conv3", "conv4", "conv5"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny(out: Path, device, *extra: str) -> list[str]:
+    """Arguments of a tiny inversion: resnet18 at 32 px, 3 steps, conv1 and conv5."""
+    return ["invert", "--model", "resnet18", "--layers", "conv1", "conv5", "--size", "32", "--steps", "3",
+            "--device", str(device), "--out", str(out), *extra]  # fmt: skip
+
+
+def command(*args: str, **kwargs) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "depthrep", *args], cwd=ROOT, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs,
+    )  # fmt: skip
+
+
+def test_layers_lists_the_paper_names_with_their_nodes(capsys):
+    assert main(["layers", "resnet50"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [r[0] for r in rows] == RESNET_LAYERS
+    assert [r[1] for r in rows] == ["relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
+
+
+def test_layers_nodes_lists_every_torchvision_node(capsys):
+    assert main(["layers", "resnet18", "--nodes"]) == 0
+    nodes = capsys.readouterr().out.split()
+    assert nodes[0] == "x" and nodes[-1] == "fc" and "layer4.1.relu_1" in nodes
+
+
+def test_invert_end_to_end(tmp_path, device, hopper32, resnet18):
+    out = tmp_path / "out"
+    process = command(*tiny(out, device))
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert "invert 2 layer(s):" in stderr and "/3 [" in stderr  # the progress bar
+    assert f"wrote {out / 'reconstructions.png'} and {out / 'distances.json'}" in stdout
+    assert sorted(p.name for p in out.iterdir()) == ["distances.json", "reconstructions.png"]
+    with Image.open(out / "reconstructions.png") as grid:
+        assert grid.format == "PNG" and grid.width > 2 * grid.height  # target, conv1, conv5 in a row
+
+    report = json.loads((out / "distances.json").read_text())
+    assert {k: report[k] for k in ("model", "weights", "size", "steps", "seed", "method")} == {
+        "model": "resnet18", "weights": "random", "size": 32, "steps": 3, "seed": 0, "method": "adam"
+    }  # fmt: skip
+    assert report["seconds"] > 0 and list(report["layers"]) == ["conv1", "conv5"]
+    for layer, d in report["layers"].items():
+        # m_r and ||a' - a|| from the distances module, not from the inversion
+        shifted = depthrep.shifted_reference(resnet18, hopper32, layer)
+        assert d["m_r"] == pytest.approx(float(shifted.distance), rel=1e-4)
+        assert d["shift_distance"] == pytest.approx(float((shifted.image - hopper32).norm()), rel=1e-4)
+        assert d["relative_m_g"] == pytest.approx(d["m_g"] / d["target_norm"])
+        assert d["m_g_over_m_r"] == pytest.approx(d["m_g"] / d["m_r"])
+        assert d["steps"] == 3 and d["m_i"] > 0
+    rows = {line.split()[0]: line.split()[1:] for line in stdout.splitlines()[2:4]}
+    assert float(rows["conv5"][0]) == pytest.approx(report["layers"]["conv5"]["m_i"], rel=1e-2)
+
+
+BAD = {
+    "unknown model": (["invert", "--model", "resnet5", "--out", "OUT"], "Unknown model 'resnet5'"),
+    "unknown layer": (["invert", "--model", "resnet18", "--layers", "conv9", "--out", "OUT"],
+                      "Unknown layer 'conv9' for ResNet. Did you mean 'conv5'"),
+    "unknown image": (["invert", "--model", "resnet18", "--image", "grace", "--out", "OUT"], "No image file"),
+    "size": (["invert", "--model", "resnet18", "--size", "0", "--out", "OUT"], "--size: 0 is not positive"),
+    "steps": (["invert", "--model", "resnet18", "--steps", "ten", "--out", "OUT"], "'ten' is not a whole"),
+    "method": (["invert", "--model", "resnet18", "--method", "lbfgs", "--out", "OUT"], "invalid choice"),
+    "no out": (["invert", "--model", "resnet18"], "required: --out"),
+    "out is a file": (["invert", "--model", "resnet18", "--out", "FILE"], "is a file: pass a folder"),
+    "weights file": (["invert", "--model", "resnet18", "--weights", "nope.pt", "--out", "OUT"],
+                     "is neither 'random', 'imagenet'"),
+    "local weights": (["invert", "--model", "resnet18", "--weights", "local", "--out", "OUT"],
+                      "No resnet18 trained here yet"),
+    "no command": ([], "required: COMMAND"),
+    "layers of nothing": (["layers", "lenet"], "Unknown model 'lenet'"),
+    "train nothing": (["train", "lenet", "--steps", "2"], "Unknown model 'lenet'"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("args, reason", BAD.values(), ids=BAD.keys())
+def test_bad_arguments_exit_2_with_a_one_line_reason(args, reason, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "FILE").write_text("")
+    args = [str(tmp_path / a) if a in ("OUT", "FILE") else a for a in args]
+    with pytest.raises(SystemExit) as exit_:  # argparse's own errors exit; the library's return
+        raise SystemExit(main(args))
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if not line.startswith("Downloading")]
+    assert len(lines) == 1 and lines[0].startswith("depthrep: error: ") and reason in lines[0], captured.err
+    assert captured.out == "" and not (tmp_path / "OUT").exists()
+
+
+def test_help_is_complete(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert all(f"    {name}" in text for name in ("layers", "invert", "train")) and "examples:" in text
+    commands = next(a for a in cli.parser()._actions if a.dest == "command")
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            assert action.help, (
+                f"`depthrep {name} {'/'.join(action.option_strings) or action.dest}` has no help"
+            )
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        shown = capsys.readouterr().out
+        assert all(o in shown for a in sub._actions for o in a.option_strings)
+
+
+def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, device, monkeypatch, capsys):
+    real = cli.invert
+
+    def interrupted(*args, **kwargs):
+        def press_ctrl_c(step, results):
+            if step >= 2:
+                raise KeyboardInterrupt
+
+        return real(*args, **kwargs, callback=press_ctrl_c)
+
+    monkeypatch.setattr(cli, "invert", interrupted)
+    out = tmp_path / "out"
+    assert main(tiny(out, device)) == 130
+    assert capsys.readouterr().err.strip().endswith("depthrep: interrupted; nothing written")
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_ctrl_c_while_writing_leaves_neither_file(tmp_path, device, monkeypatch):
+    real = cli.atomic_write
+
+    def write(path, fn):
+        if path.suffix == ".json":
+            raise KeyboardInterrupt
+        return real(path, fn)
+
+    monkeypatch.setattr(cli, "atomic_write", write)
+    out = tmp_path / "out"
+    assert main(tiny(out, device)) == 130
+    assert list(out.iterdir()) == []
+
+
+def test_sigint_stops_a_real_run(tmp_path, device):
+    out = tmp_path / "out"
+    process = command(*tiny(out, device), "--steps", "1000000")  # the last --steps wins
+    try:
+        header = process.stdout.readline()  # printed just before the run starts
+        if "resnet18 (random weights)" not in header:
+            process.kill()
+            pytest.fail(
+                f"no header line: {header!r}; exit {process.wait()}; stderr: {process.communicate()[1]}"
+            )
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and not out.exists()
+
+
+def test_train_then_reuse(tmp_path, device, monkeypatch, capsys):
+    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path))
+    assert main(["train", "resnet18", "--steps", "2", "--device", str(device)]) == 0
+    first = capsys.readouterr().out.strip()
+    assert first.startswith("resnet18 trained here on 10 photos (2 steps of 64") and str(tmp_path) in first
+    (checkpoint,) = tmp_path.glob("resnet18-photos-2steps-seed0-*.pt")
+    assert first.endswith(str(checkpoint))
+    assert main(["train", "resnet18", "--steps", "2", "--device", str(device)]) == 0
+    assert capsys.readouterr().out.strip() == first  # the cached run, seconds and all
+    model = depthrep.load_model("resnet18", "local", device=device)
+    assert torch.equal(
+        model.fc.weight.cpu(), torch.load(checkpoint, weights_only=True)["state_dict"]["fc.weight"]
+    )
