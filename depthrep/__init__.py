@@ -14,20 +14,12 @@ and measure what was lost::
 from .distances import embedding_distance, input_distance, shifted_reference
 from .encoder import Encoder
 from .images import ImageError, load_image, samples
-from .invert import (
-    METHODS,
-    InversionResult,
-    Method,
-    concat_results,
-    get_method,
-    invert,
-    invert_fc,
-    invert_over_seeds,
-    start_image,
-)
+from .invert import DivergenceError, DivergenceWarning, invert, invert_fc, invert_over_seeds
 from .layers import UnknownLayerError, layers, node_names
+from .methods import METHODS, Method, get_method, start_image
 from .models import UnknownModelError, WeightsUnavailable, load_model, model_names
 from .plot import (
+    plot_depth_profiles,
     plot_distances,
     plot_history,
     plot_neighbourhood,
@@ -40,13 +32,17 @@ from .plot import (
 )
 from .profiles import PROFILES, Profile, get_profile
 from .report import Claim, ClaimFailed, Run, check, claim, start, table
+from .results import History, InversionResult, concat_results
 
 __all__ = [
     "METHODS",
     "PROFILES",
     "Claim",
     "ClaimFailed",
+    "DivergenceError",
+    "DivergenceWarning",
     "Encoder",
+    "History",
     "ImageError",
     "InversionResult",
     "Method",
@@ -71,6 +67,7 @@ __all__ = [
     "load_model",
     "model_names",
     "node_names",
+    "plot_depth_profiles",
     "plot_distances",
     "plot_history",
     "plot_neighbourhood",

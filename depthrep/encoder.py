@@ -79,6 +79,33 @@ class Encoder:
             found.update(outputs)
         return {name: found[query] for name, query in self._query_of.items()}
 
+    def activation_bytes(self, image_shape: tuple[int, ...], autocast: bool = False) -> dict[str, int]:
+        """Estimated activation memory of one member inverted at each layer, in bytes.
+
+        Every node's output up to the end of the layer's segment is kept for the backward
+        pass; the estimate counts them once for the forward and once for their gradients.
+        Measured by one forward pass of a single image (``image_shape = (3, H, W)``).
+        """
+        device = next((t.device for s in self.segments for t in s.parameters()), torch.device("cpu"))
+        h = self.prepare(torch.zeros((1, *image_shape), device=device))
+        per_segment = []
+        with torch.no_grad():
+            for segment in self.segments:
+                sizes = []
+
+                def keep(module, args, output, sizes=sizes):
+                    sizes.extend(t.numel() for t in _tensors(output))
+
+                hooks = [m.register_forward_hook(keep) for m in segment.modules() if not list(m.children())]
+                try:
+                    h, _ = segment(h)
+                finally:
+                    for hook in hooks:
+                        hook.remove()
+                per_segment.append(2 * sum(sizes) * (2 if autocast else 4))
+        cumulative = torch.tensor(per_segment).cumsum(0).tolist()
+        return {name: int(cumulative[self.segment_of[name]]) for name in self.layers}
+
     def staged(self, x: torch.Tensor, blocks: dict[str, slice]) -> dict[str, torch.Tensor]:
         """Embeddings of batch members that each stop at their own layer.
 
@@ -108,6 +135,14 @@ class Encoder:
             for name in wanted.get(k, ()):
                 out[name] = outputs[self._query_of[name]][blocks[name]]
         return out
+
+
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _tensors(v)
 
 
 def _split(graph_module: fx.GraphModule) -> tuple[list[fx.GraphModule], dict[str, int]]:

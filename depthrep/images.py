@@ -164,7 +164,7 @@ def _from_array(array, what: str) -> torch.Tensor:
             raise ImageError(f"The {what} has dtype {array.dtype}: pass integers or floats.")
         scale = _integer_scale(array.dtype.kind, array.dtype.itemsize, array)
         array = array.astype(np.float64) / scale if scale else array
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        tensor = torch.from_numpy(np.array(array, copy=True))  # owned and writable
     else:
         tensor = array.detach().cpu()
         if tensor.dtype.is_complex:

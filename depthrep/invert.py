@@ -1,184 +1,54 @@
 """Inversion: reconstruct an input from one layer's embedding by gradient descent.
 
 The forward pass is the encoder and gradient descent on the input is the decoder
-(Badger, *Depth and Representation in Vision Models*): start from noise
-``a_0 = 0.7 + N(0, 1/20^2)`` and step down the L1 loss ``sum |O_l(a) - O_l(a_n)|``,
-blurring the image after each step.
+(Badger, *Depth and Representation in Vision Models*): start from noise and step down the
+L1 distance between embeddings (see :mod:`depthrep.methods` for the update rules).
 
 One call inverts many layers and images together: every (layer, image) pair is a batch
 member, and each member stops paying once its own layer is computed (see
 :class:`depthrep.encoder.Encoder`). Adam and the paper's plain step are elementwise, so
-each member evolves exactly as it would alone.
+each member evolves as it would alone. Runs that diverge are caught member by member,
+and a run too large for the memory budget is split into chunks with the same results.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
+import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
-from .distances import SHIFT_SIGMA, generator, norm, shift
+from .distances import SHIFT_SIGMA, norm, shift
 from .encoder import Encoder
+from .methods import METHODS, Method, get_method, start_image
 from .models import load_model, model_device
+from .results import History, InversionResult, concat_results
 
+__all__ = [  # the update rules and result types are re-exported for callers of this module
+    "DIVERGENCE", "METHODS", "DivergenceError", "DivergenceWarning", "InversionResult", "Method",
+    "get_method", "invert", "invert_fc", "invert_over_seeds", "start_image",
+]  # fmt: skip
 
-@dataclass(frozen=True)
-class Method:
-    """How the input is optimised: update rule, schedules and regularisers.
-
-    ``lr`` and ``blur`` are ``(start, end)`` pairs interpolated linearly over the run.
-    The loss is ``loss_scale * sum|O(a) - O(x)|``; the regularisers of Mahendran &
-    Vedaldi (2015) are added with weights relative to that data term normalised by
-    ``sum|O(a)|``, so ``tv`` and ``alpha`` mean the same at every layer.
-    """
-
-    optimizer: str = "adam"
-    """``"adam"`` or ``"sgd"`` (the paper's plain step ``x <- x - lr * grad``)."""
-    lr: tuple[float, float] = (0.1, 0.02)
-    blur: tuple[float, float] | None = (1.0, 0.3)
-    """Gaussian blur sigma after each step, start -> end; ``None`` turns it off."""
-    blur_kernel: int = 3
-    clamp: bool = True
-    """Clamp pixels to ``[0, 1]`` after each step."""
-    loss_scale: float = 1.0
-    tv: float = 0.0
-    """Weight of total variation ``mean((dx^2 + dy^2)^(tv_beta / 2))``."""
-    tv_beta: float = 2.0
-    alpha: float = 0.0
-    """Weight of the alpha-norm ``mean(|2x - 1|^alpha_p)`` (bounds pixel range)."""
-    alpha_p: float = 6.0
-    init_mean: float = 0.7
-    init_std: float = 1 / 20
-
-    def __post_init__(self):
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer must be 'adam' or 'sgd', not {self.optimizer!r}")
-        if self.blur is not None and (self.blur_kernel < 1 or self.blur_kernel % 2 == 0):
-            raise ValueError(f"blur_kernel must be a positive odd int, not {self.blur_kernel}")
-
-    def schedule(self, step: int, steps: int) -> tuple[float, float]:
-        """``(lr, blur sigma)`` at ``step`` of ``steps`` (sigma 0 when blur is off)."""
-        t = step / max(steps - 1, 1)
-        lr = self.lr[0] + t * (self.lr[1] - self.lr[0])
-        sigma = 0.0 if self.blur is None else self.blur[0] + t * (self.blur[1] - self.blur[0])
-        return lr, sigma
-
-
-METHODS: dict[str, Method] = {
-    # Default. Stable at every ResNet layer: pixels stay in [0, 1], Adam's per-pixel step
-    # does not grow with the gradient, and the light blur keeps high-frequency noise out.
-    # lr 0.1 -> 0.02 beat a constant 0.05 or 0.02 and a decay to 0.01 on m_g summed over
-    # ResNet50's layers at 64 and 128 px, 100-200 steps (benchmarks/methods.py).
-    "adam": Method(),
-    # The paper's code: plain step 0.1 on 0.15 * L1, blur 2.4 -> 0.4, no clamp. Faithful,
-    # but diverges at deep ResNet layers on small images.
-    "paper": Method(optimizer="sgd", lr=(0.1, 0.1), blur=(2.4, 0.4), clamp=False, loss_scale=0.15),
-    # Mahendran & Vedaldi (2015): total variation and alpha-norm instead of the blur.
-    "mahendran": Method(blur=None, tv=0.5, alpha=0.05),
-    # The fully connected nets: no blur and no clamp, as in the paper's MLP code (whose
-    # plain L1 step needs 100,000+ iterations); Adam with a decaying step converges in
-    # thousands.
-    "fc": Method(lr=(0.01, 0.0001), blur=None, clamp=False),
-}
-
-
-def get_method(method: str | Method = "adam", **overrides) -> Method:
-    """A preset of :data:`METHODS` (or a :class:`Method`) with fields replaced.
-
-    >>> get_method("paper", lr=(0.1, 0.01)).lr
-    (0.1, 0.01)
-    """
-    if isinstance(method, Method):
-        base = method
-    elif method in METHODS:
-        base = METHODS[method]
-    else:
-        raise ValueError(f"Unknown method {method!r}: choose one of {', '.join(METHODS)}.")
-    fields = {f.name for f in dataclasses.fields(Method)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"Unknown Method fields {unknown}: valid ones are {sorted(fields)}.")
-    return dataclasses.replace(base, **overrides)
-
-
-@dataclass(frozen=True)
-class History:
-    """Distances recorded during a run, before the update of each recorded step."""
-
-    step: torch.Tensor
-    """``(T,)`` step numbers; the last is the number of steps run (the final image)."""
-    input_distance: torch.Tensor
-    """``(T, B)``: ``m_i`` of each image at each recorded step."""
-    embedding_distance: torch.Tensor
-    """``(T, B)``: ``m_g`` of each image at each recorded step."""
-
-    def input_response(self, after: float = 0.5) -> torch.Tensor:
-        """``(B,)``: how far ``m_i`` follows ``m_g`` late in the run, ``d log m_i / d log m_g``.
-
-        The ratio of the log-changes of the two distances between the record at fraction
-        ``after`` of the run and the last one. Near 1, a better embedding match means a
-        proportionally better reconstruction; near 0 (or negative), ``m_i`` has levelled
-        off (or grows) while ``m_g`` keeps falling: the embedding no longer pins down the
-        input.
-        """
-        first = self._index(after)
-        log_i = self.input_distance[[first, -1]].log()
-        log_g = self.embedding_distance[[first, -1]].log()
-        return (log_i[1] - log_i[0]) / (log_g[1] - log_g[0])
-
-    def embedding_fall(self, after: float = 0.5) -> torch.Tensor:
-        """``(B,)``: factor by which ``m_g`` fell from fraction ``after`` of the run to its end."""
-        return self.embedding_distance[self._index(after)] / self.embedding_distance[-1]
-
-    def _index(self, fraction: float) -> int:
-        return int(torch.searchsorted(self.step, fraction * self.step[-1]))
-
-
-@dataclass(frozen=True)
-class InversionResult:
-    """The reconstruction of a batch of targets from one layer. Tensors are on the CPU."""
-
-    layer: str
-    image: torch.Tensor
-    """``(B, 3, H, W)``: the reconstruction ``a_g``."""
-    input_distance: torch.Tensor
-    """``(B,)``: ``m_i = ||a_g - a||``."""
-    embedding_distance: torch.Tensor
-    """``(B,)``: ``m_g = ||O(a) - O(a_g)||``."""
-    reference_distance: torch.Tensor
-    """``(B,)``: ``m_r = ||O(a) - O(a')||``, the shifted-input reference."""
-    shift_distance: torch.Tensor
-    """``(B,)``: ``||a' - a||``, how far the shifted input is from the target."""
-    target_norm: torch.Tensor
-    """``(B,)``: ``||O(a)||``, the scale of the layer's embedding."""
-    history: History
-    steps: int
-    """Steps run (fewer than asked when a callback stopped the run)."""
-
-    @property
-    def relative_embedding_distance(self) -> torch.Tensor:
-        """``(B,)``: ``m_g / ||O(a)||``, comparable across layers and models."""
-        return self.embedding_distance / self.target_norm
-
+DIVERGENCE = 1.5
+"""A member has diverged once its embedding distance is non-finite or above this multiple of
+its value at step 0. Healthy runs fall from their start (Adam's first steps included), so
+1.5 leaves room for a transient overshoot; the paper's plain step at deep ResNet layers on
+small images climbs 2-20 times above it."""
 
 Callback = Callable[[int, dict[str, InversionResult]], bool | None]
 
 
-def start_image(shape: tuple[int, ...], seed: int = 0, method: str | Method = "adam") -> torch.Tensor:
-    """The starting noise ``a_0 = init_mean + init_std * N(0, 1)``, drawn on the CPU.
+class DivergenceWarning(UserWarning):
+    """Some members of an inversion diverged; their results are frozen where it happened."""
 
-    Image ``b`` of a batch always gets the same noise for a given seed and shape, so a
-    layer's reconstruction does not depend on which other layers share the run.
-    """
-    m = get_method(method)
-    return m.init_mean + m.init_std * torch.randn(shape, generator=generator(seed, stream=0))
+
+class DivergenceError(RuntimeError):
+    """Raised instead of :class:`DivergenceWarning` by ``invert(..., strict=True)``."""
 
 
 def invert(
@@ -195,6 +65,8 @@ def invert(
     autocast: bool = False,
     progress: bool | None = None,
     callback: Callback | None = None,
+    strict: bool = False,
+    memory_budget: int | None = None,
 ) -> dict[str, InversionResult]:
     """Reconstruct ``image`` from its embedding at each of ``layers``.
 
@@ -205,7 +77,7 @@ def invert(
         layers: one layer name or several (:func:`depthrep.layers`); all run in one batch.
         steps: optimisation steps.
         seed: seeds the starting noise and the shifted input ``a'``.
-        method: a preset name from :data:`METHODS` or a :class:`Method`.
+        method: a preset name from :data:`depthrep.METHODS` or a :class:`Method`.
         normalize: feed the model ImageNet-normalised pixels (off in the paper).
         record_every: steps between history records (default: about 50 records).
         shift_sigma: pixel noise of ``a'`` for the reference ``m_r``.
@@ -213,25 +85,77 @@ def invert(
         progress: show a tqdm progress bar; ``None`` shows it unless the environment
             sets ``TQDM_DISABLE`` (as ``python -m depthrep.run`` does for executed notebooks).
         callback: called as ``callback(step, results_so_far)`` at every record; returning
-            ``True`` stops the run early (the results then hold what was reached).
+            ``True`` stops the run early (the results then hold what was reached). A run
+            split into chunks calls it per chunk.
+        strict: raise :class:`DivergenceError` when a member diverges, instead of freezing
+            it, marking it in ``InversionResult.diverged_at`` and warning once at the end.
+        memory_budget: bytes the run's activations may take. Above it the run is split
+            into chunks of layers and images with the same results. ``None``: the free
+            memory on CUDA, no limit on the CPU.
 
     Returns:
         ``{layer: InversionResult}`` in the order of ``layers``.
+
+    Raises:
+        DivergenceError: with ``strict=True``, when a member diverges.
+        MemoryError: on CUDA, when even one member does not fit; the message gives the
+            estimate and what would fit.
     """
     m = get_method(method)
-    if not isinstance(steps, int) or steps < 0:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative int, not {steps!r}")
     device = model_device(model)
     encoder = Encoder(model, layers, normalize=normalize)
     target = image.detach().to(device, torch.float32)
+    # Noise for the whole batch, drawn once: a chunk gets the rows of its images.
+    start = start_image(tuple(target.shape), seed, m).to(device)
+    shifted = shift(target, shift_sigma, seed)
+    settings = dict(
+        steps=steps, method=m, record_every=record_every or max(1, steps // 50), autocast=autocast,
+        progress=(not os.environ.get("TQDM_DISABLE")) if progress is None else progress,
+        callback=callback, strict=strict,
+    )  # fmt: skip
+    budget = memory_budget if memory_budget is not None else _free_cuda_memory(device)
+    chunks = (
+        _chunks(encoder, target, budget, autocast) if budget is not None else [(encoder.layers, slice(None))]
+    )
+    try:
+        if len(chunks) == 1:
+            results = _run(encoder, target, start, shifted, **settings)
+        else:
+            results = _run_chunks(model, normalize, chunks, target, start, shifted, settings, encoder.layers)
+    except torch.OutOfMemoryError:
+        need = sum(encoder.activation_bytes(target.shape[1:], autocast).values()) * len(target)
+        raise MemoryError(
+            f"Out of memory on {device}: the run needs about {need / 2**30:.1f} GiB of activations. "
+            f"Pass memory_budget=<bytes> to split it, or invert fewer layers or images at a time."
+        ) from None
+    _warn_divergence(results, strict)
+    return results
+
+
+def _run(
+    encoder: Encoder,
+    target,
+    start,
+    shifted,
+    *,
+    steps,
+    method,
+    record_every,
+    autocast,
+    progress,
+    callback,
+    strict,
+) -> dict[str, InversionResult]:
+    """One batched run: every layer of ``encoder`` for every image of ``target``."""
+    m = method
+    device = target.device
     batch = len(target)
     order = encoder.depth_order
     blocks = {name: slice(i * batch, (i + 1) * batch) for i, name in enumerate(order)}
-    record_every = record_every or max(1, steps // 50)
-
     with torch.no_grad():
         embeddings = encoder(target)
-        shifted = shift(target, shift_sigma, seed)
         reference = {n: norm(e - encoder(shifted)[n]) for n, e in embeddings.items()}
         # Weight of the regularisers: sum|O(a)| per member, in batch order.
         l1 = torch.cat([embeddings[n].abs().flatten(1).sum(1) for n in order]).view(-1, 1, 1, 1)
@@ -241,37 +165,36 @@ def invert(
         "target_norm": {n: norm(e).cpu() for n, e in embeddings.items()},
     }
     goal = target.repeat(len(order), 1, 1, 1)
-    x = start_image(tuple(target.shape), seed, m).to(device).repeat(len(order), 1, 1, 1)
-    x.requires_grad_(True)
+    x = start.repeat(len(order), 1, 1, 1).requires_grad_(True)
     optimizer = torch.optim.Adam([x], lr=m.lr[0]) if m.optimizer == "adam" else None
     precision = torch.autocast(device.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
     records: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+    watch = _Watch(len(x), order, batch, strict)
 
-    def record(step: int, distances: dict[str, torch.Tensor]) -> dict[str, InversionResult]:
-        m_g = torch.cat([distances[n] for n in order]).cpu()
-        records.append((step, norm(x - goal).cpu(), m_g))
-        return _results(encoder.layers, blocks, x, goal, records, fixed, step)
+    def record(step: int, m_g: torch.Tensor) -> dict[str, InversionResult]:
+        records.append((step, norm(x - goal).cpu(), m_g.cpu()))
+        return _results(encoder.layers, blocks, x, records, fixed, step, watch.diverged_at)
 
     step = 0
-    if progress is None:
-        progress = not os.environ.get("TQDM_DISABLE")
-    bar = tqdm(total=steps, desc=f"invert {len(order)} layer(s)", disable=not progress, leave=False)
-    with bar:
+    with tqdm(total=steps, desc=f"invert {len(order)} layer(s)", disable=not progress, leave=False) as bar:
         while step < steps:
             lr, sigma = m.schedule(step, steps)
             with precision:
                 outputs = encoder.staged(x, blocks)
-            diffs = {n: outputs[n].float() - embeddings[n] for n in order}
-            loss = m.loss_scale * sum(d.abs().sum() for d in diffs.values())
+            diffs = [outputs[n].float() - embeddings[n] for n in order]
+            loss = m.loss_scale * sum(d.abs().sum() for d in diffs)
             if m.tv or m.alpha:
                 loss = loss + m.loss_scale * (l1 * _regularisers(x, m)).sum()
             (grad,) = torch.autograd.grad(loss, x)
+            m_g = torch.cat([norm(d) for d in diffs])
+            frozen = watch.check(step, m_g, x)
             if step % record_every == 0:
-                results = record(step, {n: norm(d) for n, d in diffs.items()})
+                results = record(step, m_g)
                 bar.set_postfix(rel_m_g=f"{_worst(results):.3g}")
                 if callback is not None and callback(step, results):
                     break
             with torch.no_grad():
+                kept = x[frozen].clone() if frozen is not None else None
                 if optimizer is not None:
                     optimizer.param_groups[0]["lr"] = lr
                     x.grad = grad
@@ -283,14 +206,112 @@ def invert(
                     x.copy_(TF.gaussian_blur(x, [m.blur_kernel] * 2, [sigma] * 2))
                 if m.clamp:
                     x.clamp_(0, 1)
+                if kept is not None:
+                    x[frozen] = kept
             step += 1
             bar.update()
     with torch.no_grad(), precision:
         final = encoder.staged(x, blocks)
-    results = record(step, {n: norm(final[n].float() - embeddings[n]) for n in order})
+    m_g = torch.cat([norm(final[n].float() - embeddings[n]) for n in order])
+    watch.check(step, m_g, x)
+    results = record(step, m_g)
     if callback is not None:
         callback(step, results)
     return results
+
+
+class _Watch:
+    """Divergence bookkeeping for the members of one run."""
+
+    def __init__(self, members: int, order: list[str], batch: int, strict: bool):
+        self.start: torch.Tensor | None = None
+        self.diverged_at = torch.full((members,), -1, dtype=torch.long)
+        self.order, self.batch, self.strict = order, batch, strict
+
+    def check(self, step: int, m_g: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
+        """Mark newly diverged members; return the mask of frozen members (or None)."""
+        m_g = m_g.detach().cpu()
+        if self.start is None:
+            self.start = m_g.clone()
+        finite = torch.isfinite(x.detach()).flatten(1).all(1).cpu()
+        bad = ~torch.isfinite(m_g) | (m_g > DIVERGENCE * self.start) | ~finite
+        new = bad & (self.diverged_at < 0)
+        if new.any():
+            self.diverged_at[new] = step
+            if self.strict:
+                member = int(new.nonzero()[0])
+                raise DivergenceError(
+                    f"Inversion diverged at {self.order[member // self.batch]}, step {step}: m_g rose from "
+                    f"{float(self.start[member]):.4g} to {float(m_g[member]):.4g}. Lower the step size "
+                    f"(the method's lr) or use method='adam'."
+                )
+        frozen = self.diverged_at >= 0
+        return frozen.to(x.device) if frozen.any() else None
+
+
+def _warn_divergence(results: dict[str, InversionResult], strict: bool) -> None:
+    diverged = [(name, r) for name, r in results.items() if r.diverged.any()]
+    if not diverged or strict:
+        return
+    parts = []
+    for name, r in diverged:
+        members = r.diverged.nonzero().flatten().tolist()
+        steps = ", ".join(str(int(r.diverged_at[b])) for b in members)
+        parts.append(f"{name} (image {', '.join(map(str, members))} at step {steps})")
+    warnings.warn(
+        f"Inversion diverged at {'; '.join(parts)}: those results are frozen where it happened and "
+        f"marked in InversionResult.diverged_at. Lower the step size (the method's lr) or use "
+        f"method='adam'; strict=True raises instead.",
+        DivergenceWarning,
+        stacklevel=3,
+    )
+
+
+def _free_cuda_memory(device: torch.device) -> int | None:
+    if device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(0.8 * free)
+
+
+def _chunks(encoder: Encoder, target, budget: int, autocast: bool) -> list[tuple[list[str], slice]]:
+    """Groups of (layers, images) whose activations fit in ``budget`` bytes, deepest first."""
+    per_member = encoder.activation_bytes(target.shape[1:], autocast)
+    batch = len(target)
+    deepest = max(per_member.values())
+    if deepest * batch <= budget and sum(per_member.values()) * batch <= budget:
+        return [(encoder.layers, slice(None))]
+    images = max(1, min(batch, budget // max(deepest, 1)))
+    if deepest > budget and target.device.type == "cuda":
+        raise MemoryError(
+            f"One member of the deepest layer needs about {deepest / 2**30:.2f} GiB of activations, "
+            f"more than the {budget / 2**30:.2f} GiB available: use smaller images or a shallower layer."
+        )
+    groups: list[list[str]] = []
+    used = 0
+    for name in encoder.depth_order:  # deepest first, so groups share their deepest stages
+        cost = per_member[name] * images
+        if groups and used + cost <= budget:
+            groups[-1].append(name)
+            used += cost
+        else:
+            groups.append([name])
+            used = cost
+    return [(group, slice(i, i + images)) for group in groups for i in range(0, batch, images)]
+
+
+def _run_chunks(
+    model, normalize, chunks, target, start, shifted, settings, layers
+) -> dict[str, InversionResult]:
+    by_layers: dict[tuple[str, ...], list[dict[str, InversionResult]]] = {}
+    for names, rows in chunks:
+        encoder = Encoder(model, names, normalize=normalize)
+        part = _run(encoder, target[rows], start[rows], shifted[rows], **settings)
+        by_layers.setdefault(tuple(names), []).append(part)
+    joined: dict[str, InversionResult] = {}
+    for parts in by_layers.values():
+        joined.update(concat_results(parts))
+    return {name: joined[name] for name in layers}
 
 
 def _regularisers(x: torch.Tensor, m: Method) -> torch.Tensor:
@@ -305,7 +326,7 @@ def _regularisers(x: torch.Tensor, m: Method) -> torch.Tensor:
     return total.view(-1, 1, 1, 1)
 
 
-def _results(layers, blocks, x, goal, records, fixed, steps) -> dict[str, InversionResult]:
+def _results(layers, blocks, x, records, fixed, steps, diverged_at) -> dict[str, InversionResult]:
     step = torch.tensor([r[0] for r in records])
     m_i = torch.stack([r[1] for r in records])
     m_g = torch.stack([r[2] for r in records])
@@ -323,41 +344,13 @@ def _results(layers, blocks, x, goal, records, fixed, steps) -> dict[str, Invers
             target_norm=fixed["target_norm"][name],
             history=History(step, m_i[:, block], m_g[:, block]),
             steps=steps,
+            diverged_at=diverged_at[block].clone(),
         )
     return out
 
 
 def _worst(results: dict[str, InversionResult]) -> float:
     return max(float(r.relative_embedding_distance.max()) for r in results.values())
-
-
-def concat_results(runs: Iterable[dict[str, InversionResult]]) -> dict[str, InversionResult]:
-    """Join the results of several runs (seeds, images) along the batch dimension.
-
-    All runs must cover the same layers with the same recorded steps.
-    """
-    runs = list(runs)
-    if not runs:
-        raise ValueError("concat_results needs at least one run")
-    joined = {}
-    for name in runs[0]:
-        parts = [run[name] for run in runs]
-        steps = parts[0].history.step
-        if any(not torch.equal(p.history.step, steps) for p in parts):
-            raise ValueError(f"Runs recorded different steps at {name}: use the same steps and record_every.")
-        fields = ("image", "input_distance", "embedding_distance", "reference_distance", "shift_distance")
-        cat = {f: torch.cat([getattr(p, f) for p in parts]) for f in (*fields, "target_norm")}
-        joined[name] = InversionResult(
-            layer=name,
-            **cat,
-            history=History(
-                steps,
-                torch.cat([p.history.input_distance for p in parts], dim=1),
-                torch.cat([p.history.embedding_distance for p in parts], dim=1),
-            ),
-            steps=min(p.steps for p in parts),
-        )
-    return joined
 
 
 def invert_over_seeds(

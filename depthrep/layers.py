@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+import torch
 from torch import nn
 from torchvision.models.feature_extraction import get_graph_node_names
 
@@ -55,12 +56,110 @@ def _inception3(model: nn.Module) -> dict[str, str]:
     return {n: n for n in names}
 
 
+def _vgg(model: nn.Module) -> dict[str, str]:
+    pools = [name for name, m in model.features.named_children() if isinstance(m, nn.MaxPool2d)]
+    return {f"pool{i}": f"features.{name}" for i, name in enumerate(pools, 1)}
+
+
+def _alexnet(model: nn.Module) -> dict[str, str]:
+    children = list(model.features.named_children())
+    relus = [name for (name, m), (_, before) in zip(children[1:], children, strict=False)
+             if isinstance(m, nn.ReLU) and isinstance(before, nn.Conv2d)]  # fmt: skip
+    return {f"conv{i}": f"features.{name}" for i, name in enumerate(relus, 1)}
+
+
+def _densenet(model: nn.Module) -> dict[str, str]:
+    blocks = [n for n, _ in model.features.named_children() if n.startswith("denseblock")]
+    return {"stem": "features.pool0"} | {f"block{i}": f"features.{n}" for i, n in enumerate(blocks, 1)}
+
+
+def _efficientnet(model: nn.Module) -> dict[str, str]:
+    children = [n for n, _ in model.features.named_children()]
+    stages = {f"stage{i}": f"features.{n}" for i, n in enumerate(children[1:-1], 1)}
+    return {"stem": f"features.{children[0]}"} | stages | {"head": f"features.{children[-1]}"}
+
+
+def _convnext(model: nn.Module) -> dict[str, str]:
+    children = [n for n, _ in model.features.named_children()]  # stem, stage, down, stage, ...
+    return {"stem": f"features.{children[0]}"} | {
+        f"stage{i}": f"features.{n}" for i, n in enumerate(children[1::2], 1)
+    }
+
+
+def _swin(model: nn.Module) -> dict[str, str]:
+    children = [n for n, _ in model.features.named_children()]  # patches, stage, merge, stage, ...
+    return {"patches": f"features.{children[0]}"} | {
+        f"stage{i}": f"features.{n}" for i, n in enumerate(children[1::2], 1)
+    }
+
+
+def _vit(model: nn.Module) -> dict[str, str]:
+    blocks = [n for n, _ in model.encoder.layers.named_children()]
+    return {"patches": "conv_proj"} | {f"block{i}": f"encoder.layers.{n}" for i, n in enumerate(blocks, 1)}
+
+
+def _maxvit(model: nn.Module) -> dict[str, str]:
+    return {"stem": "stem"} | {
+        f"stage{i}": f"blocks.{n}" for i, (n, _) in enumerate(model.blocks.named_children(), 1)
+    }
+
+
+def _regnet(model: nn.Module) -> dict[str, str]:
+    blocks = [n for n, _ in model.trunk_output.named_children()]
+    return {"stem": "stem"} | {f"stage{i}": f"trunk_output.{n}" for i, n in enumerate(blocks, 1)}
+
+
+def _shufflenet(model: nn.Module) -> dict[str, str]:
+    return {n: n for n in ("conv1", "maxpool", "stage2", "stage3", "stage4", "conv5")}
+
+
+def _by_resolution(container: str):
+    """Stage outputs of a sequential trunk: the last child at each spatial resolution."""
+
+    def stages(model: nn.Module) -> dict[str, str]:
+        trunk = getattr(model, container)
+        reference = next(model.parameters())
+        x = torch.zeros((1, 3, 64, 64), device=reference.device, dtype=reference.dtype)
+        sizes = []
+        training = model.training
+        model.eval()  # no batch-norm statistics are touched
+        try:
+            with torch.no_grad():
+                for name, child in trunk.named_children():
+                    x = child(x)
+                    sizes.append((name, tuple(x.shape[-2:])))
+        finally:
+            model.train(training)
+        ends = [
+            n
+            for (n, size), (_, after) in zip(sizes, [*sizes[1:], (None, None)], strict=True)
+            if size != after
+        ]
+        return {f"stage{i}": f"{container}.{n}" for i, n in enumerate(ends, 1)}
+
+    return stages
+
+
 # Family (the model's class name) -> function giving {name: torchvision node} in depth order.
 CATALOGUE = {
     "ResNet": _resnet,
     "FullyConnected": _fully_connected,
     "GoogLeNet": _googlenet,
     "Inception3": _inception3,
+    "VGG": _vgg,
+    "AlexNet": _alexnet,
+    "DenseNet": _densenet,
+    "EfficientNet": _efficientnet,
+    "ConvNeXt": _convnext,
+    "SwinTransformer": _swin,
+    "VisionTransformer": _vit,
+    "MaxVit": _maxvit,
+    "RegNet": _regnet,
+    "ShuffleNetV2": _shufflenet,
+    "MobileNetV2": _by_resolution("features"),
+    "MobileNetV3": _by_resolution("features"),
+    "MNASNet": _by_resolution("layers"),
+    "SqueezeNet": _by_resolution("features"),
 }
 
 
@@ -126,13 +225,25 @@ def resolve(model: nn.Module, names: str | Iterable[str]) -> dict[str, str]:
 
 def depth_order(model: nn.Module, names: Iterable[str]) -> list[str]:
     """``names`` sorted from shallowest to deepest (by the position of their node)."""
+    depth = relative_depth(model, names)
+    return sorted(depth, key=depth.get)
+
+
+def relative_depth(model: nn.Module, names: Iterable[str]) -> dict[str, float]:
+    """``{name: depth}``: each layer's position in the graph, 0 at the input and 1 at the deepest.
+
+    Depth counts graph nodes (convolutions, norms, activations, additions...) from the input,
+    so families with different numbers of stages share one axis.
+    """
     resolved = resolve(model, names)
     nodes = node_names(model)
 
     def position(node: str) -> int:
         return max(i for i, n in enumerate(nodes) if n == node or n.startswith(node + "."))
 
-    return sorted(resolved, key=lambda name: position(resolved[name]))
+    positions = {name: position(node) for name, node in resolved.items()}
+    deepest = max(positions.values())
+    return {name: p / deepest for name, p in positions.items()}
 
 
 def _unknown(model: nn.Module, name, named: list[str], nodes: list[str]) -> str:

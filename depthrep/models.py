@@ -142,7 +142,8 @@ def load_model(
         seed: seeds the random initialisation; the global RNG is left untouched.
         device: where to put the model; ``None`` means CUDA when available, else CPU.
         image_size: input side the model is built for, where the architecture needs it:
-            fully connected nets (default 29) and vision transformers.
+            fully connected nets (default 29), vision transformers (a multiple of the patch
+            size) and MaxViT (a multiple of 224); other models take any size.
         builder_kwargs: passed to the torchvision builder (e.g. ``num_classes=9``).
 
     Raises:
@@ -169,6 +170,8 @@ def _build(name: str, weights, image_size: int | None, kwargs: dict) -> nn.Modul
     elif name in model_names():
         if image_size is not None and name.startswith("vit_"):
             kwargs = {"image_size": image_size, **kwargs}
+        elif image_size is not None and name == "maxvit_t":
+            kwargs = {"input_size": (image_size, image_size), **kwargs}
         if weights in ("random", None):
             return torchvision.models.get_model(
                 name, weights=None, **{**_RANDOM_KWARGS.get(name, {}), **kwargs}

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .invert import InversionResult
+from .results import InversionResult
 
 Results = Mapping[str, InversionResult]
 
@@ -260,6 +260,39 @@ def show_filters(weights: Mapping[str, torch.Tensor], *, count: int = 64, title:
         axis.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
         axis.set_title(label, fontsize=9)
         axis.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_depth_profiles(
+    rows: Mapping[str, tuple[Mapping[str, float], Results]],
+    image_norm: float,
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Every family on one axis: ``m_i / ||a||`` and ``m_g / m_r`` against relative depth.
+
+    Args:
+        rows: ``{label: (relative depth per layer, results per layer)}`` (see
+            ``depthrep.layers.relative_depth``); lines join the means over batch members.
+        image_norm: ``||a||``, the target's norm.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for k, (label, (depth, results)) in enumerate(rows.items()):
+        x = np.array([depth[name] for name in results])
+        pixels = torch.stack([r.input_distance for r in results.values()]) / image_norm
+        embedding = torch.stack([r.embedding_distance / r.reference_distance for r in results.values()])
+        for axis, values in ((left, pixels), (right, embedding)):
+            axis.plot(x, values.mean(1).numpy(), "-o", color=f"C{k}", label=label, ms=3)
+    xlabel = "relative depth (0 = input, 1 = last stage)"
+    left.set(xlabel=xlabel, ylabel=r"$m_i / \|a\|$", yscale="log")
+    right.set(xlabel=xlabel, ylabel=r"$m_g / m_r$", yscale="log")
+    right.axhline(1, color="k", lw=0.8, ls="--")
+    for axis in (left, right):
+        axis.grid(alpha=0.3, which="both")
+    left.legend(fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()

@@ -14,7 +14,7 @@ import datetime
 import html
 import platform
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -109,9 +109,18 @@ def _all(holds) -> bool:
     return bool(holds)
 
 
-def check(run: Run, claims: Sequence[Claim]) -> None:
-    """Show the claims as a table and raise :class:`ClaimFailed` if any does not hold."""
+def check(run: Run, claims: Sequence[Claim], *, results: Iterable[Mapping] = ()) -> None:
+    """Show the claims as a table and raise :class:`ClaimFailed` if any does not hold.
+
+    Args:
+        results: the inversion results (``{layer: InversionResult}`` dicts) the claims were
+            computed from. If any of their runs diverged, a failing claim says so: a diverged
+            result is refused, never taken as a finding.
+    """
     claims = list(claims)
+    diverged = sorted({name for r in results for name, res in r.items() if bool(res.diverged.any())})
+    if diverged:
+        claims.insert(0, Claim("no inversion behind these claims diverged", False, {"diverged": diverged}))
     rows = "".join(
         f"<tr><td>{html.escape(c.statement)}</td><td><code>{html.escape(_format(c.values))}</code></td>"
         f"<td>{_verdict(c)}</td></tr>"

@@ -40,8 +40,9 @@ class Outcome:
 
 
 def notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
-    """The notebooks to execute, in reading order (file name order)."""
-    return sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    """The notebooks to execute, in reading order (file name order; unnumbered ones last)."""
+    found = [p for p in folder.glob("*.ipynb") if not p.name.startswith(".")]
+    return sorted(found, key=lambda p: (not p.name[0].isdigit(), p.name))
 
 
 def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") -> Outcome:
@@ -50,6 +51,9 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
     import papermill
 
     target = out / notebook.name
+    # papermill saves after every cell: run into a temporary name and rename once it is done,
+    # so an interrupted run leaves the previous notebook (or none), never half of one.
+    partial = out / f".{notebook.stem}.part.ipynb"
     start = time.perf_counter()
     error = ""
     env = {"TQDM_DISABLE": "1", "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "")}
@@ -57,17 +61,22 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
     os.environ.update(env)
     try:
         papermill.execute_notebook(
-            str(notebook), str(target), parameters={"profile": profile}, kernel_name=kernel,
+            str(notebook), str(partial), parameters={"profile": profile}, kernel_name=kernel,
             cwd=str(notebook.parent), progress_bar=False, log_output=False,
         )  # fmt: skip
     except Exception as err:  # papermill re-raises the cell's exception; record it, go on
         error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+    except BaseException:  # Ctrl-C: nothing half-written stays behind
+        partial.unlink(missing_ok=True)
+        raise
     finally:
         for k, v in previous.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    if partial.exists():
+        os.replace(partial, target)
     seconds = time.perf_counter() - start
     outcome = Outcome(notebook.name, "failed" if error else "ok", round(seconds, 1), profile, error=error)
     if target.exists():

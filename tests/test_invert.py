@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from depthrep import get_method, invert, layers, start_image
-from depthrep.invert import METHODS
+from depthrep.methods import METHODS
 
 
 def test_inversion_lowers_the_embedding_distance(resnet18, hopper32, device):

@@ -41,3 +41,17 @@ def test_check_shows_a_table_and_raises_on_a_failed_claim(shown):
 def test_departures_are_labelled(shown):
     check(start("ci"), [claim("measured direction", True, departs=True)])
     assert "departs from the paper" in shown[-1]["text/plain"]
+
+
+def test_a_diverged_result_is_refused(shown, resnet18, hopper32):
+    import warnings
+
+    import depthrep
+
+    method = depthrep.get_method("paper", lr=(1e5, 1e5), blur=None, clamp=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", depthrep.DivergenceWarning)
+        diverged = depthrep.invert(resnet18, hopper32, "conv5", steps=5, method=method, progress=False)
+    assert diverged["conv5"].diverged.all()
+    with pytest.raises(ClaimFailed, match="diverged"):
+        check(start("ci"), [claim("some claim", True)], results=[diverged])

@@ -64,3 +64,20 @@ def test_main_exit_status_and_bad_arguments(tmp_path, capsys):
         runner.main(["--profile", "ci", str(tmp_path / "missing.ipynb")])
     assert exit_info.value.code == 2
     assert "no such notebook" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_leaves_no_partial_notebook(tmp_path, monkeypatch):
+    import papermill
+
+    def interrupted(input_path, output_path, **kwargs):
+        with open(output_path, "w") as half:
+            half.write('{"cells": [')  # what papermill has saved when Ctrl-C comes
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    good = notebook(tmp_path / "good.ipynb", True)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute(good, out, "ci")
+    assert list(out.iterdir()) == []

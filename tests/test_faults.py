@@ -1,0 +1,128 @@
+"""Faults: divergence caught member by member, interruption, memory chunks, determinism."""
+
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+
+import depthrep
+from depthrep import DivergenceError, DivergenceWarning, get_method, invert, load_model
+from depthrep.checkpoints import CheckpointError, save_checkpoint
+from depthrep.invert import DIVERGENCE
+
+EXPLODE = get_method("paper", lr=(1e4, 1e4), blur=None)  # a plain step far too large for any layer
+
+
+@pytest.fixture
+def linear(device):
+    return load_model("fc12", image_size=2, device=device)
+
+
+def test_divergence_is_marked_frozen_and_warned_once(linear, device):
+    target = torch.rand(2, 3, 2, 2, device=device)
+    with pytest.warns(DivergenceWarning, match="fc1") as caught:
+        result = invert(linear, target, "fc1", steps=20, method=EXPLODE, progress=False)["fc1"]
+    assert len(caught) == 1
+    assert (result.diverged_at >= 0).all() and result.diverged.all()
+    assert torch.isfinite(result.image).all()  # frozen where it happened, not left to blow up
+    assert (result.history.embedding_distance[-1] > DIVERGENCE * result.history.embedding_distance[0]).all()
+
+
+def test_strict_raises_with_layer_and_step(linear, device):
+    with pytest.raises(DivergenceError, match=r"fc1, step \d+"):
+        invert(
+            linear,
+            torch.rand(1, 3, 2, 2, device=device),
+            "fc1",
+            20,
+            method=EXPLODE,
+            strict=True,
+            progress=False,
+        )
+
+
+def test_healthy_runs_raise_no_warning(resnet18, hopper32, device):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = invert(resnet18, hopper32.to(device), ["conv2", "conv5"], steps=20, progress=False)
+    assert not any(r.diverged.any() for r in result.values())
+
+
+def test_one_member_diverging_leaves_the_others_alone(device):
+    # A plain step of 1.0 is too large only for the flat target, whose starting mismatch is tiny.
+    model = load_model("fc12", image_size=2, device=device)
+    other = torch.rand(3, 2, 2, generator=torch.Generator().manual_seed(0))
+    troubled = torch.stack([torch.full((3, 2, 2), 0.7), other]).to(device)
+    calm = torch.stack([torch.rand(3, 2, 2), other]).to(device)  # same shape: same starting noise
+    method = get_method("paper", lr=(1.0, 1.0), blur=None)
+    with pytest.warns(DivergenceWarning, match="image 0 at step"):
+        mixed = invert(model, troubled, "fc1", steps=30, method=method, progress=False)["fc1"]
+    healthy = invert(model, calm, "fc1", steps=30, method=method, progress=False)["fc1"]
+    assert mixed.diverged.tolist() == [True, False]
+    torch.testing.assert_close(mixed.image[1], healthy.image[1])
+
+
+def test_interrupt_propagates_once_and_cleanly(resnet18, hopper32, device):
+    def interrupt(step, results):
+        if step >= 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        invert(
+            resnet18,
+            hopper32.to(device),
+            "conv2",
+            steps=50,
+            record_every=1,
+            callback=interrupt,
+            progress=False,
+        )
+    assert info.value.__context__ is None and info.value.__cause__ is None
+
+
+def test_activation_estimate_grows_with_depth(resnet18):
+    estimate = depthrep.Encoder(resnet18, depthrep.layers(resnet18)).activation_bytes((3, 32, 32))
+    values = list(estimate.values())
+    assert all(v > 0 for v in values) and values == sorted(values)
+    # At least the stored outputs of the layers themselves: conv5 is (512, 1, 1) floats.
+    assert estimate["conv5"] > 4 * 512
+
+
+def test_a_small_budget_splits_the_run_with_the_same_results(resnet18, device):
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)).to(device)
+    names = ["conv1", "conv3", "conv5"]
+    whole = invert(resnet18, images, names, steps=6, progress=False)
+    per_member = depthrep.Encoder(resnet18, names).activation_bytes((3, 32, 32))
+    split = invert(resnet18, images, names, steps=6, progress=False, memory_budget=per_member["conv5"] + 1)
+    assert list(split) == names
+    for name in names:
+        torch.testing.assert_close(split[name].image, whole[name].image, atol=2e-4, rtol=0)
+        torch.testing.assert_close(
+            split[name].embedding_distance, whole[name].embedding_distance, rtol=2e-3, atol=0
+        )
+
+
+SCRIPT = """
+import hashlib, torch, depthrep
+torch.set_num_threads(1)
+model = depthrep.load_model("resnet18", seed=3, device="cpu")
+image = depthrep.load_image("astronaut", 32)
+r = depthrep.invert(model, image, ["conv2", "conv4"], steps=5, seed=4, progress=False)
+print(hashlib.sha256(b"".join(x.image.numpy().tobytes() for x in r.values())).hexdigest())
+"""
+
+
+def test_same_seed_same_bits_in_two_processes():
+    run = [sys.executable, "-c", SCRIPT]
+    digests = {subprocess.run(run, capture_output=True, text=True, check=True).stdout for _ in range(2)}
+    assert len(digests) == 1
+
+
+def test_truncated_weights_file_names_the_file(tmp_path):
+    path = tmp_path / "w.pt"
+    save_checkpoint(path, load_model("resnet18", device="cpu").state_dict(), {})
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_model("resnet18", weights=path)
