@@ -6,7 +6,8 @@
     depthrep train resnet18 --steps 500
 
 ``python -m depthrep ...`` is the same. Bad arguments exit with status 2 and one line saying
-why; Ctrl-C exits with 130 and leaves no partial files; success exits with 0.
+why; running out of memory exits with 1; Ctrl-C exits with 130 and leaves no partial
+files; success exits with 0.
 """
 
 from __future__ import annotations
@@ -144,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as err:
         print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    except MemoryError as err:  # the run, not the arguments: say so in one line, status 1
+        print(f"{PROG}: out of memory: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
         return 130

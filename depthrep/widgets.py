@@ -34,8 +34,8 @@ from .plot import plot_history, show_reconstructions, to_numpy_image
 
 VIEW_SIDE = 192
 """Pixels: images smaller than this are enlarged (nearest neighbour, whole factor) for display."""
-CURVES_EVERY = 5
-"""Records of :func:`depthrep.invert` between redraws of the curves (an image is redrawn at each)."""
+CURVES_EVERY_S = 2.0
+"""Seconds between redraws of the curves while a run goes on (drawing them takes ~0.1 s)."""
 RECORDS = 40
 """Records per run: how often the reconstruction is redrawn (and at least every :data:`STOP_EVERY` steps)."""
 STOP_EVERY = 50
@@ -100,7 +100,7 @@ class Explorer:
         self._thread: threading.Thread | None = None
         self._net: tuple[tuple, torch.nn.Module] | None = None
         self._reasons: dict[str, str | None] = {}
-        self._records = 0
+        self._curves_at = 0.0
 
         wide = {"description_width": "initial"}
         self.model = W.Dropdown(options=model_names(), value=model, description="model", style=wide)
@@ -219,7 +219,7 @@ class Explorer:
         try:
             self._say(f"Loading {job.model} ({job.weights} weights) ...")
             net = self._load(job)
-            self._records = 0
+            self._curves_at = 0.0
             results = invert(
                 net,
                 job.target,
@@ -249,10 +249,10 @@ class Explorer:
 
     def _on_record(self, job: Job, step: int, results: dict[str, InversionResult]) -> bool:
         self.results = results
-        self._records += 1
         self.reconstruction_view.value = _png(_row([r.image[0] for r in results.values()]), self._side(job))
-        if self._records % CURVES_EVERY == 1:
+        if time.perf_counter() - self._curves_at > CURVES_EVERY_S:
             self.curves_view.value = _figure_png(_curves(results))
+            self._curves_at = time.perf_counter()
         worst = max(float(r.relative_embedding_distance[0]) for r in results.values())
         self._say(
             f"Step {step} of {job.steps}: largest m<sub>g</sub>/‖O(a)‖ {worst:.3g}. "

@@ -157,6 +157,16 @@ def test_ctrl_c_while_writing_leaves_neither_file(tmp_path, device, monkeypatch)
     assert list(out.iterdir()) == []
 
 
+def test_out_of_memory_is_one_line_and_status_1(tmp_path, device, monkeypatch, capsys):
+    def too_big(*args, **kwargs):
+        raise MemoryError("the run needs 3.2 GiB\nand 1.1 GiB is free: pass fewer layers")
+
+    monkeypatch.setattr(cli, "invert", too_big)
+    assert main(tiny(tmp_path / "out", device)) == 1
+    err = capsys.readouterr().err
+    assert err == "depthrep: out of memory: the run needs 3.2 GiB and 1.1 GiB is free: pass fewer layers\n"
+
+
 def test_sigint_stops_a_real_run(tmp_path, device):
     out = tmp_path / "out"
     process = command(*tiny(out, device), "--steps", "1000000")  # the last --steps wins
