@@ -1,6 +1,6 @@
 """Speed of depthrep.invert against a straightforward loop, measured side by side.
 
-    python benchmarks/invert.py [--size 128] [--steps 30] [--device cpu|cuda]
+    python benchmarks/invert.py [--size 128] [--steps 30] [--device cpu|cuda] [--families]
 
 The straightforward loop is what the paper's code does: one layer at a time, the model's
 parameters left requiring grad, the paper's plain step and torchvision's blur each step.
@@ -29,9 +29,9 @@ def truncated(model, layer):
     return create_feature_extractor(model, return_nodes={node: "out"})
 
 
-def straightforward(model_name, image, layers, steps, device):
+def straightforward(model_name, image, layers, steps, device, image_size=None):
     """The paper's loop, one layer at a time, parameters trainable; returns (s/step, m_g)."""
-    model = depthrep.load_model(model_name, device=device).requires_grad_(True)
+    model = depthrep.load_model(model_name, device=device, image_size=image_size).requires_grad_(True)
     method = depthrep.get_method("paper")
     seconds, final = 0.0, {}
     for layer in layers:
@@ -84,6 +84,25 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+FAMILIES = ["resnet50", "vgg16", "convnext_tiny", "efficientnet_b0", "mobilenet_v3_large", "densenet121",
+            "regnet_y_400mf", "swin_t", "vit_b_16"]  # fmt: skip
+
+
+def families(size, steps, device):
+    """One line per family: every default layer in one call against the straightforward loop."""
+    print(f"\nper family, all default layers, {size} px, {steps} steps, {device}")
+    print(f"{'model':20s}{'layers':>7s}{'loop s/step':>13s}{'depthrep s/step':>17s}{'speed-up':>10s}")
+    image = depthrep.load_image("grace_hopper", size).to(device)
+    for name in FAMILIES:
+        image_size = size if name.startswith("vit_") else None
+        model = depthrep.load_model(name, device=device, image_size=image_size)
+        layers = depthrep.layers(model)
+        ours(model, image, layers, 2, device)  # warm-up
+        t_loop, _ = straightforward(name, image, layers, steps, device, image_size)
+        t_ours, _ = ours(model, image, layers, steps, device)
+        print(f"{name:20s}{len(layers):7d}{t_loop:13.3f}{t_ours:17.3f}{t_loop / t_ours:9.2f}x", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -92,6 +111,8 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--device", default=str(depthrep.models.default_device()))
+    parser.add_argument("--families", action="store_true", help="also one line per model family")
+    parser.add_argument("--family-steps", type=int, default=5)
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     model = depthrep.load_model(args.model, device=device)
@@ -116,6 +137,8 @@ def main(argv=None):
     print("final m_g/|y| per layer (loop | depthrep | depthrep bf16):")
     for layer in layers:
         print(f"  {layer:8s} {mg_loop[layer]:9.4f} {mg_ours[layer]:9.4f} {mg_bf16[layer]:9.4f}")
+    if args.families:
+        families(args.size, args.family_steps, device)
 
 
 if __name__ == "__main__":

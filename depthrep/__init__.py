@@ -85,6 +85,15 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str):
+    # The widgets import ipywidgets: only when asked for, so the CLI and scripts stay light.
+    if name == "explore":
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'depthrep' has no attribute {name!r}")
+
+
 def embed(model, image, layers, *, normalize: bool = False):
     """``{layer: O_l(image)}`` for ``image: (B, 3, H, W)`` in ``[0, 1]``, without gradients."""
     import torch
