@@ -270,7 +270,14 @@ class Explorer:
         self.grid_view.layout.display = None if len(results) > 1 else "none"
         steps = next(iter(results.values())).steps
         how = f"{steps} steps" if steps == job.steps else f"Stopped at step {steps} of {job.steps}"
-        self._say(f"{how} in {seconds:.1f} s on {model_device(net)}, {job.method} optimiser.")
+        diverged = [f"{name} (step {int(r.diverged_at[0])})" for name, r in results.items() if r.diverged[0]]
+        warning = (
+            f" <b>Diverged</b> at {', '.join(diverged)}: those images are frozen where it happened; "
+            "try the adam optimiser or fewer steps."
+            if diverged
+            else ""
+        )
+        self._say(f"{how} in {seconds:.1f} s on {model_device(net)}, {job.method} optimiser.{warning}")
 
     def _side(self, job: Job) -> int:
         return VIEW_SIDE if len(job.layers) == 1 else VIEW_SIDE // 2

@@ -150,3 +150,23 @@ def test_explore_displays_as_the_widget():
     explorer = explore(size=32, steps=2)
     bundle = explorer._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
+
+
+def test_a_diverged_run_is_reported_in_the_message_line():
+    import warnings
+
+    import depthrep
+    from depthrep.methods import METHODS
+    from depthrep.widgets import Explorer
+
+    explorer = Explorer(model="resnet18", layer="conv5", size=32, steps=5, method="paper", threaded=False)
+    explorer.method.options = [*METHODS, "explode"]
+    METHODS["explode"] = depthrep.get_method("paper", lr=(1e5, 1e5), blur=None)
+    try:
+        explorer.method.value = "explode"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", depthrep.DivergenceWarning)
+            explorer.run(wait=True)
+    finally:
+        del METHODS["explode"]
+    assert "Diverged" in explorer.message.value and "conv5" in explorer.message.value
