@@ -151,6 +151,8 @@ def _visit(context, name: str, screenshot: bool) -> Page:
         if screenshot:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             tab.screenshot(path=SCREENSHOTS / f"{Path(name).stem}.png", full_page=True)
+    except Exception as error:  # a page that breaks the browser fails alone, with the reason
+        page.problems.append(f"could not be read: {type(error).__name__}: {error}")
     finally:
         tab.close()
     return page
