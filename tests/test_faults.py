@@ -126,3 +126,16 @@ def test_truncated_weights_file_names_the_file(tmp_path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError, match=str(path)):
         load_model("resnet18", weights=path)
+
+
+def test_a_brief_overshoot_early_in_the_run_is_not_divergence():
+    from depthrep.invert import _Watch
+
+    # Two members over 20 steps (grace: 2): one overshoots at step 1 and settles, one keeps climbing.
+    watch = _Watch(2, ["fc1"], 2, strict=False, grace=2)
+    x = torch.zeros(2, 3, 2, 2)
+    for step, m_g in enumerate([(1.0, 1.0), (1.8, 1.3), (0.9, 1.6), (0.5, 1.9), (0.3, 2.5)]):
+        watch.check(step, torch.tensor(m_g), x)
+    assert watch.diverged_at.tolist() == [-1, 2]
+    watch.check(5, torch.tensor([float("nan"), 1.0]), x)
+    assert watch.diverged_at.tolist() == [5, 2]  # non-finite counts at once
