@@ -45,6 +45,7 @@ __all__ = [
     "History",
     "ImageError",
     "InversionResult",
+    "LayerGrid",
     "Method",
     "Profile",
     "Run",
@@ -56,12 +57,16 @@ __all__ = [
     "concat_results",
     "embed",
     "embedding_distance",
+    "explore",
+    "explore_layers",
     "get_method",
     "get_profile",
     "input_distance",
     "invert",
     "invert_fc",
     "invert_over_seeds",
+    "layer_grid",
+    "layer_picker",
     "layers",
     "load_image",
     "load_model",
@@ -85,12 +90,21 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # The widgets import ipywidgets: only when asked for, so the CLI and scripts stay light.
-    if name == "explore":
-        from . import widgets
+# The widgets import ipywidgets: only when asked for, so the CLI and scripts stay light.
+_WIDGETS = {
+    "explore": "widgets",
+    "LayerGrid": "picker",
+    "explore_layers": "picker",
+    "layer_grid": "picker",
+    "layer_picker": "picker",
+}
 
-        return getattr(widgets, name)
+
+def __getattr__(name: str):
+    if name in _WIDGETS:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_WIDGETS[name]}", __name__), name)
     raise AttributeError(f"module 'depthrep' has no attribute {name!r}")
 
 

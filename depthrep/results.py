@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +38,10 @@ class History:
         """``(B,)``: factor by which ``m_g`` fell from fraction ``after`` of the run to its end."""
         return self.embedding_distance[self._index(after)] / self.embedding_distance[-1]
 
+    def select(self, members: Sequence[int] | slice) -> History:
+        """The history of some batch members only."""
+        return History(self.step, self.input_distance[:, members], self.embedding_distance[:, members])
+
     def _index(self, fraction: float) -> int:
         return int(torch.searchsorted(self.step, fraction * self.step[-1]))
 
@@ -68,6 +73,16 @@ class InversionResult:
     def diverged(self) -> torch.Tensor:
         """``(B,)`` bool: members whose run diverged (see :data:`depthrep.invert.DIVERGENCE`)."""
         return self.diverged_at >= 0
+
+    def select(self, members: Sequence[int] | slice) -> InversionResult:
+        """The result of some batch members only, e.g. ``slice(0, 2)`` or ``[0, 3]``."""
+        index = members if isinstance(members, slice) else list(members)
+        per_member = {
+            f.name: getattr(self, f.name)[index]
+            for f in dataclasses.fields(self)
+            if f.name not in ("layer", "history", "steps")
+        }
+        return dataclasses.replace(self, **per_member, history=self.history.select(index))
 
     @property
     def relative_embedding_distance(self) -> torch.Tensor:

@@ -14,33 +14,22 @@ browser download does not work offline). Without it the test is skipped, unless
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from conftest import BOOK_HTML as HTML
+from conftest import CHROMIUM_ARGS, offline
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
-HTML = Path(os.environ.get("DEPTHREP_BOOK_HTML", ROOT / "_build" / "html")).resolve()
 SCREENSHOTS = HTML.parent / "screenshots"
 SCREENSHOT_OF = "notebooks/03_depth.html"
 """The chapter photographed (the first chapter if this one is absent)."""
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT_MS = 20_000
 """Longest wait for MathJax, images and widgets on one page."""
-LOCAL_SCHEMES = ("file", "data", "blob", "about")
 
 # Text a reader should never see outside code: TeX delimiters and commands MathJax did not
 # typeset. Checked on the text of the page with code, scripts and typeset math removed.
@@ -71,24 +60,6 @@ class Page:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    path = os.environ.get("DEPTHREP_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    message = None
-    if path is None:
-        message = "Chromium not found: install it with `apt-get install chromium` to run the browser test"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            message = "Playwright not installed: `pip install -e '.[test]'`"
-    if message:
-        if os.environ.get("DEPTHREP_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{message} (required: DEPTHREP_REQUIRE_BROWSER=1)")
-        pytest.skip(message)
-    return path
-
-
-@pytest.fixture(scope="module")
 def visited(chromium) -> dict[str, Page]:
     """Open every page of the built book once, offline; what each showed, by page name."""
     from playwright.sync_api import sync_playwright
@@ -116,23 +87,7 @@ def _visit(context, name: str, screenshot: bool) -> Page:
     page = Page(name)
     tab = context.new_page()
 
-    def route(r):
-        if urlsplit(r.request.url).scheme in LOCAL_SCHEMES:
-            r.continue_()
-        else:
-            page.problems.append(f"requested {r.request.url} (not available offline)")
-            r.abort()
-
-    tab.route("**/*", route)
-    tab.on("console", lambda m: m.type == "error" and page.problems.append(f"console error: {m.text}"))
-    tab.on("pageerror", lambda e: page.problems.append(f"uncaught exception: {e}"))
-    tab.on(
-        "requestfailed",
-        lambda r: (
-            urlsplit(r.url).scheme in LOCAL_SCHEMES
-            and page.problems.append(f"failed to load {r.url}: {r.failure}")
-        ),
-    )
+    offline(tab, page.problems)
     try:
         tab.goto((HTML / name).as_uri(), wait_until="load")
         if name == "index.html":  # Jupyter Book's redirect to the root page

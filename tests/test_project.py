@@ -42,3 +42,18 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make book" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_public_api_resolves_and_widgets_load_only_when_asked_for():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, depthrep\n"
+        "assert 'ipywidgets' not in sys.modules, 'import depthrep pulled in ipywidgets'\n"
+        "missing = [n for n in depthrep.__all__ if getattr(depthrep, n, None) is None]\n"
+        "assert not missing, missing\n"
+        "from depthrep.picker import layer_picker\n"
+        "assert depthrep.layer_picker is layer_picker\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -1,0 +1,189 @@
+"""The layer picker in the built book, moved as a reader would: headless Chromium, no network,
+no kernel.
+
+Each control is moved in turn (layer, image, weights, model); after each move the state the
+page shows must be the one the controls name: its caption carries that state's key
+(``model|weights|layer|image``) and its reconstruction and target are that state's images,
+byte for byte as saved in the page's widget state (read back from the ``blob:`` URLs the
+widget manager shows them under). Any console error or uncaught exception fails the test.
+Run ``make book-html`` first (``make browser`` and ``make test`` do).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import pytest
+from conftest import BOOK_HTML, CHROMIUM_ARGS, offline
+
+pytestmark = pytest.mark.browser
+
+CHAPTER = "notebooks/02_what_each_layer_keeps.html"
+STATE_KEY = "data-state"  # depthrep.picker.STATE_KEY; not imported, to keep torch out of this test
+WAIT_MS = 20_000
+SCREENSHOTS = BOOK_HTML.parent / "screenshots"
+"""The picker before and after the first move of its layer control, for a reader of the test log."""
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What the page's saved widget state holds for the picker."""
+
+    images: dict[str, tuple[str, str]]
+    """``{state key: (target, reconstruction)}``, each image as base64 of its file bytes."""
+    weights: dict[str, tuple[str, ...]]
+    """``{model: weights labels}``, from the weights controls."""
+    models: tuple[str, ...]
+    layers: tuple[str, ...]
+    image_names: tuple[str, ...]
+
+
+def saved_state(page: str) -> Saved:
+    """Read the picker's states out of the widget-state script that Jupyter Book embeds."""
+    script = re.search(
+        r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', page, re.S
+    )
+    assert script, f"{CHAPTER} has no saved widget state"
+    models = json.loads(script.group(1))["state"]
+
+    def state(ref: str) -> dict:
+        return models[ref.removeprefix("IPY_MODEL_")]
+
+    def data(ref: str) -> str:
+        buffers = models[ref.removeprefix("IPY_MODEL_")].get("buffers", [])
+        return next(b["data"] for b in buffers if b["path"] == ["value"])
+
+    images, pairs = {}, []
+    for model in models.values():
+        children = model["state"].get("children", [])
+        if model["model_name"] != "HBoxModel" or len(children) != 3:
+            continue
+        caption = state(children[2])["state"].get("value", "")
+        key = re.search(rf'{STATE_KEY}="([^"]+)"', caption)
+        if key is None:
+            continue
+        target, reconstruction = (state(box)["state"]["children"][1] for box in children[:2])
+        images[key.group(1)] = (data(target), data(reconstruction))
+        pairs.append(key.group(1).split("|"))
+    controls = {}
+    for model in models.values():
+        s = model["state"]
+        if model["model_name"] in ("ToggleButtonsModel", "SelectionSliderModel"):
+            controls.setdefault(s["description"], []).append(tuple(s["_options_labels"]))
+    (model_names,), (layers,), (image_names,) = controls["model"], controls["layer"], controls["image"]
+    weights = {}
+    for name in model_names:
+        offered = {w for m, w, *_ in pairs if m == name}
+        weights[name] = next(options for options in controls["weights"] if set(options) == offered)
+    return Saved(images, weights, model_names, layers, image_names)
+
+
+_SHOWN = """async picker => {
+    const caption = picker.querySelector('[STATE_KEY]');
+    const data = [];
+    for (const img of picker.querySelectorAll('img.widget-image')) {
+        const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+        let text = '';
+        for (let i = 0; i < bytes.length; i += 8192) {
+            text += String.fromCharCode(...bytes.subarray(i, i + 8192));
+        }
+        data.push(btoa(text));
+    }
+    return {key: caption && caption.getAttribute('STATE_KEY'), images: data};
+}""".replace("STATE_KEY", STATE_KEY)
+
+
+@pytest.fixture(scope="module")
+def chapter():
+    path = BOOK_HTML / CHAPTER
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run `make book-html` (the layer picker chapter)")
+    return path
+
+
+def test_every_control_switches_to_its_own_state(chromium, chapter):
+    from playwright.sync_api import sync_playwright
+
+    saved = saved_state(chapter.read_text(encoding="utf-8"))
+    for old in SCREENSHOTS.glob("picker-*.png"):
+        old.unlink()
+    several = [m for m in saved.models if len(saved.weights[m]) > 1]
+    assert several, f"no model with two kinds of weights: {saved.weights}"
+    assert len(saved.models) > 1 and len(saved.layers) > 2 and len(saved.image_names) > 1, saved
+    # Moves that change one control each, ending on another model; each names the state expected.
+    first, other = several[0], next(m for m in saved.models if m != several[0])
+    state = {"model": saved.models[0], "weights": saved.weights[saved.models[0]][0],
+             "layer": saved.layers[0], "image": saved.image_names[0]}  # fmt: skip
+    moves = []
+    if first != state["model"]:
+        moves.append(("model", first, {"model": first, "weights": saved.weights[first][0]}))
+    moves += [
+        ("layer", saved.layers[-1], {"layer": saved.layers[-1]}),
+        ("image", saved.image_names[1], {"image": saved.image_names[1]}),
+        ("weights", saved.weights[first][1], {"weights": saved.weights[first][1]}),
+        ("layer", saved.layers[1], {"layer": saved.layers[1]}),
+        ("model", other, {"model": other, "weights": saved.weights[other][0]}),
+    ]
+
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            offline(tab, problems)
+            tab.goto(chapter.as_uri(), wait_until="load")
+            picker = tab.locator(".depthrep-picker").first
+            picker.locator(f"[{STATE_KEY}]").wait_for(timeout=WAIT_MS)
+            shown = expect_state(picker, saved, state, None)
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            picker.screenshot(path=SCREENSHOTS / "picker-before.png")
+            for control, label, changes in moves:
+                move(tab, picker, saved, control, label, state)
+                state.update(changes)
+                shown = expect_state(picker, saved, state, shown, moved=f"{control} -> {label}")
+                if control == "layer" and not (SCREENSHOTS / "picker-after.png").exists():
+                    picker.screenshot(path=SCREENSHOTS / "picker-after.png")
+        finally:
+            browser.close()
+    assert not problems, "\n".join(dict.fromkeys(problems))
+
+
+def move(tab, picker, saved: Saved, control: str, label: str, state: dict) -> None:
+    """Set one control as a reader does: click a toggle button, or key the slider's handle."""
+    if control == "layer":
+        handle = picker.locator(".widget-hslider .noUi-handle").first
+        handle.focus()
+        steps = saved.layers.index(label) - saved.layers.index(state["layer"])
+        for _ in range(abs(steps)):
+            handle.press("ArrowRight" if steps > 0 else "ArrowLeft")
+        return
+    row = picker.locator(".widget-toggle-buttons:visible").filter(
+        has=tab.locator(".widget-label", has_text=re.compile(rf"^{control}$"))
+    )
+    row.locator("button.widget-toggle-button").filter(
+        has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")
+    ).click()
+
+
+def expect_state(picker, saved: Saved, state: dict, before: dict | None, moved: str = "start") -> dict:
+    """Wait for the page to show ``state``; check its caption and image bytes."""
+    key = "|".join(state[k] for k in ("model", "weights", "layer", "image"))
+    assert key in saved.images, f"{key} is not a saved state"
+    try:
+        picker.page.wait_for_function(
+            f"([el, key]) => {{ const c = el.querySelector('[{STATE_KEY}]'); "
+            f"return c && c.getAttribute('{STATE_KEY}') === key; }}",
+            arg=[picker.element_handle(), key],
+            timeout=5_000,
+        )
+    except Exception:
+        pass  # the assertion below says what is shown instead
+    shown = picker.evaluate(_SHOWN)
+    assert shown["key"] == key, f"after {moved}: the caption shows {shown['key']}, expected {key}"
+    target, reconstruction = saved.images[key]
+    assert shown["images"][:2] == [target, reconstruction], f"after {moved}: the images shown are not {key}'s"
+    if before is not None:
+        assert shown["images"] != before["images"], f"after {moved}: the images did not change"
+    return shown
