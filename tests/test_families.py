@@ -26,10 +26,11 @@ def size_of(name: str) -> int:
     return 32
 
 
-def cases():
-    for name in depthrep.model_names():
-        marks = [pytest.mark.slow] if name in SLOW else []
-        yield pytest.param(name, marks=marks, id=name)
+def cases() -> list:
+    return [
+        pytest.param(name, marks=[pytest.mark.slow] if name in SLOW else [], id=name)
+        for name in depthrep.model_names()
+    ]
 
 
 @pytest.mark.parametrize("name", cases())
