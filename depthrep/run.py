@@ -92,8 +92,13 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
 
 
 def run_all(profile: str, out: Path, selected: list[Path] | None = None) -> list[Outcome]:
-    """Execute the notebooks (all, or ``selected``) and write ``out/summary.json``."""
+    """Execute the notebooks (all, or ``selected``) and write ``out/summary.json``.
+
+    Running some notebooks again at the profile of the summary already in ``out`` updates
+    their entries and keeps the others, so the book's run summary still lists every chapter.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    earlier = _earlier(out / "summary.json", profile) if selected else {}
     outcomes = []
     for notebook in selected or notebooks():
         print(f"{notebook.name} ...", end=" ", flush=True)
@@ -106,9 +111,21 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None) -> list
         if outcome.error:
             print(f"    {outcome.error}", flush=True)
         outcomes.append(outcome)
-        text = json.dumps({"profile": profile, "notebooks": [asdict(o) for o in outcomes]}, indent=2)
+        earlier[outcome.notebook] = asdict(outcome)
+        text = json.dumps({"profile": profile, "notebooks": list(earlier.values())}, indent=2)
         atomic_write(out / "summary.json", lambda tmp, text=text: tmp.write_text(text))
     return outcomes
+
+
+def _earlier(summary: Path, profile: str) -> dict[str, dict]:
+    """``{notebook: entry}`` of an existing summary at ``profile`` (empty: none, or another profile)."""
+    try:
+        found = json.loads(summary.read_text())
+    except (OSError, ValueError):
+        return {}
+    if found.get("profile") != profile:
+        return {}
+    return {entry["notebook"]: entry for entry in found.get("notebooks", [])}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,6 +57,23 @@ def test_summary_json_lists_every_notebook(outcomes):
     assert all(n["seconds"] > 0 for n in summary["notebooks"])
 
 
+def test_running_one_notebook_again_updates_its_entry_only(tmp_path):
+    good, bad = notebook(tmp_path / "a.ipynb", True), notebook(tmp_path / "b.ipynb", False)
+    out = tmp_path / "out"
+    summary = out / "summary.json"
+    out.mkdir()
+    summary.write_text(json.dumps({"profile": "ci", "notebooks": [
+        {"notebook": "a.ipynb", "status": "failed", "seconds": 9.0},
+        {"notebook": "c.ipynb", "status": "ok", "seconds": 1.0},
+    ]}))  # fmt: skip
+    runner.run_all("ci", out, [good])
+    entries = {n["notebook"]: n for n in json.loads(summary.read_text())["notebooks"]}
+    assert list(entries) == ["a.ipynb", "c.ipynb"] and entries["a.ipynb"]["status"] == "ok"
+    runner.run_all("laptop", out, [bad])  # another profile: a fresh summary
+    entries = json.loads(summary.read_text())
+    assert entries["profile"] == "laptop" and [n["notebook"] for n in entries["notebooks"]] == ["b.ipynb"]
+
+
 def test_main_exit_status_and_bad_arguments(tmp_path, capsys):
     good = notebook(tmp_path / "good.ipynb", True)
     assert runner.main(["--profile", "ci", "--out", str(tmp_path / "out"), str(good)]) == 0
