@@ -14,6 +14,7 @@ override single fields: ``get_profile("ci", steps=400)``.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass
 
 
@@ -92,10 +93,14 @@ def get_profile(name: str | Profile = "laptop", **overrides) -> Profile:
     elif name in PROFILES:
         base = PROFILES[name]
     else:
-        raise ValueError(f"Unknown profile {name!r}: choose one of {', '.join(PROFILES)}.")
+        close = difflib.get_close_matches(str(name), PROFILES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"Unknown profile {name!r}.{hint} Choose one of {', '.join(PROFILES)}.")
     fields = {f.name for f in dataclasses.fields(Profile)} - {"name"}
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        raise ValueError(f"Unknown profile fields {unknown}: valid ones are {sorted(fields)}.")
+        close = {u: difflib.get_close_matches(u, fields, n=1) for u in unknown}
+        hints = "".join(f" {u!r}: did you mean {c[0]!r}?" for u, c in close.items() if c)
+        raise ValueError(f"Unknown profile fields {unknown}.{hints} Valid ones are {sorted(fields)}.")
     changes = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
     return dataclasses.replace(base, **changes)

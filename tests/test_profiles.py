@@ -20,5 +20,12 @@ def test_overrides_replace_fields_and_ignore_none():
 def test_unknown_profile_and_field_list_the_valid_ones():
     with pytest.raises(ValueError, match="ci, laptop, paper"):
         get_profile("huge")
-    with pytest.raises(ValueError, match="valid ones are"):
+    with pytest.raises(ValueError, match="Valid ones are"):
+        get_profile("ci", stepz=3)
+
+
+def test_unknown_names_suggest_the_nearest():
+    with pytest.raises(ValueError, match="Did you mean 'laptop'"):
+        get_profile("laptp")
+    with pytest.raises(ValueError, match="'stepz': did you mean 'steps'"):
         get_profile("ci", stepz=3)
