@@ -8,6 +8,7 @@ beside this book's default and the regularised inversion of Mahendran & Vedaldi 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass
 
 import torch
@@ -86,7 +87,9 @@ def get_method(method: str | Method = "adam", **overrides) -> Method:
     elif method in METHODS:
         base = METHODS[method]
     else:
-        raise ValueError(f"Unknown method {method!r}: choose one of {', '.join(METHODS)}.")
+        close = difflib.get_close_matches(str(method), METHODS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"Unknown method {method!r}.{hint} Choose one of {', '.join(METHODS)}.")
     fields = {f.name for f in dataclasses.fields(Method)}
     unknown = sorted(set(overrides) - fields)
     if unknown:

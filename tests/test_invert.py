@@ -114,8 +114,10 @@ def test_method_overrides_are_checked():
     assert get_method("adam", lr=(0.1, 0.0)).lr == (0.1, 0.0)
     with pytest.raises(ValueError, match="Unknown Method fields"):
         get_method("adam", learning_rate=0.1)
-    with pytest.raises(ValueError, match="choose one of"):
+    with pytest.raises(ValueError, match="Choose one of adam, paper"):
         get_method("lbfgs")
+    with pytest.raises(ValueError, match="Did you mean 'paper'"):
+        get_method("papr")
     with pytest.raises(ValueError, match="odd"):
         get_method("adam", blur_kernel=4)
 
