@@ -46,6 +46,7 @@ __all__ = [
     "ImageError",
     "InversionResult",
     "LayerGrid",
+    "LayerPicker",
     "Method",
     "Profile",
     "Run",
@@ -58,7 +59,6 @@ __all__ = [
     "embed",
     "embedding_distance",
     "explore",
-    "explore_layers",
     "get_method",
     "get_profile",
     "input_distance",
@@ -94,7 +94,7 @@ __all__ = [
 _WIDGETS = {
     "explore": "widgets",
     "LayerGrid": "picker",
-    "explore_layers": "picker",
+    "LayerPicker": "picker",
     "layer_grid": "picker",
     "layer_picker": "picker",
 }

@@ -5,7 +5,6 @@ Every image in depthrep is a float tensor ``(B, 3, H, W)`` with values in ``[0, 
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
+
+from .names import did_you_mean
 
 
 class ImageError(ValueError):
@@ -131,8 +132,7 @@ def _check_side(side) -> int:
 
 def _from_path(path: Path) -> torch.Tensor:
     if not path.exists():
-        close = difflib.get_close_matches(str(path), samples(), n=1)
-        hint = f" Did you mean the sample {close[0]!r}?" if close else ""
+        hint = did_you_mean(path, samples())
         raise ImageError(f"No image file at {path}.{hint} Samples: {', '.join(samples())}.")
     if path.is_dir():
         raise ImageError(f"{path} is a folder: pass the path of one image file.")

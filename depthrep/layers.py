@@ -21,7 +21,6 @@ last node), as in ``create_feature_extractor``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 import torch
@@ -29,6 +28,7 @@ from torch import nn
 from torchvision.models.feature_extraction import get_graph_node_names
 
 from .models import load_model
+from .names import did_you_mean
 
 
 class UnknownLayerError(ValueError):
@@ -247,10 +247,9 @@ def relative_depth(model: nn.Module, names: Iterable[str]) -> dict[str, float]:
 
 
 def _unknown(model: nn.Module, name, named: list[str], nodes: list[str]) -> str:
-    close = difflib.get_close_matches(str(name), named + nodes, n=3, cutoff=0.5)
-    parts = [f"Unknown layer {name!r} for {family(model)}."]
-    if close:
-        parts.append(f"Did you mean {' or '.join(map(repr, close))}?")
+    parts = [
+        f"Unknown layer {name!r} for {family(model)}.{did_you_mean(name, named + nodes, n=3, cutoff=0.5)}"
+    ]
     if named:
         parts.append(f"Its layers, shallow to deep: {', '.join(named)}.")
     example = nodes[len(nodes) // 2] if nodes else ""

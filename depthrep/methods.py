@@ -8,12 +8,12 @@ beside this book's default and the regularised inversion of Mahendran & Vedaldi 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 
 import torch
 
 from .distances import generator
+from .names import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -87,9 +87,9 @@ def get_method(method: str | Method = "adam", **overrides) -> Method:
     elif method in METHODS:
         base = METHODS[method]
     else:
-        close = difflib.get_close_matches(str(method), METHODS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown method {method!r}.{hint} Choose one of {', '.join(METHODS)}.")
+        raise ValueError(
+            f"Unknown method {method!r}.{did_you_mean(method, METHODS)} Choose one of {', '.join(METHODS)}."
+        )
     fields = {f.name for f in dataclasses.fields(Method)}
     unknown = sorted(set(overrides) - fields)
     if unknown:

@@ -6,7 +6,6 @@ gets gradients), on CUDA when there is one unless ``device`` says otherwise.
 
 from __future__ import annotations
 
-import difflib
 import re
 import urllib.error
 from collections import OrderedDict
@@ -18,6 +17,7 @@ import torchvision
 from torch import nn
 
 from .checkpoints import cache_dir, load_checkpoint, local_checkpoints
+from .names import did_you_mean
 
 
 class UnknownModelError(ValueError):
@@ -182,11 +182,9 @@ def _build(name: str, weights, image_size: int | None, kwargs: dict) -> nn.Modul
             return _pretrained(name, str(weights), kwargs)
         model = torchvision.models.get_model(name, weights=None, **{**_RANDOM_KWARGS.get(name, {}), **kwargs})
     else:
-        close = difflib.get_close_matches(str(name), model_names(), n=3)
         raise UnknownModelError(
-            f"Unknown model {name!r}."
-            + (f" Did you mean {' or '.join(map(repr, close))}?" if close else "")
-            + f" Valid torchvision models: {', '.join(model_names())}."
+            f"Unknown model {name!r}.{did_you_mean(name, model_names(), n=3)}"
+            f" Valid torchvision models: {', '.join(model_names())}."
             " Fully connected nets: 'fc<width>x<depth>' such as 'fc3000x4' (add '-relu')."
         )
     if weights in ("random", None):

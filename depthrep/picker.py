@@ -39,7 +39,7 @@ from .plot import to_numpy_image
 from .results import InversionResult
 from .widgets import VIEW_SIDE
 
-__all__ = ["LayerGrid", "LayerPicker", "Reconstructions", "explore_layers", "layer_grid", "layer_picker"]
+__all__ = ["LayerGrid", "LayerPicker", "Reconstructions", "layer_grid", "layer_picker"]
 
 Results = dict[str, InversionResult]
 
@@ -48,7 +48,8 @@ JPEG_QUALITY = 90
 PLOT_DPI = 72
 """Resolution of the per-state distance plots: small files, legible at their display size."""
 STATE_KEY = "data-state"
-"""Attribute of each caption that names its state (``model|weights|layer|image``), for tests."""
+"""Attribute of each caption that names its state (``model|weights|layer|image``), for tests.
+Labels therefore cannot contain ``|`` (:class:`LayerGrid` refuses them)."""
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,14 @@ class LayerGrid:
     """``(B, 3, H, W)`` targets in ``[0, 1]``."""
     image_names: tuple[str, ...]
     layers: tuple[str, ...]
-    """Shallowest first."""
+    """Shallowest first: the order of the layer control."""
 
     def __post_init__(self):
         if len(self.image_names) != len(self.images):
             raise ValueError(f"{len(self.images)} images but {len(self.image_names)} image names")
+        labels = [*self.image_names, *self.layers, *(x for r in self.runs for x in (r.model, r.weights))]
+        if any("|" in label for label in labels):
+            raise ValueError(f"Labels cannot contain '|' (it separates the parts of a state's key): {labels}")
         seen = set()
         for run in self.runs:
             if (run.model, run.weights) in seen:
@@ -121,6 +125,9 @@ class LayerGrid:
         members: Sequence[int] | slice | None = None,
     ) -> LayerGrid:
         """A grid from inversions already run: ``{model: {weights: {layer: InversionResult}}}``.
+
+        The layers keep the order of the first run's results, which is the control's order:
+        give them shallowest first (:func:`depthrep.invert` returns them in the order asked).
 
         Args:
             images: ``(B, 3, H, W)``: the targets the results reconstruct.
@@ -241,21 +248,22 @@ class LayerPicker:
         return stack
 
     def _target(self, image: torch.Tensor, side: int) -> W.VBox:
-        value, fmt, shown = encode_image(image, side)
-        view = W.Image(value=value, format=fmt, width=shown, height=shown)
+        value, fmt, (width, height) = encode_image(image, side)
+        view = W.Image(value=value, format=fmt, width=width, height=height)
         view.add_class("depthrep-pixels")
         return W.VBox([W.HTML("<b>target a</b>"), view])
 
     def _states(self, model, weights, index, target, heading, side) -> list[W.HBox]:
-        """One state per layer: target, reconstruction, caption and the distances plot."""
+        """One state per layer: target, reconstruction, caption and the distances plot; the plot
+        draws the model's first other weights (if any) faintly beside these."""
         results = self.grid.results(model, weights)
         others = [w for w in self.grid.weights(model) if w != weights]
         other = self.grid.results(model, others[0]) if others else None
         plots = distance_plots(results, index, weights, other=other, other_label=others[0] if others else "")
         states = []
         for layer, plot in zip(self.grid.layers, plots, strict=True):
-            value, fmt, shown = encode_image(results[layer].image[index], side)
-            picture = W.Image(value=value, format=fmt, width=shown, height=shown)
+            value, fmt, (width, height) = encode_image(results[layer].image[index], side)
+            picture = W.Image(value=value, format=fmt, width=width, height=height)
             picture.add_class("depthrep-pixels")
             words = W.HTML(caption(results[layer], index, model, weights, self.grid.image_names[index]))
             chart = W.Image(value=plot, format="png")
@@ -284,24 +292,12 @@ def layer_picker(grid: LayerGrid) -> LayerPicker:
     return LayerPicker(grid)
 
 
-def explore_layers(
-    networks: Mapping[str, Mapping[str, nn.Module]], images: torch.Tensor, steps: int, **kwargs
-) -> LayerPicker:
-    """:func:`layer_grid` then :func:`layer_picker`: pick a model, weights, layer and image in a
-    page with no kernel. ``kwargs`` go to :func:`layer_grid`.
-
-    >>> explore_layers({"resnet18": {"untrained": net}}, images, steps=150)  # doctest: +SKIP
-    """
-    return LayerPicker(layer_grid(networks, images, steps, **kwargs))
-
-
 def caption(result: InversionResult, index: int, model: str, weights: str, image: str) -> str:
     """HTML: which state this is, then ``m_i`` (beside ``||a' - a||``), ``m_g`` and ``m_r``."""
     m_i = float(result.input_distance[index])
     shift = float(result.shift_distance[index])
-    norm = float(result.target_norm[index])
-    m_g = float(result.embedding_distance[index]) / norm
-    m_r = float(result.reference_distance[index]) / norm
+    m_g = float(result.relative_embedding_distance[index])
+    m_r = float(result.relative_reference_distance[index])
     verdict = "<" if m_g < m_r else "≥"
     key = html.escape("|".join((model, weights, result.layer, image)), quote=True)
     return (
@@ -324,7 +320,7 @@ def distance_plots(
     def series(rs: Results):
         m_i = np.array([float(r.input_distance[index]) for r in rs.values()])
         m_g = np.array([float(r.relative_embedding_distance[index]) for r in rs.values()])
-        m_r = np.array([float(r.reference_distance[index] / r.target_norm[index]) for r in rs.values()])
+        m_r = np.array([float(r.relative_reference_distance[index]) for r in rs.values()])
         return m_i, m_g, m_r
 
     m_i, m_g, m_r = series(results)
@@ -366,19 +362,21 @@ def distance_plots(
     return pngs
 
 
-def encode_image(image: torch.Tensor, side: int = VIEW_SIDE) -> tuple[bytes, str, int]:
-    """``(3, H, W)`` in ``[0, 1]`` at display size: ``(bytes, "png" | "jpeg", display side)``.
+def encode_image(image: torch.Tensor, side: int = VIEW_SIDE) -> tuple[bytes, str, tuple[int, int]]:
+    """``(3, H, W)`` in ``[0, 1]`` at display size: ``(bytes, "png" | "jpeg", (width, height))``.
 
-    An image larger than ``side`` is shrunk to it; a smaller one is kept at its size and
-    displayed enlarged by a whole factor (the page scales it, pixelated). The smaller of PNG
-    and JPEG (quality :data:`JPEG_QUALITY`, no chroma subsampling) is kept.
+    An image whose shorter side is larger than ``side`` is shrunk to it; a smaller one is kept
+    at its size, and its display size is enlarged by a whole factor (the page scales it,
+    pixelated). The aspect ratio is kept. The smaller of PNG and JPEG (quality
+    :data:`JPEG_QUALITY`, no chroma subsampling) is kept.
     """
     picture = Image.fromarray((to_numpy_image(image) * 255).round().astype(np.uint8))
     if min(picture.size) > side:
         scale = side / min(picture.size)
         size = (round(picture.width * scale), round(picture.height * scale))
         picture = picture.resize(size, Image.Resampling.LANCZOS)
-    shown = min(picture.size) * max(1, side // min(picture.size))
+    factor = max(1, side // min(picture.size))
+    shown = (picture.width * factor, picture.height * factor)
     png, jpeg = io.BytesIO(), io.BytesIO()
     picture.save(png, format="png", optimize=True)
     picture.save(jpeg, format="jpeg", quality=JPEG_QUALITY, subsampling=0)

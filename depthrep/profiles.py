@@ -14,8 +14,9 @@ override single fields: ``get_profile("ci", steps=400)``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
+
+from .names import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -93,14 +94,13 @@ def get_profile(name: str | Profile = "laptop", **overrides) -> Profile:
     elif name in PROFILES:
         base = PROFILES[name]
     else:
-        close = difflib.get_close_matches(str(name), PROFILES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown profile {name!r}.{hint} Choose one of {', '.join(PROFILES)}.")
+        raise ValueError(
+            f"Unknown profile {name!r}.{did_you_mean(name, PROFILES)} Choose one of {', '.join(PROFILES)}."
+        )
     fields = {f.name for f in dataclasses.fields(Profile)} - {"name"}
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        close = {u: difflib.get_close_matches(u, fields, n=1) for u in unknown}
-        hints = "".join(f" {u!r}: did you mean {c[0]!r}?" for u, c in close.items() if c)
+        hints = "".join(did_you_mean(u, fields) for u in unknown)
         raise ValueError(f"Unknown profile fields {unknown}.{hints} Valid ones are {sorted(fields)}.")
     changes = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
     return dataclasses.replace(base, **changes)

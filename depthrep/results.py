@@ -39,7 +39,7 @@ class History:
         return self.embedding_distance[self._index(after)] / self.embedding_distance[-1]
 
     def select(self, members: Sequence[int] | slice) -> History:
-        """The history of some batch members only."""
+        """The history of some batch members only: ``(T, B')`` for ``B'`` members."""
         return History(self.step, self.input_distance[:, members], self.embedding_distance[:, members])
 
     def _index(self, fraction: float) -> int:
@@ -75,19 +75,27 @@ class InversionResult:
         return self.diverged_at >= 0
 
     def select(self, members: Sequence[int] | slice) -> InversionResult:
-        """The result of some batch members only, e.g. ``slice(0, 2)`` or ``[0, 3]``."""
+        """The result of some batch members only, e.g. ``slice(0, 2)`` or ``[0, 3]``: every
+        ``(B, ...)`` tensor becomes ``(B', ...)``."""
         index = members if isinstance(members, slice) else list(members)
-        per_member = {
-            f.name: getattr(self, f.name)[index]
-            for f in dataclasses.fields(self)
-            if f.name not in ("layer", "history", "steps")
-        }
+        per_member = {name: getattr(self, name)[index] for name in PER_MEMBER}
         return dataclasses.replace(self, **per_member, history=self.history.select(index))
+
+    @property
+    def relative_reference_distance(self) -> torch.Tensor:
+        """``(B,)``: ``m_r / ||O(a)||``, the yardstick for :attr:`relative_embedding_distance`."""
+        return self.reference_distance / self.target_norm
 
     @property
     def relative_embedding_distance(self) -> torch.Tensor:
         """``(B,)``: ``m_g / ||O(a)||``, comparable across layers and models."""
         return self.embedding_distance / self.target_norm
+
+
+PER_MEMBER = tuple(
+    f.name for f in dataclasses.fields(InversionResult) if f.name not in ("layer", "history", "steps")
+)
+"""Fields of :class:`InversionResult` with one entry per batch member (their first dimension)."""
 
 
 def concat_results(runs: Iterable[dict[str, InversionResult]]) -> dict[str, InversionResult]:
@@ -104,8 +112,7 @@ def concat_results(runs: Iterable[dict[str, InversionResult]]) -> dict[str, Inve
         steps = parts[0].history.step
         if any(not torch.equal(p.history.step, steps) for p in parts):
             raise ValueError(f"Runs recorded different steps at {name}: use the same steps and record_every.")
-        fields = ("image", "input_distance", "embedding_distance", "reference_distance", "shift_distance")
-        cat = {f: torch.cat([getattr(p, f) for p in parts]) for f in (*fields, "target_norm", "diverged_at")}
+        cat = {f: torch.cat([getattr(p, f) for p in parts]) for f in PER_MEMBER}
         joined[name] = InversionResult(
             layer=name,
             **cat,

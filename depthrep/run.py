@@ -42,7 +42,12 @@ class Outcome:
 def notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
     """The notebooks to execute, in reading order (file name order; unnumbered ones last)."""
     found = [p for p in folder.glob("*.ipynb") if not p.name.startswith(".")]
-    return sorted(found, key=lambda p: (not p.name[0].isdigit(), p.name))
+    return sorted(found, key=reading_order)
+
+
+def reading_order(notebook: Path) -> tuple[bool, str]:
+    """Sort key: numbered notebooks by number, then the others by name."""
+    return (not notebook.name[0].isdigit(), notebook.name)
 
 
 def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") -> Outcome:
@@ -112,7 +117,8 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None) -> list
             print(f"    {outcome.error}", flush=True)
         outcomes.append(outcome)
         earlier[outcome.notebook] = asdict(outcome)
-        text = json.dumps({"profile": profile, "notebooks": list(earlier.values())}, indent=2)
+        entries = sorted(earlier.values(), key=lambda e: reading_order(Path(e["notebook"])))
+        text = json.dumps({"profile": profile, "notebooks": entries}, indent=2)
         atomic_write(out / "summary.json", lambda tmp, text=text: tmp.write_text(text))
     return outcomes
 
@@ -121,11 +127,11 @@ def _earlier(summary: Path, profile: str) -> dict[str, dict]:
     """``{notebook: entry}`` of an existing summary at ``profile`` (empty: none, or another profile)."""
     try:
         found = json.loads(summary.read_text())
-    except (OSError, ValueError):
+        if found["profile"] != profile:
+            return {}
+        return {entry["notebook"]: entry for entry in found["notebooks"]}
+    except (OSError, ValueError, TypeError, KeyError):  # none, or not a summary: start afresh
         return {}
-    if found.get("profile") != profile:
-        return {}
-    return {entry["notebook"]: entry for entry in found.get("notebooks", [])}
 
 
 def main(argv: list[str] | None = None) -> int:

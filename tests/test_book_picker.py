@@ -1,8 +1,9 @@
 """The layer picker in the built book, moved as a reader would: headless Chromium, no network,
 no kernel.
 
-Each control is moved in turn (layer, image, weights, model); after each move the state the
-page shows must be the one the controls name: its caption carries that state's key
+Each control is moved in turn (layer, image, model, weights); after each move the state the
+page shows must be the one the controls name, with the weights control of the model shown:
+its caption carries that state's key
 (``model|weights|layer|image``) and its reconstruction and target are that state's images,
 byte for byte as saved in the page's widget state (read back from the ``blob:`` URLs the
 widget manager shows them under). Any console error or uncaught exception fails the test.
@@ -91,7 +92,10 @@ _SHOWN = """async picker => {
         }
         data.push(btoa(text));
     }
-    return {key: caption && caption.getAttribute('STATE_KEY'), images: data};
+    const weights = Array.from(picker.querySelectorAll('.widget-toggle-buttons'))
+        .filter(row => (row.querySelector('.widget-label') || {}).textContent === 'weights')
+        .map(row => Array.from(row.querySelectorAll('button')).map(b => b.textContent.trim()));
+    return {key: caption && caption.getAttribute('STATE_KEY'), images: data, weights};
 }""".replace("STATE_KEY", STATE_KEY)
 
 
@@ -116,12 +120,14 @@ def test_every_control_switches_to_its_own_state(chromium, chapter):
     first, other = several[0], next(m for m in saved.models if m != several[0])
     state = {"model": saved.models[0], "weights": saved.weights[saved.models[0]][0],
              "layer": saved.layers[0], "image": saved.image_names[0]}  # fmt: skip
-    moves = []
-    if first != state["model"]:
-        moves.append(("model", first, {"model": first, "weights": saved.weights[first][0]}))
-    moves += [
+    moves = [
         ("layer", saved.layers[-1], {"layer": saved.layers[-1]}),
         ("image", saved.image_names[1], {"image": saved.image_names[1]}),
+    ]
+    if first == state["model"]:  # leave it first, so that coming back shows its weights row again
+        moves.append(("model", other, {"model": other, "weights": saved.weights[other][0]}))
+    moves += [
+        ("model", first, {"model": first, "weights": saved.weights[first][0]}),
         ("weights", saved.weights[first][1], {"weights": saved.weights[first][1]}),
         ("layer", saved.layers[1], {"layer": saved.layers[1]}),
         ("model", other, {"model": other, "weights": saved.weights[other][0]}),
@@ -186,4 +192,6 @@ def expect_state(picker, saved: Saved, state: dict, before: dict | None, moved: 
     assert shown["images"][:2] == [target, reconstruction], f"after {moved}: the images shown are not {key}'s"
     if before is not None:
         assert shown["images"] != before["images"], f"after {moved}: the images did not change"
+    offered = [list(saved.weights[state["model"]])]
+    assert shown["weights"] == offered, f"after {moved}: weights offered {shown['weights']}, not {offered}"
     return shown

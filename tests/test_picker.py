@@ -189,6 +189,26 @@ def test_caption_gives_the_distances_of_its_state(grid):
     assert 'data-state="resnet18|trained|conv2|chelsea"' in text
 
 
+def test_each_plot_marks_its_own_layer(grid):
+    """The marker (red, C3; its shade varies with the palette) sits further right in each plot,
+    one layer further along: the mean column of the red pixels grows."""
+    trained = grid.results("resnet18", "trained")
+    plots = [decode(p) for p in lp.distance_plots(trained, 0, "trained")]
+
+    def marker_x(picture):
+        r, g, b = picture[..., 0], picture[..., 1], picture[..., 2]
+        return ((r > 150) & (g < 100) & (b < 100)).nonzero()[1].mean()
+
+    xs = [marker_x(p) for p in plots]
+    assert all(b > a + 5 for a, b in itertools.pairwise(xs)), xs
+
+
+def test_labels_with_the_key_separator_are_refused(grid, images):
+    results = {"resnet|18": {"u": grid.results("resnet18", "untrained")}}
+    with pytest.raises(ValueError, match=r"cannot contain '\|'"):
+        LayerGrid.from_results(results, images, NAMES)
+
+
 def test_plots_mark_a_different_layer_each(grid):
     trained, untrained = grid.results("resnet18", "trained"), grid.results("resnet18", "untrained")
     plots = lp.distance_plots(trained, 0, "trained", other=untrained, other_label="untrained")
@@ -201,12 +221,19 @@ def test_plots_mark_a_different_layer_each(grid):
 
 def test_images_are_stored_at_display_size():
     small = torch.rand(3, 20, 20)
-    data, _, side = encode_image(small, 192)
-    assert decode(data).shape == (20, 20, 3) and side == 180  # enlarged 9x by the page
+    data, _, shown = encode_image(small, 192)
+    assert decode(data).shape == (20, 20, 3) and shown == (180, 180)  # enlarged 9x by the page
     flat = torch.full((3, 400, 400), 0.5)
-    data, _, side = encode_image(flat, 192)
-    assert decode(data).shape == (192, 192, 3) and side == 192
+    data, _, shown = encode_image(flat, 192)
+    assert decode(data).shape == (192, 192, 3) and shown == (192, 192)
     assert np.abs(decode(data) - 128).max() <= 1
+
+
+def test_images_keep_their_aspect_ratio():
+    data, _, shown = encode_image(torch.rand(3, 32, 64), 192)  # (3, H, W): wide
+    assert decode(data).shape == (32, 64, 3) and shown == (384, 192)  # (width, height)
+    data, _, shown = encode_image(torch.rand(3, 800, 400), 192)
+    assert decode(data).shape == (384, 192, 3) and shown == (192, 384)
 
 
 def test_state_is_small_and_the_repr_short(picker):

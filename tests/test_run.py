@@ -58,20 +58,29 @@ def test_summary_json_lists_every_notebook(outcomes):
 
 
 def test_running_one_notebook_again_updates_its_entry_only(tmp_path):
-    good, bad = notebook(tmp_path / "a.ipynb", True), notebook(tmp_path / "b.ipynb", False)
+    a, b = notebook(tmp_path / "a.ipynb", True), notebook(tmp_path / "b.ipynb", True)
     out = tmp_path / "out"
     summary = out / "summary.json"
+
+    def listed(profile="ci"):
+        found = json.loads(summary.read_text())
+        assert found["profile"] == profile
+        return {n["notebook"]: n["status"] for n in found["notebooks"]}
+
     out.mkdir()
     summary.write_text(json.dumps({"profile": "ci", "notebooks": [
         {"notebook": "a.ipynb", "status": "failed", "seconds": 9.0},
         {"notebook": "c.ipynb", "status": "ok", "seconds": 1.0},
     ]}))  # fmt: skip
-    runner.run_all("ci", out, [good])
-    entries = {n["notebook"]: n for n in json.loads(summary.read_text())["notebooks"]}
-    assert list(entries) == ["a.ipynb", "c.ipynb"] and entries["a.ipynb"]["status"] == "ok"
-    runner.run_all("laptop", out, [bad])  # another profile: a fresh summary
-    entries = json.loads(summary.read_text())
-    assert entries["profile"] == "laptop" and [n["notebook"] for n in entries["notebooks"]] == ["b.ipynb"]
+    runner.run_all("ci", out, [a])
+    assert listed() == {"a.ipynb": "ok", "c.ipynb": "ok"}
+    runner.run_all("ci", out, [b])  # a new entry goes in reading order
+    assert list(listed()) == ["a.ipynb", "b.ipynb", "c.ipynb"]
+    summary.write_text('["not", "a", "summary"]')
+    runner.run_all("ci", out, [a])  # unreadable: a fresh summary
+    assert listed() == {"a.ipynb": "ok"}
+    runner.run_all("laptop", out, [b])  # another profile: a fresh summary
+    assert listed("laptop") == {"b.ipynb": "ok"}
 
 
 def test_main_exit_status_and_bad_arguments(tmp_path, capsys):
