@@ -103,7 +103,7 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None) -> list
     their entries and keeps the others, so the book's run summary still lists every chapter.
     """
     out.mkdir(parents=True, exist_ok=True)
-    earlier = _earlier(out / "summary.json", profile) if selected else {}
+    entries = _earlier(out / "summary.json", profile) if selected else {}
     outcomes = []
     for notebook in selected or notebooks():
         print(f"{notebook.name} ...", end=" ", flush=True)
@@ -116,9 +116,9 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None) -> list
         if outcome.error:
             print(f"    {outcome.error}", flush=True)
         outcomes.append(outcome)
-        earlier[outcome.notebook] = asdict(outcome)
-        entries = sorted(earlier.values(), key=lambda e: reading_order(Path(e["notebook"])))
-        text = json.dumps({"profile": profile, "notebooks": entries}, indent=2)
+        entries[outcome.notebook] = asdict(outcome)
+        listed = sorted(entries.values(), key=lambda e: reading_order(Path(e["notebook"])))
+        text = json.dumps({"profile": profile, "notebooks": listed}, indent=2)
         atomic_write(out / "summary.json", lambda tmp, text=text: tmp.write_text(text))
     return outcomes
 

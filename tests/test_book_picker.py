@@ -19,10 +19,11 @@ from dataclasses import dataclass
 import pytest
 from conftest import BOOK_HTML, CHROMIUM_ARGS, offline
 
+from depthrep.picker import STATE_KEY
+
 pytestmark = pytest.mark.browser
 
 CHAPTER = "notebooks/02_what_each_layer_keeps.html"
-STATE_KEY = "data-state"  # depthrep.picker.STATE_KEY; not imported, to keep torch out of this test
 WAIT_MS = 20_000
 SCREENSHOTS = BOOK_HTML.parent / "screenshots"
 """The picker before and after the first move of its layer control, for a reader of the test log."""
