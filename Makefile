@@ -1,10 +1,11 @@
 # depthrep: every target sets up .venv itself when it is missing.
-#   make book [PROFILE=ci|laptop|paper]   execute the notebooks and build the HTML book
-#   make test                            lint, unit tests, notebooks at `ci` scale, book, browser test
+#   make book [PROFILE=ci|laptop|paper] [JOBS=n]   execute the notebooks (n at a time) and build the book
+#   make test                                     lint, unit tests, notebooks at `ci` scale, book, browser test
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= laptop
+JOBS ?= 1
 EXECUTED := build/notebooks
 STAMP := $(VENV)/.installed
 
@@ -24,9 +25,11 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not browser"
 
-# Execute every notebook with papermill at $(PROFILE) into $(EXECUTED); fails on a failed claim.
+# Execute every notebook with papermill at $(PROFILE) into $(EXECUTED), $(JOBS) at a time;
+# fails on a failed claim. `make test` runs two at once: at `ci` sizes two one-thread kernels
+# get more from 2 cores than one two-thread kernel.
 notebooks: $(STAMP)
-	$(PY) -m depthrep.run --profile $(PROFILE) --out $(EXECUTED)
+	$(PY) -m depthrep.run --profile $(PROFILE) --out $(EXECUTED) --jobs $(JOBS)
 
 # MathJax, require.js and the ipywidgets manager from npm (package-lock.json) into
 # build/static/offline, so the built book works offline; without npm the book uses CDNs.
@@ -46,7 +49,7 @@ browser: $(STAMP)
 	$(PY) -m pytest -q -m browser
 
 test: lint unit
-	$(MAKE) notebooks PROFILE=ci
+	$(MAKE) notebooks PROFILE=ci JOBS=2
 	$(MAKE) book-html
 	$(MAKE) browser
 

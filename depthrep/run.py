@@ -1,12 +1,18 @@
 """Execute the notebooks with papermill, at one profile, and record what they found.
 
-    python -m depthrep.run --profile ci [--out build/notebooks] [NOTEBOOK ...]
+    python -m depthrep.run --profile ci [--out build/notebooks] [--jobs 2] [NOTEBOOK ...]
 
 Each notebook in ``notebooks/`` is executed into the output folder (never in place)
 with ``-p profile <profile>``. ``summary.json`` beside them records per notebook the
 profile, device, wall time, status and every claim check with its measured values. An
 executed notebook is kept even when it fails, so its traceback can be read. The exit
 status is 1 if any notebook failed or any claim did not hold.
+
+``--jobs N`` runs N notebooks at once, each kernel with its share of the CPU threads
+(``OMP_NUM_THREADS``, unless already set). On a small CPU this pays: at the ``ci``
+sizes one thread does two thirds of what two do, so two one-thread kernels finish the
+set sooner than one two-thread kernel. The notebooks that took longest last time at
+the same profile on this machine start first; never run before, in reading order.
 """
 
 from __future__ import annotations
@@ -16,14 +22,19 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .checkpoints import atomic_write
+from .checkpoints import atomic_write, cache_dir
 from .profiles import PROFILES
 from .report import CLAIMS_MIME
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+DURATIONS = "notebook-seconds.json"
+"""File in :func:`depthrep.checkpoints.cache_dir` with each notebook's last wall time per profile."""
 
 
 @dataclass
@@ -61,9 +72,6 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
     partial = out / f".{notebook.stem}.part.ipynb"
     start = time.perf_counter()
     error = ""
-    env = {"TQDM_DISABLE": "1", "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "")}
-    previous = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
         papermill.execute_notebook(
             str(notebook), str(partial), parameters={"profile": profile}, kernel_name=kernel,
@@ -74,12 +82,6 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
     except BaseException:  # Ctrl-C: nothing half-written stays behind
         partial.unlink(missing_ok=True)
         raise
-    finally:
-        for k, v in previous.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     if partial.exists():
         os.replace(partial, target)
     seconds = time.perf_counter() - start
@@ -96,31 +98,96 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
     return outcome
 
 
-def run_all(profile: str, out: Path, selected: list[Path] | None = None) -> list[Outcome]:
-    """Execute the notebooks (all, or ``selected``) and write ``out/summary.json``.
+def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: int = 1) -> list[Outcome]:
+    """Execute the notebooks (all, or ``selected``), ``jobs`` at a time, and write ``out/summary.json``.
 
     Running some notebooks again at the profile of the summary already in ``out`` updates
     their entries and keeps the others, so the book's run summary still lists every chapter.
     """
     out.mkdir(parents=True, exist_ok=True)
     entries = _earlier(out / "summary.json", profile) if selected else {}
+    todo = selected or notebooks()
+    if jobs > 1:
+        todo = longest_first(todo, _durations().get(profile, {}))
+    print(
+        f"Executing {len(todo)} notebook(s) at profile {profile!r}, {jobs} at a time, into {out}", flush=True
+    )
     outcomes = []
-    for notebook in selected or notebooks():
-        print(f"{notebook.name} ...", end=" ", flush=True)
-        outcome = execute(notebook, out, profile)
-        held = sum(c["holds"] for c in outcome.claims)
-        print(
-            f"{outcome.status} in {outcome.seconds:.0f} s, {held}/{len(outcome.claims)} claims hold",
-            flush=True,
-        )
-        if outcome.error:
-            print(f"    {outcome.error}", flush=True)
-        outcomes.append(outcome)
-        entries[outcome.notebook] = asdict(outcome)
-        listed = sorted(entries.values(), key=lambda e: reading_order(Path(e["notebook"])))
-        text = json.dumps({"profile": profile, "notebooks": listed}, indent=2)
-        atomic_write(out / "summary.json", lambda tmp, text=text: tmp.write_text(text))
-    return outcomes
+    with _kernel_environment(jobs):
+        for outcome in _executed(todo, out, profile, jobs):
+            held = sum(c["holds"] for c in outcome.claims)
+            print(
+                f"{outcome.notebook}: {outcome.status} in {outcome.seconds:.0f} s, "
+                f"{held}/{len(outcome.claims)} claims hold",
+                flush=True,
+            )
+            if outcome.error:
+                print(f"    {outcome.error}", flush=True)
+            outcomes.append(outcome)
+            entries[outcome.notebook] = asdict(outcome)
+            listed = sorted(entries.values(), key=lambda e: reading_order(Path(e["notebook"])))
+            text = json.dumps({"profile": profile, "notebooks": listed}, indent=2)
+            atomic_write(out / "summary.json", lambda tmp, text=text: tmp.write_text(text))
+            _remember_duration(profile, outcome)
+    return sorted(outcomes, key=lambda o: reading_order(Path(o.notebook)))
+
+
+def longest_first(todo: list[Path], seconds: dict[str, float]) -> list[Path]:
+    """``todo`` by ``seconds`` (``{notebook name: wall time}``), longest first, so that no long
+    notebook starts last and keeps one worker busy alone; unknown ones after, in order."""
+    return sorted(todo, key=lambda nb: -seconds.get(nb.name, 0.0))
+
+
+def _durations() -> dict[str, dict[str, float]]:
+    """``{profile: {notebook: seconds}}`` of the last runs on this machine. Kept in the cache
+    folder beside the trained models: it outlives build folders and clean clones."""
+    try:
+        found = json.loads((cache_dir() / DURATIONS).read_text())
+        return {k: {n: float(t) for n, t in v.items()} for k, v in found.items()}
+    except (OSError, ValueError, TypeError, AttributeError):  # none yet, or unreadable: start afresh
+        return {}
+
+
+def _remember_duration(profile: str, outcome: Outcome) -> None:
+    durations = _durations()
+    durations.setdefault(profile, {})[outcome.notebook] = outcome.seconds
+    text = json.dumps(durations, indent=1, sort_keys=True)
+    atomic_write(cache_dir() / DURATIONS, lambda tmp: tmp.write_text(text))
+
+
+def _executed(todo: list[Path], out: Path, profile: str, jobs: int) -> Iterator[Outcome]:
+    """Outcomes as the notebooks finish: one after the other, or ``jobs`` kernels at once."""
+    if jobs <= 1:  # in this thread, so Ctrl-C reaches papermill directly
+        for notebook in todo:
+            yield execute(notebook, out, profile)
+        return
+    with ThreadPoolExecutor(jobs) as pool:
+        running = [pool.submit(execute, notebook, out, profile) for notebook in todo]
+        try:
+            for done in as_completed(running):
+                yield done.result()
+        except BaseException:  # Ctrl-C: start no more; the running kernels get the signal too
+            for future in running:
+                future.cancel()
+            raise
+
+
+@contextmanager
+def _kernel_environment(jobs: int):
+    """Environment the kernels inherit: no progress bars, and each its share of the threads."""
+    env = {"TQDM_DISABLE": "1", "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "")}
+    if jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    previous = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in previous.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _earlier(summary: Path, profile: str) -> dict[str, dict]:
@@ -138,15 +205,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m depthrep.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="laptop", choices=list(PROFILES))
     parser.add_argument("--out", type=Path, default=Path("build/notebooks"))
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default: 1)")
     parser.add_argument(
         "notebooks", nargs="*", type=Path, help="notebooks to run (default: all in notebooks/)"
     )
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
     start = time.perf_counter()
-    outcomes = run_all(args.profile, args.out, [p.resolve() for p in args.notebooks] or None)
+    outcomes = run_all(args.profile, args.out, [p.resolve() for p in args.notebooks] or None, args.jobs)
     failed = [o.notebook for o in outcomes if o.status != "ok"]
     total = time.perf_counter() - start
     passed = len(outcomes) - len(failed)

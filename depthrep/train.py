@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from filelock import FileLock
 from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
@@ -209,15 +210,22 @@ def train(config: TrainConfig, *, device=None, progress: bool | None = None) -> 
 
 
 def ensure_trained(config: TrainConfig, *, device=None, progress: bool | None = None) -> Trained:
-    """The cached checkpoint for ``config``, trained first if it is missing or unreadable."""
+    """The cached checkpoint for ``config``, trained first if it is missing or unreadable.
+
+    A lock file beside the checkpoint makes processes that need the same model at once (two
+    notebooks run side by side) train it once: the others wait, then read the checkpoint.
+    """
     path = config.path()
-    if path.exists():
-        try:
-            _, meta = load_checkpoint(path)
-            return Trained(path, config, meta["train_accuracy"], meta["validation_accuracy"], meta["seconds"])
-        except (CheckpointError, KeyError) as err:
-            warnings.warn(f"Retraining: the cached checkpoint is unusable ({err}).", stacklevel=2)
-    return train(config, device=device, progress=progress)
+    with FileLock(path.with_name(f".{path.name}.lock")):
+        if path.exists():
+            try:
+                _, meta = load_checkpoint(path)
+                return Trained(
+                    path, config, meta["train_accuracy"], meta["validation_accuracy"], meta["seconds"]
+                )
+            except (CheckpointError, KeyError) as err:
+                warnings.warn(f"Retraining: the cached checkpoint is unusable ({err}).", stacklevel=2)
+        return train(config, device=device, progress=progress)
 
 
 def trained_model(trained: Trained, *, device=None) -> torch.nn.Module:

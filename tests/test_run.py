@@ -24,6 +24,14 @@ def notebook(path, holds: bool):
     return path
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _cache(tmp_path_factory):
+    """The runner remembers wall times in the cache folder: a folder of the tests' own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEPTHREP_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
     folder = tmp_path_factory.mktemp("notebooks")
@@ -90,6 +98,9 @@ def test_main_exit_status_and_bad_arguments(tmp_path, capsys):
         runner.main(["--profile", "ci", str(tmp_path / "missing.ipynb")])
     assert exit_info.value.code == 2
     assert "no such notebook" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        runner.main(["--profile", "ci", "--jobs", "0", str(good)])
+    assert "--jobs must be at least 1" in capsys.readouterr().err
 
 
 def test_an_interrupted_run_leaves_no_partial_notebook(tmp_path, monkeypatch):
@@ -107,3 +118,65 @@ def test_an_interrupted_run_leaves_no_partial_notebook(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         runner.execute(good, out, "ci")
     assert list(out.iterdir()) == []
+
+
+def test_jobs_run_notebooks_at_once_each_with_its_share_of_threads(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 4)
+    nb = nbformat.v4.new_notebook()
+    parameters = nbformat.v4.new_code_cell('profile = "laptop"')
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [parameters, nbformat.v4.new_code_cell(
+        "import os, time\nimport depthrep\nrun = depthrep.start(profile)\n"
+        "began = time.time(); time.sleep(3)\n"
+        "with open(f'ran-{os.getpid()}.txt', 'w') as f: f.write(f'{began} {time.time()}')\n"
+        "depthrep.check(run, [depthrep.claim('ran', True, threads=float(os.environ['OMP_NUM_THREADS']))])"
+    )]  # fmt: skip
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    paths = [tmp_path / "a.ipynb", tmp_path / "b.ipynb"]
+    for path in paths:
+        nbformat.write(nb, path)
+    outcomes = runner.run_all("ci", tmp_path / "out", paths, jobs=2)
+    assert [o.notebook for o in outcomes] == ["a.ipynb", "b.ipynb"]  # reading order, however they finished
+    assert [c["values"]["threads"] for o in outcomes for c in o.claims] == [2.0, 2.0]  # 4 CPUs, 2 kernels
+    (a_began, a_ended), (b_began, b_ended) = (
+        map(float, f.read_text().split()) for f in tmp_path.glob("ran-*")
+    )
+    assert a_began < b_ended and b_began < a_ended  # the two kernels ran at the same time
+    assert "OMP_NUM_THREADS" not in runner.os.environ  # the runner's own environment is restored
+
+
+def test_longest_first_keeps_reading_order_for_notebooks_never_run(tmp_path):
+    a, b, c, d = (tmp_path / f"{x}.ipynb" for x in "abcd")
+    assert runner.longest_first([a, b, c, d], {"b.ipynb": 5.0, "c.ipynb": 50.0}) == [c, b, a, d]
+    assert runner.longest_first([a, b, c, d], {}) == [a, b, c, d]
+
+
+def test_wall_times_are_remembered_per_profile_for_the_next_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / "cache"))
+    a, b = notebook(tmp_path / "a.ipynb", True), notebook(tmp_path / "b.ipynb", True)
+    runner.run_all("ci", tmp_path / "out", [a, b])
+    runner.run_all("laptop", tmp_path / "out", [a])
+    durations = runner._durations()
+    assert set(durations) == {"ci", "laptop"} and set(durations["ci"]) == {"a.ipynb", "b.ipynb"}
+    assert all(seconds > 0 for seconds in durations["ci"].values())
+    (tmp_path / "cache" / runner.DURATIONS).write_text("{not json")
+    assert runner._durations() == {}  # unreadable: no ordering, no error
+
+
+def test_with_jobs_the_longest_notebook_of_the_last_run_starts_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / "cache"))
+    a, b, c = (notebook(tmp_path / f"{x}.ipynb", True) for x in "abc")
+    started = []
+
+    def executed(todo, out, profile, jobs):
+        started.extend(nb.stem for nb in todo)
+        return [
+            runner.Outcome(nb.name, "ok", {"a": 1.0, "b": 9.0, "c": 3.0}[nb.stem], profile) for nb in todo
+        ]
+
+    monkeypatch.setattr(runner, "_executed", executed)
+    runner.run_all("ci", tmp_path / "out", [a, b, c], jobs=2)  # never run before: reading order
+    runner.run_all("ci", tmp_path / "out", [a, b, c], jobs=2)
+    runner.run_all("ci", tmp_path / "out", [a, b, c], jobs=1)  # one at a time: always reading order
+    assert [started[:3], started[3:6], started[6:]] == [list("abc"), list("bca"), list("abc")]

@@ -1,5 +1,7 @@
 import os
+import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -56,6 +58,23 @@ def test_tiny_training_writes_a_reusable_checkpoint(cache):
     assert model.fc.out_features == len(train.TRAIN_PHOTOS)
     assert local_checkpoints("resnet18") == [first.path]
     assert available_weights("resnet18")["local"] is None
+
+
+def test_two_callers_at_once_train_the_model_once(cache, monkeypatch):
+    """Two notebooks run side by side and needing the same model: one trains, the other waits."""
+    config = train.TrainConfig(**TINY)
+    real_train, calls = train.train, []
+
+    def slow_train(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.5)  # long enough for the second caller to arrive while training runs
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train", slow_train)
+    with ThreadPoolExecutor(2) as pool:
+        found = list(pool.map(lambda _: train.ensure_trained(config, device="cpu", progress=False), range(2)))
+    assert len(calls) == 1
+    assert found[0].path == found[1].path and found[0].train_accuracy == found[1].train_accuracy
 
 
 def test_same_seed_same_weights(cache):
