@@ -167,6 +167,9 @@ class Neighbourhood:
     descent: float
     """``||a_g - a||`` after gradient descent from noise."""
     descent_embedding: float
+    condition: float
+    """Condition number of the net's composed map: exact inversion loses about ``condition``
+    times the precision's rounding error (``error / ||a||`` near ``condition * eps``)."""
 
 
 def neighbourhood_experiment(
@@ -202,4 +205,5 @@ def neighbourhood_experiment(
         shifted_embedding=float(shifted.distance[0]),
         descent=float(descent.input_distance[0]),
         descent_embedding=float(descent.embedding_distance[0]),
+        condition=float(condition_numbers(model)[-1]),
     )

@@ -70,8 +70,8 @@ PROFILES: dict[str, Profile] = {
     ),
     "laptop": Profile(
         name="laptop", size=128, steps=300, models=("resnet18", "resnet50", "resnet152"),
-        images=("grace_hopper", "chelsea"), seeds=(0, 1), run_steps=600, fc_size=20, fc_steps=5000,
-        fc_budgets=(100, 1000, 10_000), weights="local", trained_model="resnet18", train_size=64,
+        images=("grace_hopper", "chelsea"), seeds=(0, 1), run_steps=600, fc_size=16, fc_steps=3000,
+        fc_budgets=(100, 1000, 8000), weights="local", trained_model="resnet18", train_size=64,
         train_steps=1000, train_seeds=(0, 1), noise_steps=500,
     ),
     "paper": Profile(

@@ -53,6 +53,10 @@ def test_neighbourhood_experiment_reports_all_distances(square):
     image = torch.rand(1, 3, 4, 4)
     result = linear.neighbourhood_experiment(square, image, samples=10, steps=5)
     assert result.error64 < 1e-8 < result.error32
+    # Both errors are rounding times the conditioning: error / ||a|| is about condition * eps.
+    for error, dtype in ((result.error64, torch.float64), (result.error32, torch.float32)):
+        rounding = result.condition * torch.finfo(dtype).eps * float(image.norm())
+        assert 1e-3 * rounding < error < 2 * rounding
     assert result.sampled.shape == (10,) and result.shifted > 0 and result.descent > 0
 
 
