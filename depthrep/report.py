@@ -48,7 +48,8 @@ class Run:
         if device == "cuda":
             device = torch.cuda.get_device_name(self.device)
         else:
-            device = f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
+            threads = torch.get_num_threads()
+            device = f"cpu ({threads} thread{'s' * (threads != 1)}, {platform.machine()})"
         when = datetime.datetime.fromtimestamp(self.started, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
         return f"profile {self.profile.name} · {device} · torch {torch.__version__} · {when}"
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from depthrep import report
+from depthrep import get_profile, report
 from depthrep.report import CLAIMS_MIME, ClaimFailed, check, claim, start
 
 
@@ -17,6 +17,16 @@ def test_start_shows_profile_device_and_overrides(shown):
     assert run.profile.steps == 11
     text = shown[0]["text/plain"]
     assert "profile ci" in text and "steps=11" in text and run.device.type in text
+
+
+def test_the_banner_counts_cpu_threads(shown):
+    before = torch.get_num_threads()
+    try:
+        for threads, words in ((1, "1 thread,"), (2, "2 threads,")):
+            torch.set_num_threads(threads)
+            assert words in report.Run(get_profile("ci"), torch.device("cpu"), 0.0).describe()
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_claims_hold_per_seed_and_record_values():
