@@ -8,8 +8,8 @@ profile, device, wall time, status and every claim check with its measured value
 executed notebook is kept even when it fails, so its traceback can be read. The exit
 status is 1 if any notebook failed or any claim did not hold.
 
-``--jobs N`` runs N notebooks at once, each kernel with its share of the CPU threads
-(``OMP_NUM_THREADS``, unless already set). On a small CPU this pays: at the ``ci``
+``--jobs N`` runs N notebooks at once (N kernels in memory), each kernel with its share of
+the CPU threads (``OMP_NUM_THREADS``, unless already set). On a small CPU this pays: at the ``ci``
 sizes one thread does two thirds of what two do, so two one-thread kernels finish the
 set sooner than one two-thread kernel. The notebooks that took longest last time at
 the same profile on this machine start first; never run before, in reading order.
@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -104,9 +105,10 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
     Running some notebooks again at the profile of the summary already in ``out`` updates
     their entries and keeps the others, so the book's run summary still lists every chapter.
     """
+    out = out.resolve()  # papermill changes the working directory while a notebook runs
     out.mkdir(parents=True, exist_ok=True)
     entries = _earlier(out / "summary.json", profile) if selected else {}
-    todo = selected or notebooks()
+    todo = [notebook.resolve() for notebook in selected or notebooks()]
     if jobs > 1:
         todo = longest_first(todo, _durations().get(profile, {}))
     print(
@@ -128,7 +130,8 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
             listed = sorted(entries.values(), key=lambda e: reading_order(Path(e["notebook"])))
             text = json.dumps({"profile": profile, "notebooks": listed}, indent=2)
             atomic_write(out / "summary.json", lambda tmp, text=text: tmp.write_text(text))
-            _remember_duration(profile, outcome)
+            if outcome.status == "ok":  # a notebook that stopped early says little of its length
+                _remember_duration(profile, outcome)
     return sorted(outcomes, key=lambda o: reading_order(Path(o.notebook)))
 
 
@@ -156,19 +159,24 @@ def _remember_duration(profile: str, outcome: Outcome) -> None:
 
 
 def _executed(todo: list[Path], out: Path, profile: str, jobs: int) -> Iterator[Outcome]:
-    """Outcomes as the notebooks finish: one after the other, or ``jobs`` kernels at once."""
-    if jobs <= 1:  # in this thread, so Ctrl-C reaches papermill directly
+    """Outcomes as the notebooks finish: one after the other, or ``jobs`` at once.
+
+    Side by side, each notebook is executed from a process of its own: papermill changes the
+    working directory of the process that runs it, which threads would share.
+    """
+    if jobs <= 1:
         for notebook in todo:
+            print(f"{notebook.name} ...", flush=True)
             yield execute(notebook, out, profile)
         return
-    with ThreadPoolExecutor(jobs) as pool:
+    # "spawn": a fresh interpreter per worker, never a fork of this (possibly threaded) process
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         running = [pool.submit(execute, notebook, out, profile) for notebook in todo]
         try:
             for done in as_completed(running):
                 yield done.result()
-        except BaseException:  # Ctrl-C: start no more; the running kernels get the signal too
-            for future in running:
-                future.cancel()
+        except BaseException:  # Ctrl-C (the workers get it too): start no more notebooks
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
 
 
@@ -177,7 +185,7 @@ def _kernel_environment(jobs: int):
     """Environment the kernels inherit: no progress bars, and each its share of the threads."""
     env = {"TQDM_DISABLE": "1", "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "")}
     if jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+        env["OMP_NUM_THREADS"] = str(max(1, _usable_cpus() // jobs))
     previous = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -188,6 +196,13 @@ def _kernel_environment(jobs: int):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (a container's or ``taskset``'s limit, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _earlier(summary: Path, profile: str) -> dict[str, dict]:

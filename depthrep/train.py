@@ -212,20 +212,30 @@ def train(config: TrainConfig, *, device=None, progress: bool | None = None) -> 
 def ensure_trained(config: TrainConfig, *, device=None, progress: bool | None = None) -> Trained:
     """The cached checkpoint for ``config``, trained first if it is missing or unreadable.
 
-    A lock file beside the checkpoint makes processes that need the same model at once (two
-    notebooks run side by side) train it once: the others wait, then read the checkpoint.
+    Training happens under a lock file beside the checkpoint, so processes that need the same
+    model at once (two notebooks run side by side) train it once: the others wait, then read
+    it. Reading a checkpoint that is there takes no lock (a read-only cache works).
     """
     path = config.path()
+    found = _cached(path, config, quiet=True)
+    if found:
+        return found
     with FileLock(path.with_name(f".{path.name}.lock")):
-        if path.exists():
-            try:
-                _, meta = load_checkpoint(path)
-                return Trained(
-                    path, config, meta["train_accuracy"], meta["validation_accuracy"], meta["seconds"]
-                )
-            except (CheckpointError, KeyError) as err:
-                warnings.warn(f"Retraining: the cached checkpoint is unusable ({err}).", stacklevel=2)
-        return train(config, device=device, progress=progress)
+        return _cached(path, config) or train(config, device=device, progress=progress)
+
+
+def _cached(path: Path, config: TrainConfig, *, quiet: bool = False) -> Trained | None:
+    """The checkpoint at ``path`` if it is there and readable; else ``None`` (with a warning
+    unless ``quiet``, when it is there but unusable)."""
+    if not path.exists():
+        return None
+    try:
+        _, meta = load_checkpoint(path)
+        return Trained(path, config, meta["train_accuracy"], meta["validation_accuracy"], meta["seconds"])
+    except (CheckpointError, KeyError) as err:
+        if not quiet:
+            warnings.warn(f"Retraining: the cached checkpoint is unusable ({err}).", stacklevel=3)
+        return None
 
 
 def trained_model(trained: Trained, *, device=None) -> torch.nn.Module:

@@ -50,10 +50,11 @@ def test_neighbourhood_points_map_near_the_target(square):
 
 
 def test_neighbourhood_experiment_reports_all_distances(square):
-    image = torch.rand(1, 3, 4, 4)
+    image = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(0))
     result = linear.neighbourhood_experiment(square, image, samples=10, steps=5)
     assert result.error64 < 1e-8 < result.error32
-    # Both errors are rounding times the conditioning: error / ||a|| is about condition * eps.
+    # Both errors are rounding times the conditioning: error / ||a|| is about condition * eps
+    # (at most 2x; at least 1e-3x: on nets this tiny a few solves may happen to round well).
     for error, dtype in ((result.error64, torch.float64), (result.error32, torch.float32)):
         rounding = result.condition * torch.finfo(dtype).eps * float(image.norm())
         assert 1e-3 * rounding < error < 2 * rounding

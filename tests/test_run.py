@@ -1,6 +1,7 @@
 """The papermill runner on two tiny notebooks: one whose claim holds, one whose claim fails."""
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -122,27 +123,30 @@ def test_an_interrupted_run_leaves_no_partial_notebook(tmp_path, monkeypatch):
 
 def test_jobs_run_notebooks_at_once_each_with_its_share_of_threads(tmp_path, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(runner.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(runner, "_usable_cpus", lambda: 4)
     nb = nbformat.v4.new_notebook()
     parameters = nbformat.v4.new_code_cell('profile = "laptop"')
     parameters.metadata["tags"] = ["parameters"]
+    # Each kernel leaves a mark and waits (up to a minute) for the other's: only kernels that
+    # run at the same time both see two marks.
     nb.cells = [parameters, nbformat.v4.new_code_cell(
-        "import os, time\nimport depthrep\nrun = depthrep.start(profile)\n"
-        "began = time.time(); time.sleep(3)\n"
-        "with open(f'ran-{os.getpid()}.txt', 'w') as f: f.write(f'{began} {time.time()}')\n"
-        "depthrep.check(run, [depthrep.claim('ran', True, threads=float(os.environ['OMP_NUM_THREADS']))])"
+        "import glob, os, time\nimport depthrep\nrun = depthrep.start(profile)\n"
+        "open(f'mark-{os.getpid()}', 'w').close()\ndeadline = time.time() + 60\n"
+        "while len(glob.glob('mark-*')) < 2 and time.time() < deadline:\n    time.sleep(0.1)\n"
+        "depthrep.check(run, [depthrep.claim('ran', True, threads=float(os.environ['OMP_NUM_THREADS']), "
+        "marks=float(len(glob.glob('mark-*'))))])"
     )]  # fmt: skip
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     paths = [tmp_path / "a.ipynb", tmp_path / "b.ipynb"]
     for path in paths:
         nbformat.write(nb, path)
-    outcomes = runner.run_all("ci", tmp_path / "out", paths, jobs=2)
+    monkeypatch.chdir(tmp_path)
+    outcomes = runner.run_all("ci", Path("out"), paths, jobs=2)  # a relative folder, as make passes
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.ipynb", "b.ipynb", "summary.json"]
     assert [o.notebook for o in outcomes] == ["a.ipynb", "b.ipynb"]  # reading order, however they finished
-    assert [c["values"]["threads"] for o in outcomes for c in o.claims] == [2.0, 2.0]  # 4 CPUs, 2 kernels
-    (a_began, a_ended), (b_began, b_ended) = (
-        map(float, f.read_text().split()) for f in tmp_path.glob("ran-*")
-    )
-    assert a_began < b_ended and b_began < a_ended  # the two kernels ran at the same time
+    values = [c["values"] for o in outcomes for c in o.claims]
+    assert [v["threads"] for v in values] == [2.0, 2.0]  # 4 CPUs shared by 2 kernels
+    assert [v["marks"] for v in values] == [2.0, 2.0]  # the two kernels ran at the same time
     assert "OMP_NUM_THREADS" not in runner.os.environ  # the runner's own environment is restored
 
 

@@ -75,6 +75,10 @@ def test_two_callers_at_once_train_the_model_once(cache, monkeypatch):
         found = list(pool.map(lambda _: train.ensure_trained(config, device="cpu", progress=False), range(2)))
     assert len(calls) == 1
     assert found[0].path == found[1].path and found[0].train_accuracy == found[1].train_accuracy
+    for lock in cache.glob(".*.lock"):
+        lock.unlink()
+    assert train.ensure_trained(config, device="cpu", progress=False).path == found[0].path
+    assert not list(cache.glob(".*.lock"))  # a checkpoint that is there is read without a lock
 
 
 def test_same_seed_same_weights(cache):
