@@ -33,6 +33,12 @@ def command(*args: str, **kwargs) -> subprocess.Popen:
     )  # fmt: skip
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as in a terminal, even when the tests themselves were started in the
+    background (``cmd &`` in a script), which makes SIGINT ignored for every process below."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_layers_lists_the_paper_names_with_their_nodes(capsys):
     assert main(["layers", "resnet50"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
@@ -169,7 +175,9 @@ def test_out_of_memory_is_one_line_and_status_1(tmp_path, device, monkeypatch, c
 
 def test_sigint_stops_a_real_run(tmp_path, device):
     out = tmp_path / "out"
-    process = command(*tiny(out, device), "--steps", "1000000")  # the last --steps wins
+    process = command(
+        *tiny(out, device), "--steps", "1000000", preexec_fn=_default_sigint
+    )  # last --steps wins
     try:
         header = process.stdout.readline()  # printed just before the run starts
         if "resnet18 (random weights)" not in header:
