@@ -48,11 +48,17 @@ def condition_numbers(model: FullyConnected) -> torch.Tensor:
     ``s_min`` is the smallest of the ``min(rows, cols)`` singular values: for a layer
     narrower than the input the map is not injective whatever this number says.
     """
-    values = []
-    for depth in range(1, len(model.widths) + 1):
-        s = torch.linalg.svdvals(compose(model, depth)[0])
-        values.append(s[0] / s[-1])
+    values, weight = [], None
+    for w, _ in affine_layers(model):  # compose one layer more at each depth, not from scratch
+        weight = w if weight is None else w @ weight
+        values.append(_condition(weight))
     return torch.stack(values)
+
+
+def _condition(weight: torch.Tensor) -> torch.Tensor:
+    """``s_max / s_min`` of a ``(rows, cols)`` matrix, over its ``min(rows, cols)`` singular values."""
+    s = torch.linalg.svdvals(weight)
+    return s[0] / s[-1]
 
 
 def exact_inverse(
@@ -205,5 +211,5 @@ def neighbourhood_experiment(
         shifted_embedding=float(shifted.distance[0]),
         descent=float(descent.input_distance[0]),
         descent_embedding=float(descent.embedding_distance[0]),
-        condition=float(condition_numbers(model)[-1]),
+        condition=float(_condition(compose(model)[0])),
     )
