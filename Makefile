@@ -9,7 +9,7 @@ JOBS ?= 1
 EXECUTED := build/notebooks
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lint unit notebooks vendor book book-html browser test test-slow clean
+.PHONY: setup precision lint unit notebooks vendor book book-html browser test test-slow clean
 
 setup: $(STAMP)
 
@@ -48,10 +48,26 @@ book: notebooks book-html
 browser: $(STAMP)
 	$(PY) -m pytest -q -m browser
 
-test: lint unit
-	$(MAKE) notebooks PROFILE=ci JOBS=2
-	$(MAKE) book-html
-	$(MAKE) browser
+# Each stage starts with a time stamp, so a slow run shows where its time went.
+STAGE = @echo "== $$(date -u +%T) $(1)"
+
+precision: $(STAMP)
+	@$(PY) -m depthrep precision
+
+test: $(STAMP)
+	$(call STAGE,precision)
+	@$(PY) -m depthrep precision
+	$(call STAGE,lint)
+	@$(MAKE) --no-print-directory lint
+	$(call STAGE,unit tests)
+	@$(MAKE) --no-print-directory unit
+	$(call STAGE,notebooks at ci)
+	@$(MAKE) --no-print-directory notebooks PROFILE=ci JOBS=2
+	$(call STAGE,book)
+	@$(MAKE) --no-print-directory book-html
+	$(call STAGE,browser)
+	@$(MAKE) --no-print-directory browser
+	$(call STAGE,done)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow

@@ -70,10 +70,10 @@ def raw(model, image, layers, steps, device):
     return seconds / steps
 
 
-def ours(model, image, layers, steps, device, autocast=False):
+def ours(model, image, layers, steps, device, precision="float32"):
     sync(device)
     start = time.perf_counter()
-    results = depthrep.invert(model, image, layers, steps, progress=False, autocast=autocast)
+    results = depthrep.invert(model, image, layers, steps, progress=False, precision=precision)
     sync(device)
     per_step = (time.perf_counter() - start) / steps
     return per_step, {n: float(r.relative_embedding_distance) for n, r in results.items()}
@@ -125,18 +125,25 @@ def main(argv=None):
     t_loop, mg_loop = straightforward(args.model, image, layers, args.steps, device)
     t_raw = raw(model, image, layers, args.steps, device)
     t_ours, mg_ours = ours(model, image, layers, args.steps, device)
-    t_bf16, mg_bf16 = ours(model, image, layers, args.steps, device, autocast=True)
+    # bfloat16 only where it is native: emulated, it is 15-300x slower (benchmarks/precision.py)
+    native = depthrep.precision.bf16_native(device)
+    t_bf16, mg_bf16 = ours(model, image, layers, args.steps, device, "bfloat16") if native else (None, {})
 
     print(f"{'':28s}{'s/step':>8s}")
     print(f"{'straightforward loop':28s}{t_loop:8.3f}")
     print(f"{'raw fwd+bwd, per layer':28s}{t_raw:8.3f}")
     print(f"{'depthrep.invert':28s}{t_ours:8.3f}")
-    print(f"{'depthrep.invert bf16':28s}{t_bf16:8.3f}")
-    print(f"speed-up over the straightforward loop: {t_loop / t_ours:.2f}x (bf16 {t_loop / t_bf16:.2f}x)")
+    if native:
+        print(f"{'depthrep.invert bf16':28s}{t_bf16:8.3f}")
+        print(f"speed-up over the straightforward loop: {t_loop / t_ours:.2f}x (bf16 {t_loop / t_bf16:.2f}x)")
+    else:
+        print(f"{'depthrep.invert bf16':28s} skipped: bfloat16 is emulated here")
+        print(f"speed-up over the straightforward loop: {t_loop / t_ours:.2f}x")
     print(f"depthrep over raw fwd+bwd: {t_ours / t_raw:.2f}x (target <= 1.15)")
-    print("final m_g/|y| per layer (loop | depthrep | depthrep bf16):")
+    print(f"final m_g/|y| per layer (loop | depthrep{' | depthrep bf16' * native}):")
     for layer in layers:
-        print(f"  {layer:8s} {mg_loop[layer]:9.4f} {mg_ours[layer]:9.4f} {mg_bf16[layer]:9.4f}")
+        bf16 = f" {mg_bf16[layer]:9.4f}" if native else ""
+        print(f"  {layer:8s} {mg_loop[layer]:9.4f} {mg_ours[layer]:9.4f}{bf16}")
     if args.families:
         families(args.size, args.family_steps, device)
 

@@ -4,6 +4,7 @@
     depthrep invert --model resnet50 --layers conv1 conv5 --image grace_hopper --size 128 \\
         --steps 200 --out out/
     depthrep train resnet18 --steps 500
+    depthrep precision
 
 ``python -m depthrep ...`` is the same. Bad arguments exit with status 2 and one line saying
 why; running out of memory exits with 1; Ctrl-C exits with 130 and leaves no partial
@@ -27,6 +28,9 @@ from .invert import METHODS, invert
 from .layers import UnknownLayerError, named_layers, node_names, resolve
 from .models import UnknownModelError, WeightsUnavailable, load_model, model_device
 from .plot import show_reconstructions
+from .precision import ENV as PRECISION_ENV
+from .precision import INVERSION, PRECISIONS, TRAINING, choose_precision, describe_cpu
+from .precision import summary as precision_summary
 from .train import TrainConfig, ensure_trained
 
 PROG = "depthrep"
@@ -98,7 +102,12 @@ def parser() -> Parser:
     )
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     device = {"type": _device, "help": "cpu, cuda, cuda:1, ... (default: CUDA when available)"}
+    precision = {"choices": PRECISIONS, "help": "auto: bfloat16 where the device runs it natively, else "
+                 f"float32; ${PRECISION_ENV} replaces auto's choice"}  # fmt: skip
 
+    commands.add_parser("precision", help="say which precision runs here, and why", description=(
+        "Print the device, its CPU capability (or GPU) and the precision inversion and training use."
+    ))  # fmt: skip
     listing = commands.add_parser("layers", help="list a model's layers, shallow to deep", description=(
         "List a model's layers, shallow to deep, each with the torchvision node it stands for."
     ))  # fmt: skip
@@ -120,6 +129,7 @@ def parser() -> Parser:
            "plain gradient step)")  # fmt: skip
     option("--seed", type=int, default=0, help="seeds random weights, the starting noise and the shift")
     option("--device", **device)
+    option("--precision", default=INVERSION, **precision)
     option("--out", type=Path, required=True, help="folder to write the PNG and the JSON to")
 
     training = commands.add_parser("train", help="train a model here, offline (or reuse the cached one)",
@@ -130,6 +140,7 @@ def parser() -> Parser:
     option("--seed", type=int, default=0, help="seeds the weights and the data")
     option("--data", choices=("photos", "noise"), default="photos", help="noise: the paper's control")
     option("--device", **device)
+    option("--precision", default=TRAINING, **precision)
     return top
 
 
@@ -139,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args = cli.parse_args(argv)
     if args.command == "invert" and args.out.exists() and not args.out.is_dir():
         cli.error(f"--out {args.out} is a file: pass a folder")
-    command = {"layers": _layers, "invert": _invert, "train": _train}[args.command]
+    command = {"layers": _layers, "invert": _invert, "train": _train, "precision": _precision}[args.command]
     try:
         return command(args)
     except USER_ERRORS as err:
@@ -151,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
         return 130
+
+
+def _precision(args) -> int:
+    print(precision_summary())
+    return 0
 
 
 def _layers(args) -> int:
@@ -169,10 +185,21 @@ def _invert(args) -> int:
     model = load_model(args.model, args.weights, seed=args.seed, device=args.device, image_size=args.size)
     names = list(resolve(model, args.layers or list(named_layers(model))))
     device = model_device(model)
-    print(f"{args.model} ({args.weights} weights) on {device}: {len(names)} layer(s), {args.image} at "
-          f"{args.size} px, {args.steps} steps of {args.method}, seed {args.seed}", flush=True)  # fmt: skip
+    precision = choose_precision(device, args.precision)
+    print(f"{args.model} ({args.weights} weights) on {device} ({_hardware(device)}), {precision}: "
+          f"{len(names)} layer(s), {args.image} at {args.size} px, {args.steps} steps of {args.method}, "
+          f"seed {args.seed}", flush=True)  # fmt: skip
     start = time.perf_counter()
-    results = invert(model, image, names, args.steps, seed=args.seed, method=args.method, progress=True)
+    results = invert(
+        model,
+        image,
+        names,
+        args.steps,
+        seed=args.seed,
+        method=args.method,
+        precision=precision,
+        progress=True,
+    )
     seconds = time.perf_counter() - start
 
     title = f"{args.model} ({args.weights} weights), {args.image}, {args.size} px, {args.steps} steps"
@@ -180,7 +207,8 @@ def _invert(args) -> int:
     report = {
         "model": args.model, "weights": str(args.weights), "image": str(args.image), "size": args.size,
         "steps": args.steps, "method": args.method, "seed": args.seed, "device": str(device),
-        "seconds": round(seconds, 2), "torch": torch.__version__,
+        "hardware": _hardware(device), "precision": precision, "seconds": round(seconds, 2),
+        "torch": torch.__version__,
         "layers": {name: _distances(r) for name, r in results.items()},
     }  # fmt: skip
     png, data = args.out / "reconstructions.png", args.out / "distances.json"
@@ -215,9 +243,16 @@ def _distances(result) -> dict[str, float | int]:
     }  # fmt: skip
 
 
+def _hardware(device: torch.device) -> str:
+    """What decides the run's precision: the CPU's capability, or the GPU's name."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else describe_cpu()
+
+
 def _train(args) -> int:
     load_model(args.model, device="meta")  # an unknown name fails here, before any data is built
-    config = TrainConfig(model=args.model, data=args.data, steps=args.steps, seed=args.seed)
+    config = TrainConfig(
+        model=args.model, data=args.data, steps=args.steps, seed=args.seed, precision=args.precision
+    )
     print(ensure_trained(config, device=args.device, progress=True).describe())
     return 0
 

@@ -87,9 +87,11 @@ def local_checkpoints(model: str, data: str = "photos") -> list[Path]:
     """Checkpoints trained here for ``model`` on ``data``, best first (most steps, then lowest seed).
 
     File names are those of :meth:`depthrep.train.TrainConfig.path`:
-    ``{model}-{data}-{steps}steps-seed{seed}-{key}.pt``.
+    ``{model}-{data}-{steps}steps-seed{seed}-{precision}-{key}.pt``.
     """
-    pattern = re.compile(rf"^{re.escape(model)}-{re.escape(data)}-(\d+)steps-seed(\d+)-[0-9a-f]+\.pt$")
+    pattern = re.compile(
+        rf"^{re.escape(model)}-{re.escape(data)}-(\d+)steps-seed(\d+)-(?:float32|bfloat16)-[0-9a-f]+\.pt$"
+    )
     found = []
     for path in cache_dir().glob(f"{model}-{data}-*.pt"):
         match = pattern.match(path.name)

@@ -25,6 +25,7 @@ from torch.fx.experimental.optimization import fuse
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from .layers import resolve
+from .precision import DTYPES
 
 
 class Encoder:
@@ -79,12 +80,13 @@ class Encoder:
             found.update(outputs)
         return {name: found[query] for name, query in self._query_of.items()}
 
-    def activation_bytes(self, image_shape: tuple[int, ...], autocast: bool = False) -> dict[str, int]:
+    def activation_bytes(self, image_shape: tuple[int, ...], precision: str = "float32") -> dict[str, int]:
         """Estimated activation memory of one member inverted at each layer, in bytes.
 
         Every node's output up to the end of the layer's segment is kept for the backward
         pass; the estimate counts them once for the forward and once for their gradients.
-        Measured by one forward pass of a single image (``image_shape = (3, H, W)``).
+        Measured by one forward pass of a single image (``image_shape = (3, H, W)``);
+        ``precision`` is ``"float32"`` or ``"bfloat16"`` (half the bytes).
         """
         device = next((t.device for s in self.segments for t in s.parameters()), torch.device("cpu"))
         h = self.prepare(torch.zeros((1, *image_shape), device=device))
@@ -102,7 +104,7 @@ class Encoder:
                 finally:
                     for hook in hooks:
                         hook.remove()
-                per_segment.append(2 * sum(sizes) * (2 if autocast else 4))
+                per_segment.append(2 * sum(sizes) * DTYPES[precision].itemsize)
         cumulative = torch.tensor(per_segment).cumsum(0).tolist()
         return {name: int(cumulative[self.segment_of[name]]) for name in self.layers}
 

@@ -13,7 +13,6 @@ and a run too large for the memory budget is split into chunks with the same res
 
 from __future__ import annotations
 
-import contextlib
 import os
 import warnings
 from collections.abc import Callable, Iterable
@@ -27,6 +26,7 @@ from .distances import SHIFT_SIGMA, norm, shift
 from .encoder import Encoder
 from .methods import METHODS, Method, get_method, start_image
 from .models import load_model, model_device
+from .precision import INVERSION, autocast, choose_precision
 from .results import History, InversionResult, concat_results
 
 __all__ = [  # the update rules and result types are re-exported for callers of this module
@@ -65,7 +65,7 @@ def invert(
     normalize: bool = False,
     record_every: int | None = None,
     shift_sigma: float = SHIFT_SIGMA,
-    autocast: bool = False,
+    precision: str = INVERSION,
     progress: bool | None = None,
     callback: Callback | None = None,
     strict: bool = False,
@@ -84,7 +84,11 @@ def invert(
         normalize: feed the model ImageNet-normalised pixels (off in the paper).
         record_every: steps between history records (default: about 50 records).
         shift_sigma: pixel noise of ``a'`` for the reference ``m_r``.
-        autocast: run the model in bfloat16 (``torch.autocast``); the loss stays float32.
+        precision: ``"float32"`` (the default, and what the book's claims are checked in),
+            ``"bfloat16"`` (autocast of the model; the loss stays float32) where the device
+            runs it natively, or ``"auto"`` (bfloat16 where native). On a CPU that would
+            only emulate bfloat16 a request for it warns and runs float32
+            (:func:`depthrep.precision.choose_precision`).
         progress: show a tqdm progress bar; ``None`` shows it unless the environment
             sets ``TQDM_DISABLE`` (as ``python -m depthrep.run`` does for executed notebooks).
         callback: called as ``callback(step, results_so_far)`` at every record; returning
@@ -108,19 +112,20 @@ def invert(
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative int, not {steps!r}")
     device = model_device(model)
+    precision = choose_precision(device, precision)
     encoder = Encoder(model, layers, normalize=normalize)
     target = image.detach().to(device, torch.float32)
     # Noise for the whole batch, drawn once: a chunk gets the rows of its images.
     start = start_image(tuple(target.shape), seed, m).to(device)
     shifted = shift(target, shift_sigma, seed)
     settings = dict(
-        steps=steps, method=m, record_every=record_every or max(1, steps // 50), autocast=autocast,
+        steps=steps, method=m, record_every=record_every or max(1, steps // 50), precision=precision,
         progress=(not os.environ.get("TQDM_DISABLE")) if progress is None else progress,
         callback=callback, strict=strict,
     )  # fmt: skip
     budget = memory_budget if memory_budget is not None else _free_cuda_memory(device)
     chunks = (
-        _chunks(encoder, target, budget, autocast) if budget is not None else [(encoder.layers, slice(None))]
+        _chunks(encoder, target, budget, precision) if budget is not None else [(encoder.layers, slice(None))]
     )
     try:
         if len(chunks) == 1:
@@ -128,7 +133,7 @@ def invert(
         else:
             results = _run_chunks(model, normalize, chunks, target, start, shifted, settings, encoder.layers)
     except torch.OutOfMemoryError:
-        need = sum(encoder.activation_bytes(target.shape[1:], autocast).values()) * len(target)
+        need = sum(encoder.activation_bytes(target.shape[1:], precision).values()) * len(target)
         raise MemoryError(
             f"Out of memory on {device}: the run needs about {need / 2**30:.1f} GiB of activations. "
             f"Pass memory_budget=<bytes> to split it, or invert fewer layers or images at a time."
@@ -146,7 +151,7 @@ def _run(
     steps,
     method,
     record_every,
-    autocast,
+    precision,
     progress,
     callback,
     strict,
@@ -170,7 +175,6 @@ def _run(
     goal = target.repeat(len(order), 1, 1, 1)
     x = start.repeat(len(order), 1, 1, 1).requires_grad_(True)
     optimizer = torch.optim.Adam([x], lr=m.lr[0]) if m.optimizer == "adam" else None
-    precision = torch.autocast(device.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
     records: list[tuple[int, torch.Tensor, torch.Tensor]] = []
     watch = _Watch(len(x), order, batch, strict, grace=max(2, int(GRACE * steps)))
 
@@ -182,7 +186,7 @@ def _run(
     with tqdm(total=steps, desc=f"invert {len(order)} layer(s)", disable=not progress, leave=False) as bar:
         while step < steps:
             lr, sigma = m.schedule(step, steps)
-            with precision:
+            with autocast(device, precision):
                 outputs = encoder.staged(x, blocks)
             diffs = [outputs[n].float() - embeddings[n] for n in order]
             loss = m.loss_scale * sum(d.abs().sum() for d in diffs)
@@ -213,7 +217,7 @@ def _run(
                     x[frozen] = kept
             step += 1
             bar.update()
-    with torch.no_grad(), precision:
+    with torch.no_grad(), autocast(device, precision):
         final = encoder.staged(x, blocks)
     m_g = torch.cat([norm(final[n].float() - embeddings[n]) for n in order])
     watch.check(step, m_g, x)
@@ -278,9 +282,9 @@ def _free_cuda_memory(device: torch.device) -> int | None:
     return int(0.8 * free)
 
 
-def _chunks(encoder: Encoder, target, budget: int, autocast: bool) -> list[tuple[list[str], slice]]:
+def _chunks(encoder: Encoder, target, budget: int, precision: str) -> list[tuple[list[str], slice]]:
     """Groups of (layers, images) whose activations fit in ``budget`` bytes, deepest first."""
-    per_member = encoder.activation_bytes(target.shape[1:], autocast)
+    per_member = encoder.activation_bytes(target.shape[1:], precision)
     batch = len(target)
     deepest = max(per_member.values())
     if deepest * batch <= budget and sum(per_member.values()) * batch <= budget:

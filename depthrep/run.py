@@ -27,10 +27,11 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from .checkpoints import atomic_write, cache_dir
-from .profiles import PROFILES
+from .profiles import PROFILES, Profile
 from .report import CLAIMS_MIME
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -70,21 +71,21 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
     target = out / notebook.name
     # papermill saves after every cell: run into a temporary name and rename once it is done,
     # so an interrupted run leaves the previous notebook (or none), never half of one.
-    partial = out / f".{notebook.stem}.part.ipynb"
+    unfinished = out / f".{notebook.stem}.part.ipynb"
     start = time.perf_counter()
     error = ""
     try:
         papermill.execute_notebook(
-            str(notebook), str(partial), parameters={"profile": profile}, kernel_name=kernel,
+            str(notebook), str(unfinished), parameters={"profile": profile}, kernel_name=kernel,
             cwd=str(notebook.parent), progress_bar=False, log_output=False,
         )  # fmt: skip
     except Exception as err:  # papermill re-raises the cell's exception; record it, go on
         error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
     except BaseException:  # Ctrl-C: nothing half-written stays behind
-        partial.unlink(missing_ok=True)
+        unfinished.unlink(missing_ok=True)
         raise
-    if partial.exists():
-        os.replace(partial, target)
+    if unfinished.exists():
+        os.replace(unfinished, target)
     seconds = time.perf_counter() - start
     outcome = Outcome(notebook.name, "failed" if error else "ok", round(seconds, 1), profile, error=error)
     if target.exists():
@@ -116,6 +117,8 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
     )
     outcomes = []
     with _kernel_environment(jobs):
+        if selected is None:
+            train_first(profile, jobs)
         for outcome in _executed(todo, out, profile, jobs):
             held = sum(c["holds"] for c in outcome.claims)
             print(
@@ -133,6 +136,35 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
             if outcome.status == "ok":  # a notebook that stopped early says little of its length
                 _remember_duration(profile, outcome)
     return sorted(outcomes, key=lambda o: reading_order(Path(o.notebook)))
+
+
+def train_first(profile: str | Profile, jobs: int) -> None:
+    """Train the local models the profile's notebooks use and the cache lacks, ``jobs`` at once.
+
+    The notebooks would train them too, but each under a lock the others wait on, one at a time;
+    trained here side by side, each in a process with its share of the threads, they are ready
+    sooner. A training that fails is left to the notebook that needs it, to report.
+    """
+    from .profiles import get_profile
+    from .train import is_trained, profile_trainings
+
+    missing = [c for c in profile_trainings(get_profile(profile)) if not is_trained(c)]
+    if not missing:
+        return
+    print(f"Training {len(missing)} local model(s) first, {min(jobs, len(missing))} at a time", flush=True)
+    start = time.perf_counter()
+    for line in _side_by_side(_train, missing, jobs):
+        print(f"    {line}", flush=True)
+    print(f"Trained in {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def _train(config) -> str:
+    from .train import ensure_trained
+
+    try:
+        return ensure_trained(config, progress=False).describe()
+    except Exception as err:  # the notebook that needs the model trains it again and reports
+        return f"training {config.model} on {config.data} (seed {config.seed}) failed: {err}"
 
 
 def longest_first(todo: list[Path], seconds: dict[str, float]) -> list[Path]:
@@ -169,13 +201,18 @@ def _executed(todo: list[Path], out: Path, profile: str, jobs: int) -> Iterator[
             print(f"{notebook.name} ...", flush=True)
             yield execute(notebook, out, profile)
         return
+    yield from _side_by_side(partial(execute, out=out, profile=profile), todo, jobs)
+
+
+def _side_by_side(work, items: list, jobs: int) -> Iterator:
+    """``work(item)`` for each item, ``jobs`` at once in worker processes, as they finish."""
     # "spawn": a fresh interpreter per worker, never a fork of this (possibly threaded) process
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        running = [pool.submit(execute, notebook, out, profile) for notebook in todo]
+    with ProcessPoolExecutor(min(jobs, len(items)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        running = [pool.submit(work, item) for item in items]
         try:
             for done in as_completed(running):
                 yield done.result()
-        except BaseException:  # Ctrl-C (the workers get it too): start no more notebooks
+        except BaseException:  # Ctrl-C (the workers get it too): start no more work
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from .checkpoints import CheckpointError, cache_dir, load_checkpoint, save_checkpoint
 from .images import load_image
 from .models import default_device, load_model
+from .precision import PRECISIONS, TRAINING, autocast, choose_precision, describe_cpu
 from .profiles import Profile
 
 # Photographs the model is trained on: one class each (scikit-image samples, all in the wheel).
@@ -60,10 +61,22 @@ class TrainConfig:
     seed: int = 0
     noise_images: int = 256
     """Number of fixed noise images for ``data="noise"``."""
+    precision: str = TRAINING
+    """``"float32"``, ``"bfloat16"`` (autocast; the loss and weights stay float32) or
+    ``"auto"``: bfloat16 where the device runs it natively (:mod:`depthrep.precision`).
+    :meth:`resolved` turns ``"auto"`` into the precision a device uses; the checkpoint's
+    name is derived from that, so a bfloat16 model is never read as a float32 one."""
 
     def __post_init__(self):
         if self.data not in ("photos", "noise"):
             raise ValueError(f"data must be 'photos' or 'noise', not {self.data!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+
+    def resolved(self, device=None) -> TrainConfig:
+        """This config with :attr:`precision` decided for ``device`` (default: the best one)."""
+        device = torch.device(device) if device is not None else default_device()
+        return dataclasses.replace(self, precision=choose_precision(device, self.precision))
 
     @property
     def classes(self) -> int:
@@ -71,12 +84,16 @@ class TrainConfig:
 
     def key(self) -> str:
         """A short hash of every setting."""
+        if self.precision == "auto":
+            raise ValueError("precision 'auto' names no checkpoint: call TrainConfig.resolved(device) first")
         text = json.dumps(dataclasses.asdict(self), sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
     def path(self) -> Path:
         """Where this run's checkpoint lives in the cache."""
-        return cache_dir() / f"{self.model}-{self.data}-{self.steps}steps-seed{self.seed}-{self.key()}.pt"
+        return cache_dir() / (
+            f"{self.model}-{self.data}-{self.steps}steps-seed{self.seed}-{self.precision}-{self.key()}.pt"
+        )
 
 
 @dataclass(frozen=True)
@@ -94,7 +111,8 @@ class Trained:
         c = self.config
         what = f"{len(TRAIN_PHOTOS)} photos" if c.data == "photos" else f"{c.noise_images} noise images"
         return (
-            f"{c.model} trained here on {what} ({c.steps} steps of {c.batch}, {c.size} px, seed {c.seed}): "
+            f"{c.model} trained here on {what} ({c.steps} steps of {c.batch}, {c.size} px, seed {c.seed}, "
+            f"{c.precision}): "
             f"train accuracy {self.train_accuracy:.0%}, validation {self.validation_accuracy:.0%} "
             f"(chance {1 / c.classes:.0%}), {self.seconds:.0f} s; {self.path}"
         )
@@ -149,10 +167,11 @@ def train(config: TrainConfig, *, device=None, progress: bool | None = None) -> 
     """Train ``config.model`` from scratch and save it atomically to ``config.path()``.
 
     SGD with Nesterov momentum, linear warm-up over the first 5 % of steps then cosine decay,
-    bfloat16 autocast (the loss and the weights stay float32). Seeded: the same config on the
-    same device gives the same weights.
+    in ``config.precision`` (resolved for ``device`` first). Seeded: the same config on the
+    same device, at the same thread count, gives the same weights.
     """
     device = torch.device(device) if device is not None else default_device()
+    config = config.resolved(device)
     g = torch.Generator().manual_seed(config.seed)
     model = load_model(config.model, seed=config.seed, device=device, num_classes=config.classes)
     model.train().requires_grad_(True)
@@ -181,7 +200,7 @@ def train(config: TrainConfig, *, device=None, progress: bool | None = None) -> 
         x, y = x.to(device), y.to(device)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
+        with autocast(device, config.precision):
             logits = model(x)
         loss = F.cross_entropy(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
@@ -204,6 +223,9 @@ def train(config: TrainConfig, *, device=None, progress: bool | None = None) -> 
         "validation_accuracy": validation,
         "seconds": seconds,
         "torch": str(torch.__version__),
+        "precision": config.precision,
+        "device": str(device),
+        "cpu": describe_cpu(),
     }
     save_checkpoint(config.path(), model.state_dict(), meta)
     return Trained(config.path(), config, train_accuracy, validation, seconds)
@@ -215,7 +237,9 @@ def ensure_trained(config: TrainConfig, *, device=None, progress: bool | None = 
     Training happens under a lock file beside the checkpoint, so processes that need the same
     model at once (two notebooks run side by side) train it once: the others wait, then read
     it. Reading a checkpoint that is there takes no lock (a read-only cache works).
+    ``config.precision="auto"`` is resolved for ``device`` first.
     """
+    config = config.resolved(device)
     path = config.path()
     found = _cached(path, config, quiet=True)
     if found:
@@ -299,12 +323,28 @@ def trained_models(
     if weights not in ("local", "imagenet"):
         raise ValueError(f"weights must be 'local' or 'imagenet', not {weights!r}")
     out = []
-    for seed in profile.train_seeds:
-        steps = profile.train_steps if data == "photos" else profile.noise_steps
-        config = TrainConfig(
-            model=profile.trained_model, data=data, size=profile.train_size, steps=steps, seed=seed
-        )
+    for config in profile_trainings(profile, (data,)):
         trained = ensure_trained(config, device=device)
-        label = f"{'photos' if data == 'photos' else 'noise'}, seed {seed}"
+        label = f"{data}, seed {config.seed}"
         out.append(Weights(label, trained_model(trained, device=device), trained.describe()))
     return out
+
+
+def profile_trainings(profile: Profile, data: tuple[str, ...] | None = None) -> list[TrainConfig]:
+    """The local training runs of a profile: one per ``train_seeds`` and dataset in ``data``
+    (default: the photo models where the profile's weights are local, and the noise
+    controls always). ``python -m depthrep.run`` trains them before the notebooks, side by side."""
+    if data is None:
+        data = ("photos", "noise") if profile.weights == "local" else ("noise",)
+    steps = {"photos": profile.train_steps, "noise": profile.noise_steps}
+    return [
+        TrainConfig(model=profile.trained_model, data=d, size=profile.train_size, steps=steps[d], seed=seed)
+        for d in data
+        for seed in profile.train_seeds
+    ]
+
+
+def is_trained(config: TrainConfig, *, device=None) -> bool:
+    """Whether a readable checkpoint for ``config`` (resolved for ``device``) is in the cache."""
+    config = config.resolved(device)
+    return _cached(config.path(), config, quiet=True) is not None

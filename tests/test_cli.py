@@ -68,6 +68,9 @@ def test_invert_end_to_end(tmp_path, device, hopper32, resnet18):
         "model": "resnet18", "weights": "random", "size": 32, "steps": 3, "seed": 0, "method": "adam"
     }  # fmt: skip
     assert report["seconds"] > 0 and list(report["layers"]) == ["conv1", "conv5"]
+    assert report["precision"] == "float32"
+    if device.type == "cpu":
+        assert report["hardware"] == depthrep.precision.describe_cpu()
     for layer, d in report["layers"].items():
         # m_r and ||a' - a|| from the distances module, not from the inversion
         shifted = depthrep.shifted_reference(resnet18, hopper32, layer)

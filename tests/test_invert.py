@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from depthrep import get_method, invert, layers, start_image
+from depthrep import get_method, invert, layers, precision, start_image
 from depthrep.methods import METHODS
 
 
@@ -104,10 +104,29 @@ def test_paper_method_is_a_plain_step(device):
     torch.testing.assert_close(result.image.flatten(1), expected.cpu())
 
 
-def test_autocast_bfloat16_runs(resnet18, hopper32, device):
-    result = invert(resnet18, hopper32.to(device), "conv2", steps=10, autocast=True, progress=False)["conv2"]
-    assert torch.isfinite(result.image).all()
-    assert result.embedding_distance < result.history.embedding_distance[0]
+def test_bfloat16_runs_where_native(resnet18, hopper32, device):
+    if not precision.bf16_native(device):
+        pytest.skip(f"bfloat16 is emulated on {device} ({precision.describe_cpu()})")
+    target = hopper32.to(device)
+    bf16 = invert(resnet18, target, "conv2", steps=10, precision="bfloat16", progress=False)["conv2"]
+    fp32 = invert(resnet18, target, "conv2", steps=10, progress=False)["conv2"]
+    assert torch.isfinite(bf16.image).all() and not torch.equal(bf16.image, fp32.image)
+    assert bf16.embedding_distance < bf16.history.embedding_distance[0]
+    torch.testing.assert_close(bf16.embedding_distance, fp32.embedding_distance, rtol=0.1, atol=0)
+
+
+def test_bfloat16_where_emulated_warns_and_runs_float32(resnet18, hopper32, device, monkeypatch):
+    monkeypatch.setattr(precision, "bf16_native", lambda device: False)
+    target = hopper32.to(device)
+    with pytest.warns(precision.PrecisionWarning, match="emulated"):
+        asked = invert(resnet18, target, "conv2", steps=3, precision="bfloat16", progress=False)["conv2"]
+    fp32 = invert(resnet18, target, "conv2", steps=3, progress=False)["conv2"]
+    assert torch.equal(asked.image, fp32.image)  # the same float32 run, bit for bit
+
+
+def test_unknown_precision_is_refused(resnet18, hopper32):
+    with pytest.raises(ValueError, match="Did you mean 'bfloat16'"):
+        invert(resnet18, hopper32, "conv2", steps=1, precision="bfloat61", progress=False)
 
 
 def test_method_overrides_are_checked():

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from depthrep import get_profile, report
+from depthrep import get_profile, precision, report
 from depthrep.report import CLAIMS_MIME, ClaimFailed, check, claim, start
 
 
@@ -17,6 +17,15 @@ def test_start_shows_profile_device_and_overrides(shown):
     assert run.profile.steps == 11
     text = shown[0]["text/plain"]
     assert "profile ci" in text and "steps=11" in text and run.device.type in text
+
+
+def test_the_banner_names_cpu_capability_and_precisions(shown, monkeypatch):
+    monkeypatch.delenv(precision.ENV, raising=False)
+    for native, training in ((True, "training bfloat16"), (False, "training float32")):
+        monkeypatch.setattr(precision, "bf16_native", lambda device, native=native: native)
+        banner = report.Run(get_profile("ci"), torch.device("cpu"), 0.0).describe()
+        assert f"{torch.backends.cpu.get_cpu_capability()}, " in banner
+        assert f"inversion float32, {training}" in banner
 
 
 def test_the_banner_counts_cpu_threads(shown):

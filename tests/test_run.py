@@ -184,3 +184,24 @@ def test_with_jobs_the_longest_notebook_of_the_last_run_starts_first(tmp_path, m
     runner.run_all("ci", tmp_path / "out", [a, b, c], jobs=2)
     runner.run_all("ci", tmp_path / "out", [a, b, c], jobs=1)  # one at a time: always reading order
     assert [started[:3], started[3:6], started[6:]] == [list("abc"), list("bca"), list("abc")]
+
+
+def test_local_models_are_trained_first_side_by_side_and_once(capsys):
+    from depthrep import get_profile, train
+
+    profile = get_profile("ci", train_size=16, train_steps=2, noise_steps=2, train_seeds=(0,))
+    configs = train.profile_trainings(profile)
+    assert [(c.data, c.steps) for c in configs] == [("photos", 2), ("noise", 2)]
+    assert not any(train.is_trained(c) for c in configs)
+    runner.train_first(profile, jobs=2)
+    assert all(train.is_trained(c) for c in configs)
+    printed = capsys.readouterr().out
+    assert "Training 2 local model(s) first, 2 at a time" in printed and printed.count("trained here on") == 2
+    runner.train_first(profile, jobs=2)
+    assert capsys.readouterr().out == ""  # all cached: nothing to do, nothing said
+
+
+def test_imagenet_profiles_train_only_the_noise_controls():
+    from depthrep import get_profile, train
+
+    assert {c.data for c in train.profile_trainings(get_profile("paper"))} == {"noise"}

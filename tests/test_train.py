@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import depthrep
-from depthrep import train
+from depthrep import precision, train
 from depthrep.checkpoints import local_checkpoints
 from depthrep.models import WeightsUnavailable, available_weights
 
@@ -21,12 +21,49 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_config_key_changes_with_every_setting():
-    base = train.TrainConfig()
-    assert base.key() == train.TrainConfig().key()
-    for change in ({"steps": 401}, {"seed": 1}, {"data": "noise"}, {"size": 32}, {"lr": 0.05}):
-        assert train.TrainConfig(**change).key() != base.key(), change
+    base = train.TrainConfig(precision="float32")
+    assert base.key() == train.TrainConfig(precision="float32").key()
+    changes = (
+        {"steps": 401},
+        {"seed": 1},
+        {"data": "noise"},
+        {"size": 32},
+        {"lr": 0.05},
+        {"precision": "bfloat16"},
+    )
+    for change in changes:
+        assert train.TrainConfig(**{"precision": "float32", **change}).key() != base.key(), change
+    assert "bfloat16" in train.TrainConfig(precision="bfloat16").path().name
     with pytest.raises(ValueError, match="photos"):
         train.TrainConfig(data="imagenet")
+    with pytest.raises(ValueError, match="precision must be one of auto, float32, bfloat16"):
+        train.TrainConfig(precision="fp16")
+
+
+def test_auto_precision_is_resolved_before_it_names_a_checkpoint(monkeypatch):
+    with pytest.raises(ValueError, match="resolved"):
+        train.TrainConfig().path()
+    for native, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(precision, "bf16_native", lambda device, native=native: native)
+        assert train.TrainConfig().resolved("cpu").precision == expected
+    monkeypatch.setenv(precision.ENV, "float32")
+    monkeypatch.setattr(precision, "bf16_native", lambda device: True)
+    assert train.TrainConfig().resolved("cpu").precision == "float32"
+
+
+def test_checkpoint_says_which_precision_and_cpu_trained_it(cache, monkeypatch):
+    monkeypatch.setenv(precision.ENV, "float32")
+    trained = train.ensure_trained(train.TrainConfig(**TINY), device="cpu", progress=False)
+    assert trained.config.precision == "float32" and "-float32-" in trained.path.name
+    meta = torch.load(trained.path, weights_only=True)["meta"]
+    assert meta["precision"] == "float32" and meta["config"]["precision"] == "float32"
+    assert meta["cpu"] == precision.describe_cpu() and meta["device"] == "cpu"
+    assert "float32" in trained.describe()
+    # the same settings in the other precision are another checkpoint, never this one
+    monkeypatch.setenv(precision.ENV, "bfloat16")
+    assert not train.is_trained(train.TrainConfig(**TINY), device="cpu")
+    monkeypatch.setenv(precision.ENV, "float32")
+    assert train.is_trained(train.TrainConfig(**TINY), device="cpu")
 
 
 def test_held_out_photos_are_never_trained_on():
@@ -49,7 +86,7 @@ def test_photo_crops_are_labelled_and_validation_comes_from_its_own_band():
 def test_tiny_training_writes_a_reusable_checkpoint(cache):
     config = train.TrainConfig(**TINY)
     first = train.ensure_trained(config, device="cpu", progress=False)
-    assert first.path == config.path() and first.path.parent == cache
+    assert first.path == config.resolved("cpu").path() and first.path.parent == cache
     assert not list(cache.glob(".*.part"))  # written atomically, no leftovers
     stamp = os.stat(first.path).st_mtime_ns
     again = train.ensure_trained(config, device="cpu", progress=False)
