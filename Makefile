@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check depthrep tests benchmarks
 
 unit: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not browser"
+	$(PY) -m pytest -q -m "not slow and not browser" --durations=15
 
 # Execute every notebook with papermill at $(PROFILE) into $(EXECUTED), $(JOBS) at a time;
 # fails on a failed claim. `make test` runs two at once: at `ci` sizes two one-thread kernels

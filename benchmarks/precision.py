@@ -13,10 +13,11 @@ temporary cache); inversion is ``depthrep.invert`` over ResNet50's five stages a
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
 import os
 import tempfile
 import time
+from unittest import mock
 
 import torch
 
@@ -24,22 +25,16 @@ import depthrep
 from depthrep import precision, train
 
 
-@contextlib.contextmanager
-def environment(**values: str):
-    """Set environment variables for the runs inside; restore them after."""
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+def forced(name: str, **more: str):
+    """``$DEPTHREP_PRECISION=name`` (and ``more`` variables) for the runs inside."""
+    return mock.patch.dict(os.environ, {precision.ENV: name, **more})
 
 
 def training_step(name: str, steps: int, device: torch.device) -> float:
     profile = depthrep.get_profile("ci")
     config = train.TrainConfig(model=profile.trained_model, size=profile.train_size, steps=steps)
-    with tempfile.TemporaryDirectory() as cache, environment(DEPTHREP_CACHE=cache, **{precision.ENV: name}):
+    with tempfile.TemporaryDirectory() as cache, forced(name, DEPTHREP_CACHE=cache):
+        train.train(dataclasses.replace(config, steps=1), device=device, progress=False)  # warm-up
         done = train.train(config, device=device, progress=False)
     assert done.config.precision == name
     return done.seconds / steps
@@ -49,7 +44,7 @@ def inversion_step(name: str, steps: int, device: torch.device) -> float:
     model = depthrep.load_model("resnet50", device=device)
     layers = [n for n in depthrep.layers(model) if n != "conv1_prepool"]
     image = depthrep.load_image("grace_hopper", 128).to(device)
-    with environment(**{precision.ENV: name}):
+    with forced(name):
         depthrep.invert(model, image, layers, 1, precision="auto", progress=False)  # warm-up
         if device.type == "cuda":
             torch.cuda.synchronize()

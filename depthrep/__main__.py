@@ -26,10 +26,10 @@ from .checkpoints import CheckpointError, atomic_write
 from .images import ImageError, load_image, samples
 from .invert import METHODS, invert
 from .layers import UnknownLayerError, named_layers, node_names, resolve
-from .models import UnknownModelError, WeightsUnavailable, load_model, model_device
+from .models import UnknownModelError, WeightsUnavailable, default_device, load_model, model_device
 from .plot import show_reconstructions
 from .precision import ENV as PRECISION_ENV
-from .precision import INVERSION, PRECISIONS, TRAINING, choose_precision, describe_cpu
+from .precision import INVERSION, PRECISIONS, TRAINING, PrecisionError, choose_precision, describe_hardware
 from .precision import summary as precision_summary
 from .train import TrainConfig, ensure_trained
 
@@ -39,7 +39,9 @@ EXAMPLES = """examples:
   depthrep invert --model resnet50 --weights random --layers conv1 conv5 \\
       --image grace_hopper --size 128 --steps 200 --out out/
   depthrep train resnet18 --steps 500 && depthrep invert --model resnet18 --weights local --out out/"""
-USER_ERRORS = (UnknownModelError, UnknownLayerError, ImageError, WeightsUnavailable, CheckpointError)
+USER_ERRORS = (
+    UnknownModelError, UnknownLayerError, ImageError, WeightsUnavailable, CheckpointError, PrecisionError
+)  # fmt: skip
 """The library's errors about what was asked for: exit status 2, their message on one line."""
 
 
@@ -105,9 +107,6 @@ def parser() -> Parser:
     precision = {"choices": PRECISIONS, "help": "auto: bfloat16 where the device runs it natively, else "
                  f"float32; ${PRECISION_ENV} replaces auto's choice"}  # fmt: skip
 
-    commands.add_parser("precision", help="say which precision runs here, and why", description=(
-        "Print the device, its CPU capability (or GPU) and the precision inversion and training use."
-    ))  # fmt: skip
     listing = commands.add_parser("layers", help="list a model's layers, shallow to deep", description=(
         "List a model's layers, shallow to deep, each with the torchvision node it stands for."
     ))  # fmt: skip
@@ -141,6 +140,9 @@ def parser() -> Parser:
     option("--data", choices=("photos", "noise"), default="photos", help="noise: the paper's control")
     option("--device", **device)
     option("--precision", default=TRAINING, **precision)
+    commands.add_parser("precision", help="say which precision runs here, and why", description=(
+        "Print the device, its CPU capability (or GPU) and the precision inversion and training use."
+    ))  # fmt: skip
     return top
 
 
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _precision(args) -> int:
-    print(precision_summary())
+    print(precision_summary(default_device()))
     return 0
 
 
@@ -186,7 +188,7 @@ def _invert(args) -> int:
     names = list(resolve(model, args.layers or list(named_layers(model))))
     device = model_device(model)
     precision = choose_precision(device, args.precision)
-    print(f"{args.model} ({args.weights} weights) on {device} ({_hardware(device)}), {precision}: "
+    print(f"{args.model} ({args.weights} weights) on {device} ({describe_hardware(device)}), {precision}: "
           f"{len(names)} layer(s), {args.image} at {args.size} px, {args.steps} steps of {args.method}, "
           f"seed {args.seed}", flush=True)  # fmt: skip
     start = time.perf_counter()
@@ -207,7 +209,7 @@ def _invert(args) -> int:
     report = {
         "model": args.model, "weights": str(args.weights), "image": str(args.image), "size": args.size,
         "steps": args.steps, "method": args.method, "seed": args.seed, "device": str(device),
-        "hardware": _hardware(device), "precision": precision, "seconds": round(seconds, 2),
+        "hardware": describe_hardware(device), "precision": precision, "seconds": round(seconds, 2),
         "torch": torch.__version__,
         "layers": {name: _distances(r) for name, r in results.items()},
     }  # fmt: skip
@@ -241,11 +243,6 @@ def _distances(result) -> dict[str, float | int]:
         "relative_m_g": m_g / norm, "relative_m_r": m_r / norm, "m_g_over_m_r": m_g / m_r,
         "m_i_over_shift": m_i / shift, "steps": result.steps,
     }  # fmt: skip
-
-
-def _hardware(device: torch.device) -> str:
-    """What decides the run's precision: the CPU's capability, or the GPU's name."""
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else describe_cpu()
 
 
 def _train(args) -> int:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from .models import default_device
-from .precision import INVERSION, TRAINING, choose_precision, describe_cpu
+from .precision import INVERSION, TRAINING, choose_precision, describe_hardware
 from .profiles import Profile, get_profile
 
 CLAIMS_MIME = "application/vnd.depthrep.claims+json"
@@ -44,20 +44,22 @@ class Run:
         return time.time() - self.started
 
     def describe(self) -> str:
-        """``"profile ci · cpu (2 threads, x86_64, AVX512, native bfloat16) · inversion float32,
-        training bfloat16 · torch 2.14.1 · 2026-11-25 04:10 UTC"``."""
+        """``"profile ci · cpu (2 threads, x86_64, AVX512, native bfloat16) · torch 2.14.1 ·
+        2026-11-25 04:10 UTC · inversion float32, training bfloat16"``: the book's page notes
+        read these fields in this order."""
         device = self.device.type
         if device == "cuda":
             device = torch.cuda.get_device_name(self.device)
         else:
             threads = torch.get_num_threads()
-            device = f"cpu ({threads} thread{'s' * (threads != 1)}, {platform.machine()}, {describe_cpu()})"
+            hardware = f"{platform.machine()}, {describe_hardware('cpu')}"
+            device = f"cpu ({threads} thread{'s' * (threads != 1)}, {hardware})"
         precisions = (
             f"inversion {choose_precision(self.device, INVERSION)}, "
             f"training {choose_precision(self.device, TRAINING)}"
         )
         when = datetime.datetime.fromtimestamp(self.started, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        return f"profile {self.profile.name} · {device} · {precisions} · torch {torch.__version__} · {when}"
+        return f"profile {self.profile.name} · {device} · torch {torch.__version__} · {when} · {precisions}"
 
 
 def start(profile: str | Profile = "laptop", **overrides) -> Run:

@@ -12,7 +12,9 @@ status is 1 if any notebook failed or any claim did not hold.
 the CPU threads (``OMP_NUM_THREADS``, unless already set). On a small CPU this pays: at the ``ci``
 sizes one thread does two thirds of what two do, so two one-thread kernels finish the
 set sooner than one two-thread kernel. The notebooks that took longest last time at
-the same profile on this machine start first; never run before, in reading order.
+the same profile on this machine start first; never run before, in reading order. Before
+a full run with ``--jobs`` above 1, the local models the profile uses and the cache lacks
+are trained first, N at a time (:func:`train_first`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -105,6 +108,7 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
 
     Running some notebooks again at the profile of the summary already in ``out`` updates
     their entries and keeps the others, so the book's run summary still lists every chapter.
+    A full run with ``jobs > 1`` trains the profile's missing local models first (:func:`train_first`).
     """
     out = out.resolve()  # papermill changes the working directory while a notebook runs
     out.mkdir(parents=True, exist_ok=True)
@@ -117,7 +121,7 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
     )
     outcomes = []
     with _kernel_environment(jobs):
-        if selected is None:
+        if not selected and jobs > 1:
             train_first(profile, jobs)
         for outcome in _executed(todo, out, profile, jobs):
             held = sum(c["holds"] for c in outcome.claims)
@@ -143,7 +147,8 @@ def train_first(profile: str | Profile, jobs: int) -> None:
 
     The notebooks would train them too, but each under a lock the others wait on, one at a time;
     trained here side by side, each in a process with its share of the threads, they are ready
-    sooner. A training that fails is left to the notebook that needs it, to report.
+    sooner (:func:`run_all` does this before a full run with ``jobs > 1``). A training that
+    fails, or whose process dies, is left to the notebook that needs it, to report.
     """
     from .profiles import get_profile
     from .train import is_trained, profile_trainings
@@ -153,8 +158,11 @@ def train_first(profile: str | Profile, jobs: int) -> None:
         return
     print(f"Training {len(missing)} local model(s) first, {min(jobs, len(missing))} at a time", flush=True)
     start = time.perf_counter()
-    for line in _side_by_side(_train, missing, jobs):
-        print(f"    {line}", flush=True)
+    try:
+        for line in _side_by_side(_train, missing, jobs):
+            print(f"    {line}", flush=True)
+    except BrokenProcessPool as err:  # a worker killed (out of memory, say): the notebooks try again
+        print(f"    training stopped: {err}", flush=True)
     print(f"Trained in {time.perf_counter() - start:.0f} s", flush=True)
 
 
@@ -164,7 +172,8 @@ def _train(config) -> str:
     try:
         return ensure_trained(config, progress=False).describe()
     except Exception as err:  # the notebook that needs the model trains it again and reports
-        return f"training {config.model} on {config.data} (seed {config.seed}) failed: {err}"
+        what = f"{config.model} on {config.data} (seed {config.seed})"
+        return f"training {what} failed: {type(err).__name__}: {err}"
 
 
 def longest_first(todo: list[Path], seconds: dict[str, float]) -> list[Path]:

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from .checkpoints import CheckpointError, cache_dir, load_checkpoint, save_checkpoint
 from .images import load_image
 from .models import default_device, load_model
-from .precision import PRECISIONS, TRAINING, autocast, choose_precision, describe_cpu
+from .precision import TRAINING, autocast, check_precision, choose_precision, describe_hardware
 from .profiles import Profile
 
 # Photographs the model is trained on: one class each (scikit-image samples, all in the wheel).
@@ -70,11 +70,11 @@ class TrainConfig:
     def __post_init__(self):
         if self.data not in ("photos", "noise"):
             raise ValueError(f"data must be 'photos' or 'noise', not {self.data!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        check_precision(self.precision)
 
     def resolved(self, device=None) -> TrainConfig:
-        """This config with :attr:`precision` decided for ``device`` (default: the best one)."""
+        """This config with :attr:`precision` decided for ``device`` (default:
+        :func:`depthrep.models.default_device`)."""
         device = torch.device(device) if device is not None else default_device()
         return dataclasses.replace(self, precision=choose_precision(device, self.precision))
 
@@ -225,7 +225,7 @@ def train(config: TrainConfig, *, device=None, progress: bool | None = None) -> 
         "torch": str(torch.__version__),
         "precision": config.precision,
         "device": str(device),
-        "cpu": describe_cpu(),
+        "hardware": describe_hardware(device),
     }
     save_checkpoint(config.path(), model.state_dict(), meta)
     return Trained(config.path(), config, train_accuracy, validation, seconds)

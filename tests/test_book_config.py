@@ -8,8 +8,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 import yaml
 
+from depthrep import get_profile, report
 from depthrep.report import CLAIMS_MIME
 from depthrep.run import NOTEBOOKS, notebooks
 
@@ -77,16 +79,23 @@ def test_runner_only_output_is_dropped_from_pages():
 @pytest.mark.parametrize("profile", ["ci", "laptop", "paper"])
 def test_each_chapter_says_which_run_made_it(profile):
     extension = load(ROOT / "book" / "_ext" / "depthrep_book.py")
-    banner = f"profile {profile} · cpu (2 threads, x86_64) · torch 2.14.1 · 2026-11-25 04:20 UTC"
+    run = report.Run(get_profile(profile), torch.device("cpu"), 1764044400.0)  # 2025-11-25 04:20 UTC
+    banner = run.describe()
+    device, precisions = banner.split(" · ")[1], banner.split(" · ")[4]
     nb = {
         "metadata": {"papermill": {"parameters": {"profile": profile}, "duration": 28.4, "exception": None}},
         "cells": [{"cell_type": "code", "outputs": [{"data": {
             "text/html": '<div class="depthrep-run">...</div>', "text/plain": f"{banner}\nsize=64"}}]}],
     }  # fmt: skip
     note = extension.run_note(nb)["source"]
-    assert f"**`{profile}`** on cpu (2 threads, x86_64) with torch 2.14.1" in note and "in 28 s" in note
-    assert "2026-11-25 04:20 UTC" in note and extension.SCALE[profile] in note
+    assert f"**`{profile}`** on {device} ({precisions}) with torch {torch.__version__}" in note
+    assert "in 28 s" in note and "2025-11-25 04:20 UTC" in note and extension.SCALE[profile] in note
     assert ("paper's scale" in note) == (profile == "paper")
+    summary = {"notebook": "03_depth.ipynb", "profile": profile, "device": banner, "seconds": 28.4,
+               "status": "ok", "claims": []}  # fmt: skip
+    row = extension._describe(summary)
+    assert row["device"] == f"{device}; {precisions}" and row["torch"] == torch.__version__
+    assert row["started"] == "2025-11-25 04:20 UTC"
 
 
 def test_offline_scripts_come_from_the_vendored_folder():

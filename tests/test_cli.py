@@ -46,6 +46,14 @@ def test_layers_lists_the_paper_names_with_their_nodes(capsys):
     assert [r[1] for r in rows] == ["relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
 
 
+def test_precision_says_what_runs_here(capsys, monkeypatch):
+    monkeypatch.setenv(depthrep.precision.ENV, "float32")
+    assert main(["precision"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line == depthrep.precision.summary(depthrep.models.default_device())
+    assert "DEPTHREP_PRECISION=float32" in line and line.endswith("inversion float32, training float32")
+
+
 def test_layers_nodes_lists_every_torchvision_node(capsys):
     assert main(["layers", "resnet18", "--nodes"]) == 0
     nodes = capsys.readouterr().out.split()
@@ -70,7 +78,7 @@ def test_invert_end_to_end(tmp_path, device, hopper32, resnet18):
     assert report["seconds"] > 0 and list(report["layers"]) == ["conv1", "conv5"]
     assert report["precision"] == "float32"
     if device.type == "cpu":
-        assert report["hardware"] == depthrep.precision.describe_cpu()
+        assert report["hardware"] == depthrep.precision.describe_hardware("cpu")
     for layer, d in report["layers"].items():
         # m_r and ||a' - a|| from the distances module, not from the inversion
         shifted = depthrep.shifted_reference(resnet18, hopper32, layer)
@@ -100,12 +108,15 @@ BAD = {
     "no command": ([], "required: COMMAND"),
     "layers of nothing": (["layers", "lenet"], "Unknown model 'lenet'"),
     "train nothing": (["train", "lenet", "--steps", "2"], "Unknown model 'lenet'"),
+    "precision": (["invert", "--model", "resnet18", "--precision", "fp16", "--out", "OUT"], "invalid choice"),
+    "forced precision": (["precision"], "Unknown $DEPTHREP_PRECISION 'half'"),
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("args, reason", BAD.values(), ids=BAD.keys())
 def test_bad_arguments_exit_2_with_a_one_line_reason(args, reason, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(depthrep.precision.ENV, "half" if args == ["precision"] else "")
     (tmp_path / "FILE").write_text("")
     args = [str(tmp_path / a) if a in ("OUT", "FILE") else a for a in args]
     with pytest.raises(SystemExit) as exit_:  # argparse's own errors exit; the library's return

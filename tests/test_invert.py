@@ -106,7 +106,7 @@ def test_paper_method_is_a_plain_step(device):
 
 def test_bfloat16_runs_where_native(resnet18, hopper32, device):
     if not precision.bf16_native(device):
-        pytest.skip(f"bfloat16 is emulated on {device} ({precision.describe_cpu()})")
+        pytest.skip(f"bfloat16 is emulated on {device} ({precision.describe_hardware(device)})")
     target = hopper32.to(device)
     bf16 = invert(resnet18, target, "conv2", steps=10, precision="bfloat16", progress=False)["conv2"]
     fp32 = invert(resnet18, target, "conv2", steps=10, progress=False)["conv2"]

@@ -1,4 +1,5 @@
 import os
+import platform
 import subprocess
 import sys
 import warnings
@@ -55,6 +56,18 @@ def test_the_environment_replaces_auto(native, monkeypatch):
         choose_precision("cpu")
 
 
+def test_choosing_again_on_the_choice_changes_nothing(native, monkeypatch):
+    for answer in (True, False):
+        native(answer)
+        for forced in ("", "float32", "bfloat16"):
+            monkeypatch.setenv(ENV, forced)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PrecisionWarning)
+                for asked in ("auto", "float32", "bfloat16"):
+                    chosen = choose_precision("cpu", asked)
+                    assert choose_precision("cpu", chosen) == chosen, (answer, forced, asked)
+
+
 def test_unknown_precision_lists_the_valid_ones():
     with pytest.raises(ValueError, match=r"Did you mean 'float32'.*auto, float32, bfloat16"):
         choose_precision("cpu", "float23")
@@ -68,13 +81,14 @@ def test_autocast_only_for_bfloat16():
         assert (x @ x).dtype == torch.float32
 
 
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="AVX2 is an x86 instruction set")
 def test_simulated_avx2_cpu_has_no_native_bfloat16():
     """The probe follows the oneDNN/ATen limits, so the slower CPU can be tested on the faster one."""
     env = {**os.environ, **AVX2}
     env.pop(ENV, None)
-    code = "from depthrep import precision as p; print(p.describe_cpu()); print(p.choose_precision('cpu'))"
+    code = "from depthrep import precision as p; print(p.describe_hardware('cpu'), p.choose_precision('cpu'))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split("\n")[:2] == ["AVX2, bfloat16 emulated", "float32"]
+    assert out.stdout.strip() == "AVX2, bfloat16 emulated float32"
 
 
 def test_summary_names_device_capability_and_both_precisions(native):

@@ -36,11 +36,12 @@ def test_config_key_changes_with_every_setting():
     assert "bfloat16" in train.TrainConfig(precision="bfloat16").path().name
     with pytest.raises(ValueError, match="photos"):
         train.TrainConfig(data="imagenet")
-    with pytest.raises(ValueError, match="precision must be one of auto, float32, bfloat16"):
+    with pytest.raises(ValueError, match=r"Unknown precision 'fp16'.*auto, float32, bfloat16"):
         train.TrainConfig(precision="fp16")
 
 
 def test_auto_precision_is_resolved_before_it_names_a_checkpoint(monkeypatch):
+    monkeypatch.delenv(precision.ENV, raising=False)
     with pytest.raises(ValueError, match="resolved"):
         train.TrainConfig().path()
     for native, expected in ((True, "bfloat16"), (False, "float32")):
@@ -57,13 +58,24 @@ def test_checkpoint_says_which_precision_and_cpu_trained_it(cache, monkeypatch):
     assert trained.config.precision == "float32" and "-float32-" in trained.path.name
     meta = torch.load(trained.path, weights_only=True)["meta"]
     assert meta["precision"] == "float32" and meta["config"]["precision"] == "float32"
-    assert meta["cpu"] == precision.describe_cpu() and meta["device"] == "cpu"
+    assert meta["hardware"] == precision.describe_hardware("cpu") and meta["device"] == "cpu"
     assert "float32" in trained.describe()
     # the same settings in the other precision are another checkpoint, never this one
     monkeypatch.setenv(precision.ENV, "bfloat16")
     assert not train.is_trained(train.TrainConfig(**TINY), device="cpu")
     monkeypatch.setenv(precision.ENV, "float32")
     assert train.is_trained(train.TrainConfig(**TINY), device="cpu")
+
+
+def test_forced_bfloat16_trains_and_finds_a_bfloat16_checkpoint(cache, monkeypatch):
+    """Forced where the probe says emulated: resolved twice (ensure_trained, then train), still bf16."""
+    monkeypatch.setattr(precision, "bf16_native", lambda device: False)
+    monkeypatch.setenv(precision.ENV, "bfloat16")
+    config = train.TrainConfig(**{**TINY, "steps": 1, "batch": 2})
+    trained = train.ensure_trained(config, device="cpu", progress=False)
+    assert trained.config.precision == "bfloat16" and "-bfloat16-" in trained.path.name
+    assert torch.load(trained.path, weights_only=True)["meta"]["precision"] == "bfloat16"
+    assert train.is_trained(config, device="cpu")
 
 
 def test_held_out_photos_are_never_trained_on():

@@ -129,12 +129,12 @@ def run_note(notebook: dict) -> dict:
                 break
         if described:
             break
-    # the banner's first line: "profile ci · cpu (2 threads, x86_64) · torch 2.14.1 · 2026-11-25 04:20 UTC"
-    device, torch, when = [*described.split(" · "), "", "", "", ""][1:4]
+    device, torch, when, precision = _banner(described)
     seconds = papermill.get("duration")
     run = "".join(
         [
             f" on {device}" if device else "",
+            f" ({precision})" if precision else "",
             f" with {torch}" if torch else "",
             f", starting {when}" if when else "",
             f", in {seconds:.0f} s" if isinstance(seconds, int | float) else "",
@@ -217,11 +217,19 @@ class RunSummary(SphinxDirective):
         return self.parse_text_to_nodes("\n".join(lines))
 
 
+def _banner(text: str) -> tuple[str, str, str, str]:
+    """``(device, torch, started, precision)`` from a run banner (``depthrep.report.Run.describe``):
+    "profile ci · cpu (2 threads, x86_64, AVX512, native bfloat16) · torch 2.14.1 ·
+    2026-11-25 04:20 UTC · inversion float32, training bfloat16"; missing fields are empty."""
+    _, device, torch, started, precision = [*text.split(" · "), "", "", "", "", ""][:5]
+    return device, torch, started, precision
+
+
 def _describe(run: dict) -> dict[str, str]:
     """One chapter's row of the run summary, as Markdown cells."""
-    # device reads "profile ci · cpu (2 threads, x86_64) · torch 2.14.1 · 2026-11-25 04:20 UTC"
-    parts = (run.get("device") or "").split(" · ")
-    device, torch, started = [*parts, "", "", ""][1:4]
+    device, torch, started, precision = _banner(run.get("device") or "")
+    if precision:
+        device = f"{device}; {precision}"
     held = sum(c["holds"] for c in run["claims"])
     return {
         "link": f"{{doc}}`/{CHAPTERS}/{Path(run['notebook']).stem}`",
