@@ -6,6 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= laptop
 JOBS ?= 1
+# Unit tests in two worker processes (pytest-xdist): on two cores they finish sooner than one.
+TEST_WORKERS ?= 2
 EXECUTED := build/notebooks
 STAMP := $(VENV)/.installed
 
@@ -23,7 +25,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check depthrep tests benchmarks
 
 unit: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not browser" --durations=15
+	$(PY) -m pytest -q -m "not slow and not browser" --durations=15 -n $(TEST_WORKERS)
 
 # Execute every notebook with papermill at $(PROFILE) into $(EXECUTED), $(JOBS) at a time;
 # fails on a failed claim. `make test` runs two at once: at `ci` sizes two one-thread kernels

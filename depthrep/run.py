@@ -12,7 +12,8 @@ status is 1 if any notebook failed or any claim did not hold.
 the CPU threads (``OMP_NUM_THREADS``, unless already set). On a small CPU this pays: at the ``ci``
 sizes one thread does two thirds of what two do, so two one-thread kernels finish the
 set sooner than one two-thread kernel. The notebooks that took longest last time at
-the same profile on this machine start first; never run before, in reading order. Before
+the same profile on this machine start first; never run here before, in the order of
+``notebooks/seconds.json`` (times measured when they were committed), then reading order. Before
 a full run with ``--jobs`` above 1, the local models the profile uses and the cache lacks
 are trained first, N at a time (:func:`train_first`).
 """
@@ -40,6 +41,9 @@ from .report import CLAIMS_MIME
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 DURATIONS = "notebook-seconds.json"
 """File in :func:`depthrep.checkpoints.cache_dir` with each notebook's last wall time per profile."""
+EXPECTED = NOTEBOOKS / "seconds.json"
+"""Wall times per profile measured when the notebooks were last changed (a copy of a run's
+:data:`DURATIONS`): the order of a first run on a machine that remembers none."""
 
 
 @dataclass
@@ -115,7 +119,7 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
     entries = _earlier(out / "summary.json", profile) if selected else {}
     todo = [notebook.resolve() for notebook in selected or notebooks()]
     if jobs > 1:
-        todo = longest_first(todo, _durations().get(profile, {}))
+        todo = longest_first(todo, {**_expected().get(profile, {}), **_durations().get(profile, {})})
     print(
         f"Executing {len(todo)} notebook(s) at profile {profile!r}, {jobs} at a time, into {out}", flush=True
     )
@@ -180,6 +184,13 @@ def longest_first(todo: list[Path], seconds: dict[str, float]) -> list[Path]:
     """``todo`` by ``seconds`` (``{notebook name: wall time}``), longest first, so that no long
     notebook starts last and keeps one worker busy alone; unknown ones after, in order."""
     return sorted(todo, key=lambda nb: -seconds.get(nb.name, 0.0))
+
+
+def _expected() -> dict[str, dict[str, float]]:
+    try:
+        return json.loads(EXPECTED.read_text())
+    except (OSError, ValueError):  # a hint only: without it, reading order
+        return {}
 
 
 def _durations() -> dict[str, dict[str, float]]:

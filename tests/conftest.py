@@ -40,7 +40,10 @@ def device(request) -> torch.device:
 
 @pytest.fixture(autouse=True, scope="session")
 def _threads():
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    """Two threads at most; one each where ``pytest -n 2`` (``make unit``) runs two workers on two
+    cores: the tests' tiny tensors keep one thread busy, so two workers finish sooner."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads()) // workers))
 
 
 @pytest.fixture(scope="session")

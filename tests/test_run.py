@@ -156,6 +156,14 @@ def test_longest_first_keeps_reading_order_for_notebooks_never_run(tmp_path):
     assert runner.longest_first([a, b, c, d], {}) == [a, b, c, d]
 
 
+def test_a_first_run_is_ordered_by_the_committed_times():
+    expected = runner._expected()
+    names = {nb.name for nb in runner.notebooks()}
+    assert set(expected["ci"]) == names, "notebooks/seconds.json: copy a ci run's notebook-seconds.json"
+    order = runner.longest_first(runner.notebooks(), expected["ci"])
+    assert [expected["ci"][nb.name] for nb in order] == sorted(expected["ci"].values(), reverse=True)
+
+
 def test_wall_times_are_remembered_per_profile_for_the_next_run(tmp_path, monkeypatch):
     monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / "cache"))
     a, b = notebook(tmp_path / "a.ipynb", True), notebook(tmp_path / "b.ipynb", True)
