@@ -15,12 +15,15 @@ from .distances import embedding_distance, input_distance, shifted_reference
 from .encoder import Encoder
 from .images import ImageError, load_image, samples
 from .invert import DivergenceError, DivergenceWarning, invert, invert_fc, invert_over_seeds
+from .judge import WorldPull, judge_accuracy, measure_pull, world_targets
 from .layers import UnknownLayerError, layers, node_names
+from .manifold import filter_roughness
 from .methods import METHODS, Method, get_method, start_image
 from .models import UnknownModelError, WeightsUnavailable, load_model, model_names
 from .plot import (
     plot_depth_profiles,
     plot_distances,
+    plot_heat,
     plot_history,
     plot_neighbourhood,
     plot_ratios,
@@ -28,15 +31,22 @@ from .plot import (
     plot_spiky_ball,
     plot_tradeoff,
     show_filters,
+    show_image_grid,
     show_reconstructions,
 )
 from .profiles import PROFILES, Profile, get_profile
 from .report import Claim, ClaimFailed, Run, check, claim, start, table
 from .results import History, InversionResult, concat_results
+from .train import trained_models, world_judge, world_models
+from .worlds import HELD_OUT, UNTRAINED, WORLDS
+from .worlds import draw as draw_world
 
 __all__ = [
+    "HELD_OUT",
     "METHODS",
     "PROFILES",
+    "UNTRAINED",
+    "WORLDS",
     "Claim",
     "ClaimFailed",
     "DivergenceError",
@@ -53,27 +63,33 @@ __all__ = [
     "UnknownLayerError",
     "UnknownModelError",
     "WeightsUnavailable",
+    "WorldPull",
     "check",
     "claim",
     "concat_results",
+    "draw_world",
     "embed",
     "embedding_distance",
     "explore",
+    "filter_roughness",
     "get_method",
     "get_profile",
     "input_distance",
     "invert",
     "invert_fc",
     "invert_over_seeds",
+    "judge_accuracy",
     "layer_grid",
     "layer_picker",
     "layers",
     "load_image",
     "load_model",
+    "measure_pull",
     "model_names",
     "node_names",
     "plot_depth_profiles",
     "plot_distances",
+    "plot_heat",
     "plot_history",
     "plot_neighbourhood",
     "plot_ratios",
@@ -83,10 +99,15 @@ __all__ = [
     "samples",
     "shifted_reference",
     "show_filters",
+    "show_image_grid",
     "show_reconstructions",
     "start",
     "start_image",
     "table",
+    "trained_models",
+    "world_judge",
+    "world_models",
+    "world_targets",
 ]
 
 

@@ -32,6 +32,7 @@ from .precision import ENV as PRECISION_ENV
 from .precision import INVERSION, PRECISIONS, TRAINING, PrecisionError, choose_precision, describe_hardware
 from .precision import summary as precision_summary
 from .train import TrainConfig, ensure_trained
+from .worlds import WORLDS
 
 PROG = "depthrep"
 EXAMPLES = """examples:
@@ -54,9 +55,10 @@ INVERT = (
     "reference m_r, ||a'-a||, relative values; the settings and the wall time)."
 )
 TRAIN = (
-    "Train a classifier from scratch on crops of photographs that ship inside the installed "
-    "packages (or on noise, the paper's control), or reuse the cached checkpoint made with the "
-    "same settings; then `--weights local` loads it. $DEPTHREP_CACHE sets the cache folder."
+    "Train a classifier from scratch on one world (--data): crops of photographs that ship inside "
+    "the installed packages, gratings, dead leaves, or noise (the paper's control); or reuse the "
+    "cached checkpoint made with the same settings; then `--weights local` loads the photo model. "
+    "$DEPTHREP_CACHE sets the cache folder."
 )
 
 
@@ -137,7 +139,12 @@ def parser() -> Parser:
     option("model", help="a torchvision classifier, e.g. resnet18")
     option("--steps", type=_positive, default=TrainConfig.steps, help=f"batches of {TrainConfig.batch}")
     option("--seed", type=int, default=0, help="seeds the weights and the data")
-    option("--data", choices=("photos", "noise"), default="photos", help="noise: the paper's control")
+    option(
+        "--data",
+        choices=list(WORLDS),
+        default="photos",
+        help="the world to train on (noise: the paper's control)",
+    )
     option("--device", **device)
     option("--precision", default=TRAINING, **precision)
     commands.add_parser("precision", help="say which precision runs here, and why", description=(

@@ -1,16 +1,14 @@
-"""Is a reconstruction pulled toward the training data? Statistics that control for smoothness.
+"""Image and filter statistics that separate structure from smoothness.
 
 Deep-layer reconstructions are smooth, and smoothness alone brings an image nearer to any
-photograph in pixels; so every comparison here is made against a control with the same
-smoothness: an image's *phase-randomised* copy keeps its amplitude spectrum and mean
-colour but destroys its structure.
+photograph in pixels; an image's *phase-randomised* copy keeps its amplitude spectrum and
+mean colour but destroys its structure, so it is the control with the same smoothness
+(the world judge is tested on it, :mod:`depthrep.judge`).
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
-from torchvision.models.feature_extraction import create_feature_extractor
 
 from .distances import generator
 
@@ -50,28 +48,3 @@ def filter_roughness(weight: torch.Tensor) -> torch.Tensor:
         dim=(1, 2, 3)
     )
     return (tv / w.abs().sum(dim=(1, 2, 3)).clamp_min(1e-12)).mean()
-
-
-def nearest_distance(
-    judge: nn.Module, images: torch.Tensor, pool: torch.Tensor, node: str = "avgpool"
-) -> torch.Tensor:
-    """``(B,)``: distance from each image to its nearest pool image, in a judge model's features.
-
-    The judge is a model trained on the pool's data (another seed than the model whose
-    reconstructions are judged); ``node`` its feature layer (a torchvision node name).
-    """
-    features = create_feature_extractor(judge, {node: "f"})
-    device = next(judge.parameters()).device
-    with torch.no_grad():
-        f = lambda x: torch.cat([features(c.to(device))["f"].flatten(1) for c in x.split(128)])  # noqa: E731
-        return torch.cdist(f(images), f(pool)).min(dim=1).values.cpu()
-
-
-def pull(judge: nn.Module, images: torch.Tensor, pool: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """``(B,)``: how much nearer each image is to the pool than its phase-randomised copy.
-
-    ``nearest(copy) / nearest(image)`` in the judge's features: above 1, the image holds
-    structure typical of the pool beyond its spectrum; about 1, none.
-    """
-    control = phase_randomise(images, seed).clamp(0, 1)
-    return nearest_distance(judge, control, pool) / nearest_distance(judge, images, pool)

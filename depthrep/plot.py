@@ -6,7 +6,7 @@ Every function takes results (``{layer: InversionResult}``) and returns a matplo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -266,6 +266,71 @@ def show_filters(weights: Mapping[str, torch.Tensor], *, count: int = 64, title:
     return fig
 
 
+def show_image_grid(
+    rows: Mapping[str, torch.Tensor],
+    *,
+    columns: Sequence[str] | None = None,
+    captions: Mapping[str, Sequence[str]] | None = None,
+    title: str | None = None,
+    size: float = 1.3,
+) -> Figure:
+    """Images in a grid, one row per label: ``{label: (N, 3, H, W)}`` in ``[0, 1]``.
+
+    Args:
+        columns: a title over each column (e.g. layer names).
+        captions: ``{label: [N strings]}`` under each image.
+    """
+    width = max(len(images) for images in rows.values())
+    fig, axes = plt.subplots(
+        len(rows), width, figsize=(size * width + 1, (size + 0.25) * len(rows)), squeeze=False
+    )
+    for r, (label, images) in enumerate(rows.items()):
+        for c, axis in enumerate(axes[r]):
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if c >= len(images):
+                axis.axis("off")
+                continue
+            axis.imshow(to_numpy_image(images[c]), interpolation="nearest")
+            if captions is not None:
+                axis.set_xlabel(captions[label][c], fontsize=7)
+            if r == 0 and columns is not None:
+                axis.set_title(columns[c], fontsize=9)
+        axes[r][0].set_ylabel(label, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_heat(
+    values: torch.Tensor,
+    *,
+    panels: Sequence[str],
+    rows: Sequence[str],
+    columns: Sequence[str],
+    label: str,
+    title: str | None = None,
+) -> Figure:
+    """One heat map per panel: ``values`` is ``(panels, rows, columns)`` in ``[0, 1]``, each
+    cell printed with its value."""
+    values = values.detach().float().cpu()
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(2.1 * len(panels) + 1, 0.4 * len(rows) + 1.6), squeeze=False
+    )
+    for axis, name, grid in zip(axes[0], panels, values, strict=True):
+        image = axis.imshow(grid.numpy(), vmin=0, vmax=1, cmap="magma")
+        for (i, j), v in np.ndenumerate(grid.numpy()):
+            axis.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="w" if v < 0.6 else "k")
+        axis.set_xticks(range(len(columns)), columns, rotation=60, fontsize=7)
+        axis.set_yticks(range(len(rows)), rows if axis is axes[0][0] else [""] * len(rows), fontsize=7)
+        axis.set_title(name, fontsize=9)
+    fig.colorbar(image, ax=list(axes[0]), label=label, shrink=0.8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
 def plot_depth_profiles(
     rows: Mapping[str, tuple[Mapping[str, float], Results]],
     image_norm: float,
@@ -305,13 +370,14 @@ def plot_series(
     *,
     xlabel: str,
     ylabel: str,
+    xticklabels: Sequence[str] | None = None,
     logx: bool = False,
     logy: bool = False,
     title: str | None = None,
     ax=None,
 ) -> Figure:
     """Lines of ``y`` against ``x``, one per label; a ``(len(x), S)`` series draws its mean
-    as a line and each column (seed) as dots."""
+    as a line and each column (seed) as dots. ``xticklabels`` names each ``x`` (layers, say)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6)) if ax is None else (ax.figure, ax)
     for k, (label, y) in enumerate(series.items()):
         y = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y, dtype=float)
@@ -323,6 +389,8 @@ def plot_series(
     ax.set(
         xlabel=xlabel, ylabel=ylabel, xscale="log" if logx else "linear", yscale="log" if logy else "linear"
     )
+    if xticklabels is not None:
+        ax.set_xticks(list(x), list(xticklabels), fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
     if title:

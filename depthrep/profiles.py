@@ -52,8 +52,15 @@ class Profile:
     """Optimiser steps of a local training run (batches of 64)."""
     train_seeds: tuple[int, ...]
     """Local models trained per dataset: claims on trained models hold for each."""
-    noise_steps: int
-    """Optimiser steps of the noise-trained control (it memorises its images in fewer)."""
+    world_size: int
+    """Side of the worlds' images (:mod:`depthrep.worlds`): the world models and the judge
+    are trained at it, and the world experiment inverts at it."""
+    world_steps: int
+    """Optimiser steps of each world model (batches of 64): the same for every world."""
+    world_seeds: tuple[int, ...]
+    """World models trained per world: the world experiment's claims hold for each."""
+    judge_steps: int
+    """Optimiser steps of the world judge (:data:`depthrep.train.JUDGE_MODEL`)."""
 
     def trained_size(self, weights: str | None = None) -> int:
         """Image side for experiments with trained weights: local models are inverted at the
@@ -66,19 +73,21 @@ PROFILES: dict[str, Profile] = {
         name="ci", size=64, steps=150, models=("resnet18", "resnet50"), images=("grace_hopper",),
         seeds=(0, 1), run_steps=300, fc_size=12, fc_steps=1500, fc_budgets=(100, 1000, 4000),
         weights="local", trained_model="resnet18", train_size=64, train_steps=500, train_seeds=(0, 1),
-        noise_steps=250,
+        world_size=32, world_steps=300, world_seeds=(0, 1), judge_steps=1200,
     ),
     "laptop": Profile(
         name="laptop", size=128, steps=300, models=("resnet18", "resnet50", "resnet152"),
         images=("grace_hopper", "chelsea"), seeds=(0, 1), run_steps=600, fc_size=16, fc_steps=3000,
         fc_budgets=(100, 1000, 8000), weights="local", trained_model="resnet18", train_size=64,
-        train_steps=1000, train_seeds=(0, 1), noise_steps=500,
+        train_steps=1000, train_seeds=(0, 1), world_size=32, world_steps=1000, world_seeds=(0, 1, 2),
+        judge_steps=3000,
     ),
     "paper": Profile(
         name="paper", size=299, steps=1000, models=("resnet18", "resnet50", "resnet152"),
         images=("grace_hopper", "chelsea", "astronaut"), seeds=(0, 1, 2), run_steps=5000, fc_size=29,
         fc_steps=20_000, fc_budgets=(1000, 10_000, 100_000), weights="imagenet", trained_model="resnet50",
-        train_size=224, train_steps=5000, train_seeds=(0,), noise_steps=5000,
+        train_size=224, train_steps=5000, train_seeds=(0,), world_size=128, world_steps=5000,
+        world_seeds=(0, 1, 2), judge_steps=10_000,
     ),
 }  # fmt: skip
 

@@ -194,22 +194,27 @@ def _display(bundle: dict) -> None:
 
 
 def table(rows: Sequence[dict], *, digits: int = 4) -> None:
-    """Show a list of dicts (one per row, same keys) as an HTML table with a text fallback."""
+    """Show a list of dicts (one per row) as an HTML table with a text fallback.
+
+    Columns are the keys in order of first appearance; a row without a key leaves its cell
+    empty. Lists and tensors of numbers (one per seed, say) are shown comma-separated."""
     if not rows:
         return
-    columns = list(rows[0])
+    columns = list(dict.fromkeys(key for row in rows for key in row))
 
     def cell(v):
+        if isinstance(v, torch.Tensor):
+            v = v.item() if v.numel() == 1 else v.tolist()
         if isinstance(v, float):
             return f"{v:.{digits}g}"
-        if isinstance(v, torch.Tensor) and v.numel() == 1:
-            return f"{float(v):.{digits}g}"
-        return str(v)
+        if isinstance(v, list | tuple) and all(isinstance(x, int | float) for x in v):
+            return ", ".join(cell(float(x)) for x in v)
+        return "" if v is None else str(v)
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell(r[c]))}</td>" for c in columns) + "</tr>" for r in rows
+        "<tr>" + "".join(f"<td>{html.escape(cell(r.get(c)))}</td>" for c in columns) + "</tr>" for r in rows
     )
-    text = "\n".join(["\t".join(columns)] + ["\t".join(cell(r[c]) for c in columns) for r in rows])
+    text = "\n".join(["\t".join(columns)] + ["\t".join(cell(r.get(c)) for c in columns) for r in rows])
     markup = f'<table class="depthrep-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     _display({"text/plain": text, "text/html": markup})

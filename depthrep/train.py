@@ -1,11 +1,12 @@
-"""Models trained here, offline, in minutes on a CPU: the natural-image model and its controls.
+"""Models trained here, offline, in minutes on a CPU: one per world, and the world judge.
 
-No ImageNet can be downloaded here, so the trained half of the paper uses a ResNet trained
-from scratch on random crops of photographs that ship inside installed packages, labelled
-by the photo they come from. Two photos are kept out of training entirely
-(:data:`HELD_OUT`), so the notebooks invert images the model never saw. The paper's
-control, a model trained on Gaussian noise (``randn / 4 + 0.5``) with random labels, is
-trained the same way.
+No ImageNet can be downloaded here, so the trained half of the paper uses ResNets trained
+from scratch on worlds generated from a seed (:mod:`depthrep.worlds`): crops of
+photographs that ship inside installed packages, labelled by the photo they come from
+(two photos, :data:`HELD_OUT`, are kept out, so the notebooks invert images no model saw);
+the paper's control, Gaussian noise (``randn / 4 + 0.5``) with random labels; and
+procedural worlds (gratings, dead leaves). The judge (:data:`JUDGE_MODEL`) is trained the
+same way, on which world a sample comes from.
 
 Checkpoints go to the cache (:func:`depthrep.checkpoints.cache_dir`) under a name derived
 from every training setting, so a rerun with the same settings reuses them.
@@ -19,30 +20,28 @@ import json
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from filelock import FileLock
-from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
+from . import worlds
 from .checkpoints import CheckpointError, cache_dir, load_checkpoint, save_checkpoint
-from .images import load_image
 from .models import default_device, load_model
 from .precision import TRAINING, autocast, check_precision, choose_precision, describe_hardware
 from .profiles import Profile
+from .worlds import HEAD, HELD_OUT, TRAIN_PHOTOS, UNTRAINED, WORLDS, get_world  # noqa: F401  (HELD_OUT: re-exported)
 
-# Photographs the model is trained on: one class each (scikit-image samples, all in the wheel).
-TRAIN_PHOTOS = (
-    "astronaut", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
-    "camera", "brick", "grass", "gravel",
-)  # fmt: skip
-# Never seen in training: the notebooks' targets.
-HELD_OUT = ("grace_hopper", "chelsea")
-VALIDATION_BAND = 0.25
-"""Fraction of each photo's height (the bottom band) used only for validation crops."""
+JUDGE_MODEL = "shufflenet_v2_x0_5"
+"""The world judge's architecture: small, and unlike the ResNets it judges."""
+JUDGE_SEED = 1000
+"""The judge's training seed: none of the world models' seeds."""
+JUDGE_DATA = "worlds"
+"""``TrainConfig.data`` of the judge: samples of every world, labelled by world, augmented."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,9 @@ class TrainConfig:
 
     model: str = "resnet18"
     data: str = "photos"
-    """``"photos"`` (crops of :data:`TRAIN_PHOTOS`) or ``"noise"`` (the paper's control)."""
+    """A world of :data:`depthrep.worlds.WORLDS` (``"photos"``, crops of the shipped
+    photographs; ``"noise"``, the paper's control; ``"gratings"``, ``"leaves"``) or
+    :data:`JUDGE_DATA` (the judge's task: which world a sample is from)."""
     size: int = 64
     """Side of the training images."""
     steps: int = 400
@@ -68,8 +69,8 @@ class TrainConfig:
     name is derived from that, so a bfloat16 model is never read as a float32 one."""
 
     def __post_init__(self):
-        if self.data not in ("photos", "noise"):
-            raise ValueError(f"data must be 'photos' or 'noise', not {self.data!r}")
+        if self.data != JUDGE_DATA:
+            get_world(self.data)
         check_precision(self.precision)
 
     def resolved(self, device=None) -> TrainConfig:
@@ -79,8 +80,17 @@ class TrainConfig:
         return dataclasses.replace(self, precision=choose_precision(device, self.precision))
 
     @property
+    def labels(self) -> int:
+        """Classes of the task: the world's (:attr:`depthrep.worlds.World.classes`), or one
+        per world for the judge."""
+        return len(WORLDS) if self.data == JUDGE_DATA else WORLDS[self.data].classes
+
+    @property
     def classes(self) -> int:
-        return len(TRAIN_PHOTOS)
+        """Outputs of the model's head: :data:`depthrep.worlds.HEAD` for every world, so one
+        seed gives one initialisation whatever the world (the untrained twin of every world
+        model); the judge's is one per world."""
+        return len(WORLDS) if self.data == JUDGE_DATA else HEAD
 
     def key(self) -> str:
         """A short hash of every setting."""
@@ -104,63 +114,56 @@ class Trained:
     config: TrainConfig
     train_accuracy: float
     validation_accuracy: float
-    """On crops from the photos' held-out bands (chance: 1 / classes); for noise, on fresh noise."""
+    """On fresh samples (the photos' held-out bands; chance: 1 / labels); for noise, on fresh
+    noise, where memorised labels cannot generalise."""
     seconds: float
+
+    @property
+    def learned(self) -> bool:
+        """Whether the model learned its task: above twice chance on fresh samples (on its
+        training images for noise, which can only be memorised)."""
+        accuracy = self.train_accuracy if self.config.data == "noise" else self.validation_accuracy
+        return accuracy > 2 / self.config.labels
 
     def describe(self) -> str:
         c = self.config
-        what = f"{len(TRAIN_PHOTOS)} photos" if c.data == "photos" else f"{c.noise_images} noise images"
+        what = {
+            "photos": f"{len(TRAIN_PHOTOS)} photos",
+            "noise": f"{c.noise_images} noise images",
+            JUDGE_DATA: "every world (which one)",
+        }.get(c.data, c.data)
         return (
             f"{c.model} trained here on {what} ({c.steps} steps of {c.batch}, {c.size} px, seed {c.seed}, "
             f"{c.precision}): "
             f"train accuracy {self.train_accuracy:.0%}, validation {self.validation_accuracy:.0%} "
-            f"(chance {1 / c.classes:.0%}), {self.seconds:.0f} s; {self.path}"
+            f"(chance {1 / c.labels:.0%}), {self.seconds:.0f} s; {self.path}"
         )
 
 
-class PhotoCrops:
-    """Random crops of the training photos, labelled by photo, with flips and colour jitter."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.photos = []
-        for name in TRAIN_PHOTOS:
-            image = load_image(name)[0]
-            short = min(image.shape[-2:])
-            self.photos.append(TF.resize(image, [3 * size], antialias=True) if short > 3 * size else image)
-
-    def batch(
-        self, count: int, generator: torch.Generator, split: str = "train"
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(count, 3, size, size)`` crops and their ``(count,)`` labels."""
-        labels = torch.randint(len(self.photos), (count,), generator=generator)
-        crops = [self._crop(self.photos[int(k)], generator, split) for k in labels]
-        return torch.stack(crops), labels
-
-    def _crop(self, photo: torch.Tensor, g: torch.Generator, split: str) -> torch.Tensor:
-        height, width = photo.shape[-2:]
-        band = int(height * (1 - VALIDATION_BAND))
-        top, bottom = (0, band) if split == "train" else (band, height)
-        side_max = min(bottom - top, width)
-        uniform = lambda lo, hi: lo + (hi - lo) * float(torch.rand((), generator=g))  # noqa: E731
-        side = max(8, int(side_max * math.sqrt(uniform(0.1, 0.6))))
-        i = top + int(uniform(0, bottom - top - side + 1))
-        j = int(uniform(0, width - side + 1))
-        crop = TF.resized_crop(photo, i, j, side, side, [self.size, self.size], antialias=True)
-        if split == "train":
-            if uniform(0, 1) < 0.5:
-                crop = crop.flip(-1)
-            crop = TF.adjust_brightness(crop, uniform(0.7, 1.3))
-            crop = TF.adjust_contrast(crop, uniform(0.7, 1.3))
-            crop = TF.adjust_saturation(crop, uniform(0.7, 1.3))
-        return crop.clamp(0, 1)
-
-
 def noise_images(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """The paper's control data: ``randn / 4 + 0.5`` images with random labels, fixed by the seed."""
-    g = torch.Generator().manual_seed(10_000 + config.seed)
-    images = torch.randn((config.noise_images, 3, config.size, config.size), generator=g) / 4 + 0.5
-    return images, torch.randint(config.classes, (config.noise_images,), generator=g)
+    """The noise world's fixed training set (:func:`depthrep.worlds.noise`), from the seed:
+    ``config.noise_images`` images and their random labels."""
+    return worlds.noise(config.noise_images, config.size, torch.Generator().manual_seed(10_000 + config.seed))
+
+
+def batches(
+    config: TrainConfig, generator: torch.Generator
+) -> Callable[[], tuple[torch.Tensor, torch.Tensor]]:
+    """Draws one training batch ``(config.batch, 3, size, size)`` and its labels per call:
+    fresh samples of the world (a fixed set for noise, which is memorised), or for the
+    judge fresh samples of every world, augmented (:func:`depthrep.worlds.augment`)."""
+    if config.data == "noise":
+        images, labels = noise_images(config)
+        return lambda: _pick(images, labels, config.batch, generator)
+    if config.data == JUDGE_DATA:
+
+        def judge_batch():
+            images, labels = worlds.mixture(config.batch, config.size, generator)
+            return worlds.augment(images, generator), labels
+
+        return judge_batch
+    world = WORLDS[config.data]
+    return lambda: world.draw(config.batch, config.size, generator, "train")
 
 
 def train(config: TrainConfig, *, device=None, progress: bool | None = None) -> Trained:
@@ -185,12 +188,7 @@ def train(config: TrainConfig, *, device=None, progress: bool | None = None) -> 
             return config.lr * (step + 1) / warmup
         return 0.5 * config.lr * (1 + math.cos(math.pi * (step - warmup) / max(1, config.steps - warmup)))
 
-    if config.data == "photos":
-        crops = PhotoCrops(config.size)
-        draw = lambda: crops.batch(config.batch, g)  # noqa: E731
-    else:
-        images, labels = noise_images(config)
-        draw = lambda: _pick(images, labels, config.batch, g)  # noqa: E731
+    draw = batches(config, g)
     start = time.perf_counter()
     show = progress if progress is not None else None
     bar = tqdm(range(config.steps), desc=f"train {config.model} on {config.data}", disable=_disabled(show))
@@ -215,7 +213,7 @@ def train(config: TrainConfig, *, device=None, progress: bool | None = None) -> 
     validation = _validation_accuracy(model, config, device)
     train_accuracy = correct / max(seen, 1)
     if config.data == "noise":
-        train_accuracy = _accuracy(model, images, labels, device)
+        train_accuracy = _accuracy(model, *noise_images(config), device)
     meta = {
         "config": dataclasses.asdict(config),
         "classes": config.classes,
@@ -279,12 +277,14 @@ def _accuracy(model, images, labels, device) -> float:
 
 
 def _validation_accuracy(model, config: TrainConfig, device) -> float:
+    """Accuracy on fresh samples (photos: the held-out bands; noise: fresh noise, where
+    memorised labels cannot generalise, so this is chance)."""
     g = torch.Generator().manual_seed(123_456)
-    if config.data == "photos":
-        images, labels = PhotoCrops(config.size).batch(32 * config.classes, g, split="validation")
-    else:  # fresh noise: memorised labels cannot generalise, so this is chance
-        images = torch.randn((256, 3, config.size, config.size), generator=g) / 4 + 0.5
-        labels = torch.randint(config.classes, (256,), generator=g)
+    count = 32 * config.labels
+    if config.data == JUDGE_DATA:
+        images, labels = worlds.mixture(count, config.size, g, "validation")
+    else:
+        images, labels = WORLDS[config.data].draw(count, config.size, g, "validation")
     return _accuracy(model, images, labels, device)
 
 
@@ -301,6 +301,8 @@ class Weights:
     label: str
     model: torch.nn.Module
     description: str
+    learned: bool = True
+    """False for a model trained here that did not learn its task (:attr:`Trained.learned`)."""
 
 
 def trained_models(
@@ -322,26 +324,75 @@ def trained_models(
         ]
     if weights not in ("local", "imagenet"):
         raise ValueError(f"weights must be 'local' or 'imagenet', not {weights!r}")
-    out = []
-    for config in profile_trainings(profile, (data,)):
-        trained = ensure_trained(config, device=device)
-        label = f"{data}, seed {config.seed}"
-        out.append(Weights(label, trained_model(trained, device=device), trained.describe()))
-    return out
+    return [_weights(config, device) for config in profile_trainings(profile, (data,))]
+
+
+def _weights(config: TrainConfig, device) -> Weights:
+    """The cached (or newly trained) model of ``config``, labelled ``"<data>, seed <seed>"``."""
+    trained = ensure_trained(config, device=device)
+    label = f"{config.data}, seed {config.seed}"
+    return Weights(label, trained_model(trained, device=device), trained.describe(), trained.learned)
 
 
 def profile_trainings(profile: Profile, data: tuple[str, ...] | None = None) -> list[TrainConfig]:
-    """The local training runs of a profile: one per ``train_seeds`` and dataset in ``data``
-    (default: the photo models where the profile's weights are local, and the noise
-    controls always). ``python -m depthrep.run`` trains them before the notebooks, side by side."""
+    """The local training runs of a profile. With ``data``: one per ``train_seeds`` and
+    dataset, at ``train_size`` (what :func:`trained_models` uses). Without: the photo
+    models where the profile's weights are local, every world model
+    (:func:`world_trainings`) and the judge (:func:`judge_training`).
+    ``python -m depthrep.run`` trains them before the notebooks, side by side."""
     if data is None:
-        data = ("photos", "noise") if profile.weights == "local" else ("noise",)
-    steps = {"photos": profile.train_steps, "noise": profile.noise_steps}
+        photos = profile_trainings(profile, ("photos",)) if profile.weights == "local" else []
+        return [*photos, *world_trainings(profile), judge_training(profile)]
     return [
-        TrainConfig(model=profile.trained_model, data=d, size=profile.train_size, steps=steps[d], seed=seed)
+        TrainConfig(
+            model=profile.trained_model, data=d, size=profile.train_size, steps=profile.train_steps, seed=seed
+        )
         for d in data
         for seed in profile.train_seeds
     ]
+
+
+def world_trainings(profile: Profile) -> list[TrainConfig]:
+    """One run per world and ``world_seeds``: the same architecture, size and budget."""
+    return [
+        TrainConfig(
+            model=profile.trained_model,
+            data=world,
+            size=profile.world_size,
+            steps=profile.world_steps,
+            seed=seed,
+        )
+        for world in WORLDS
+        for seed in profile.world_seeds
+    ]
+
+
+def judge_training(profile: Profile) -> TrainConfig:
+    """The world judge's run: :data:`JUDGE_MODEL` on :data:`JUDGE_DATA` at ``world_size``."""
+    return TrainConfig(
+        JUDGE_MODEL, JUDGE_DATA, size=profile.world_size, steps=profile.judge_steps, seed=JUDGE_SEED
+    )
+
+
+def world_models(profile: Profile, *, device=None) -> dict[str, list[Weights]]:
+    """``{"untrained": [...], world: [...]}``: one model per ``profile.world_seeds`` for every
+    world of :data:`depthrep.worlds.WORLDS`, trained (or reused from the cache) at
+    ``world_size``; the untrained ones are the same seeds' initialisations."""
+    out = {UNTRAINED: [
+        Weights(f"untrained, seed {s}", load_model(profile.trained_model, seed=s, device=device,
+                                                   num_classes=HEAD),
+                f"{profile.trained_model}, untrained (seed {s})")
+        for s in profile.world_seeds
+    ]}  # fmt: skip
+    for config in world_trainings(profile):
+        out.setdefault(config.data, []).append(_weights(config, device))
+    return out
+
+
+def world_judge(profile: Profile, *, device=None) -> Weights:
+    """The world judge of a profile (:data:`JUDGE_MODEL`, trained on :data:`JUDGE_DATA`)."""
+    trained = ensure_trained(judge_training(profile), device=device)
+    return Weights("judge", trained_model(trained, device=device), trained.describe())
 
 
 def is_trained(config: TrainConfig, *, device=None) -> bool:

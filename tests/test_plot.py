@@ -65,3 +65,35 @@ def test_series_spiky_ball_and_neighbourhood():
     fig = depthrep.plot_neighbourhood(torch.tensor([10.0, 100.0, 1000.0]), {"ref": 1.0}, xlabel="log")
     assert len(fig.axes[0].lines) == 1
     plt.close(fig)
+
+
+def test_image_grid_puts_rows_titles_and_captions_where_asked():
+    rows = {"a": torch.rand(3, 3, 8, 8), "b": torch.rand(2, 3, 8, 8)}
+    fig = depthrep.show_image_grid(
+        rows, columns=["x", "y", "z"], captions={"a": ["1", "2", "3"], "b": ["4", "5"]}
+    )
+    axes = fig.axes
+    assert len(axes) == 6 and [a.get_title() for a in axes[:3]] == ["x", "y", "z"]
+    assert axes[0].get_ylabel() == "a" and axes[3].get_ylabel() == "b" and axes[4].get_xlabel() == "5"
+    assert not axes[5].axison and len(axes[5].images) == 0  # row b is one image short
+    plt.close(fig)
+
+
+def test_heat_map_per_panel_prints_every_value():
+    values = torch.rand(3, 2, 4)
+    fig = depthrep.plot_heat(
+        values, panels=["p", "q", "r"], rows=["l1", "l2"], columns=list("abcd"), label="P"
+    )
+    heat = [a for a in fig.axes if a.images]
+    assert [a.get_title() for a in heat] == ["p", "q", "r"]
+    assert heat[1].texts[5].get_text() == f"{float(values[1, 1, 1]):.2f}"
+    assert heat[0].images[0].get_array().shape == (2, 4)
+    plt.close(fig)
+
+
+def test_series_can_name_its_x_values():
+    fig = depthrep.plot_series(
+        range(3), {"a": [1.0, 2.0, 3.0]}, xlabel="x", ylabel="y", xticklabels=["c1", "c2", "c3"]
+    )
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["c1", "c2", "c3"]
+    plt.close(fig)

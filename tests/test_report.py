@@ -74,3 +74,13 @@ def test_a_diverged_result_is_refused(shown, resnet18, hopper32):
     assert diverged["conv5"].diverged.all()
     with pytest.raises(ClaimFailed, match="diverged"):
         check(start("ci"), [claim("some claim", True)], results=[diverged])
+
+
+def test_table_takes_every_key_and_shows_lists_of_numbers_per_seed(shown):
+    from depthrep import table
+
+    table([{"a": 1.0, "b": [0.123456, 2]}, {"a": torch.tensor(0.5), "c": torch.tensor([1.0, 2.0])}], digits=3)
+    lines = shown[-1]["text/plain"].splitlines()
+    assert lines[0] == "a\tb\tc"
+    assert lines[1] == "1\t0.123, 2\t" and lines[2] == "0.5\t\t1, 2"
+    assert shown[-1]["text/html"].count("<td></td>") == 2

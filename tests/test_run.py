@@ -197,19 +197,33 @@ def test_with_jobs_the_longest_notebook_of_the_last_run_starts_first(tmp_path, m
 def test_local_models_are_trained_first_side_by_side_and_once(capsys):
     from depthrep import get_profile, train
 
-    profile = get_profile("ci", train_size=16, train_steps=2, noise_steps=2, train_seeds=(0,))
+    profile = get_profile(
+        "ci",
+        train_size=16,
+        train_steps=2,
+        train_seeds=(0,),
+        world_size=16,
+        world_steps=1,
+        world_seeds=(0,),
+        judge_steps=1,
+    )
     configs = train.profile_trainings(profile)
-    assert [(c.data, c.steps) for c in configs] == [("photos", 2), ("noise", 2)]
+    worlds = [(w, 1) for w in ("photos", "gratings", "leaves", "noise")]
+    assert [(c.data, c.steps) for c in configs] == [("photos", 2), *worlds, (train.JUDGE_DATA, 1)]
     assert not any(train.is_trained(c) for c in configs)
     runner.train_first(profile, jobs=2)
     assert all(train.is_trained(c) for c in configs)
     printed = capsys.readouterr().out
-    assert "Training 2 local model(s) first, 2 at a time" in printed and printed.count("trained here on") == 2
+    assert "Training 6 local model(s) first, 2 at a time" in printed and printed.count("trained here on") == 6
     runner.train_first(profile, jobs=2)
     assert capsys.readouterr().out == ""  # all cached: nothing to do, nothing said
 
 
-def test_imagenet_profiles_train_only_the_noise_controls():
+def test_imagenet_profiles_train_only_the_worlds_and_the_judge():
     from depthrep import get_profile, train
 
-    assert {c.data for c in train.profile_trainings(get_profile("paper"))} == {"noise"}
+    configs = train.profile_trainings(get_profile("paper"))
+    assert configs == [
+        *train.world_trainings(get_profile("paper")),
+        train.judge_training(get_profile("paper")),
+    ]

@@ -34,7 +34,7 @@ def test_config_key_changes_with_every_setting():
     for change in changes:
         assert train.TrainConfig(**{"precision": "float32", **change}).key() != base.key(), change
     assert "bfloat16" in train.TrainConfig(precision="bfloat16").path().name
-    with pytest.raises(ValueError, match="photos"):
+    with pytest.raises(ValueError, match="photos, gratings, leaves, noise"):
         train.TrainConfig(data="imagenet")
     with pytest.raises(ValueError, match=r"Unknown precision 'fp16'.*auto, float32, bfloat16"):
         train.TrainConfig(precision="fp16")
@@ -82,17 +82,64 @@ def test_held_out_photos_are_never_trained_on():
     assert not set(train.HELD_OUT) & set(train.TRAIN_PHOTOS)
 
 
-def test_photo_crops_are_labelled_and_validation_comes_from_its_own_band():
-    crops = train.PhotoCrops(16)
+def test_photo_crops_are_labelled_and_validation_comes_from_its_own_band(monkeypatch):
+    from depthrep import worlds
+
     top = torch.zeros(3, 40, 40)
     top[:, 30:] = 1.0  # the bottom quarter (the validation band) is white
-    crops.photos = [top]
+    monkeypatch.setattr(worlds, "_photos", lambda size: (top,))
     g = torch.Generator().manual_seed(0)
-    images, labels = crops.batch(6, g, split="validation")
+    images, labels = worlds.photos(6, 16, g, split="validation")
     assert images.shape == (6, 3, 16, 16) and (labels == 0).all()
     assert images.min() > 0.99  # every validation crop lies in the white band
-    train_images, _ = crops.batch(6, g, split="train")
+    train_images, _ = worlds.photos(6, 16, g, split="train")
     assert train_images.mean() < 0.1  # training crops never see it
+
+
+@pytest.mark.parametrize("data", ["gratings", "leaves", "noise", train.JUDGE_DATA])
+def test_every_world_and_the_judge_train_with_their_own_classes(cache, data):
+    from depthrep import worlds
+
+    config = train.TrainConfig(**TINY, data=data, noise_images=8)
+    trained = train.ensure_trained(config, device="cpu", progress=False)
+    model = train.trained_model(trained)
+    classes = len(worlds.WORLDS) if data == train.JUDGE_DATA else worlds.WORLDS[data].classes
+    assert model.fc.out_features == (classes if data == train.JUDGE_DATA else worlds.HEAD)
+    assert 0 <= trained.validation_accuracy <= 1
+    chance = 1 / classes
+    accuracy = trained.train_accuracy if data == "noise" else trained.validation_accuracy
+    assert trained.learned == (accuracy > 2 * chance)
+    x, y = train.batches(config, torch.Generator().manual_seed(0))()
+    assert x.shape == (4, 3, 16, 16) and 0 <= x.min() and x.max() <= 1 and int(y.max()) < classes
+
+
+def test_world_trainings_share_one_budget_and_the_judge_is_apart():
+    profile = depthrep.get_profile("ci")
+    worlds, judge = train.world_trainings(profile), train.judge_training(profile)
+    assert len(worlds) == 4 * len(profile.world_seeds)
+    assert {(c.model, c.size, c.steps, c.batch) for c in worlds} == {
+        (profile.trained_model, profile.world_size, profile.world_steps, 64)
+    }
+    assert judge.model != profile.trained_model and judge.seed not in profile.world_seeds
+    assert judge.data == train.JUDGE_DATA and judge.steps == profile.judge_steps
+    assert set(worlds) | {judge} <= set(train.profile_trainings(profile))
+
+
+def test_world_models_pair_each_trained_model_with_its_initialisation(cache):
+    profile = depthrep.get_profile("ci", world_size=16, world_steps=2, world_seeds=(0, 1), judge_steps=2)
+    found = train.world_models(profile, device="cpu")
+    assert list(found) == [depthrep.UNTRAINED, *depthrep.WORLDS]
+    assert all(len(v) == 2 for v in found.values())
+    untrained = found[depthrep.UNTRAINED][1].model.conv1.weight
+    for world in ("photos", "gratings"):  # 10 and 4 classes: one head, so one initialisation
+        config = train.TrainConfig(data=world, seed=1)
+        start = depthrep.load_model("resnet18", seed=1, device="cpu", num_classes=config.classes)
+        assert torch.equal(untrained, start.conv1.weight)
+    assert "2 steps" in found["leaves"][0].description
+    for world in depthrep.WORLDS:  # a model that did not learn its world says so
+        config = train.world_trainings(profile)[list(depthrep.WORLDS).index(world) * 2]
+        assert found[world][0].learned == train.ensure_trained(config, device="cpu").learned
+    assert train.world_judge(profile, device="cpu").model.fc.out_features == len(depthrep.WORLDS)
 
 
 def test_tiny_training_writes_a_reusable_checkpoint(cache):
@@ -156,7 +203,7 @@ def test_local_weights_missing_say_how_to_train(cache):
 
 
 def test_trained_models_follow_the_profile(cache):
-    profile = depthrep.get_profile("ci", train_size=16, train_steps=2, noise_steps=2, train_seeds=(0, 1))
+    profile = depthrep.get_profile("ci", train_size=16, train_steps=2, train_seeds=(0, 1))
     found = train.trained_models(profile, "local", device="cpu")
     assert [w.label for w in found] == ["photos, seed 0", "photos, seed 1"]
     assert "2 steps" in found[0].description and not found[0].model.training
