@@ -18,19 +18,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
-import torchvision.transforms.v2.functional as TF
 from torch import nn
 
 from .images import load_image
 from .invert import invert
 from .manifold import phase_randomise
 from .models import model_device
-from .worlds import HELD_OUT, UNTRAINED, WORLDS, draw
+from .worlds import HELD_OUT, UNTRAINED, WORLDS, blur, draw
 
 TEST_SEED = 777_000
 """Seeds the judge's test samples: none of them is drawn in any training run."""
 TEST_BLUR = 1.5
-"""Blur (pixels at 32 px, scaled with the side) of the judge's blurred test samples."""
+"""Blur (pixels at 32 px, scaled with the side; :func:`depthrep.worlds.blur`) of the judge's
+blurred test samples."""
 
 
 def probabilities(judge: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -39,12 +39,6 @@ def probabilities(judge: nn.Module, images: torch.Tensor) -> torch.Tensor:
     device = model_device(judge)
     with torch.no_grad():
         return torch.cat([judge(c.to(device)).float().softmax(1).cpu() for c in images.detach().split(256)])
-
-
-def blur(images: torch.Tensor, sigma: float = TEST_BLUR) -> torch.Tensor:
-    """A Gaussian blur of ``sigma`` pixels at 32 px, scaled with the image side."""
-    sigma = sigma * images.shape[-1] / 32
-    return TF.gaussian_blur(images, [2 * int(2 * sigma + 0.5) + 1] * 2, [sigma, sigma])
 
 
 @dataclass(frozen=True)
@@ -57,32 +51,47 @@ class JudgeAccuracy:
     phase_randomised_photos: float
     """Share of phase-randomised photo crops (photo spectra, structure destroyed) the judge
     calls photos."""
+    targets: dict[str, float]
+    """On the measurement's own targets (:func:`world_targets`), per world."""
 
     def rows(self) -> list[dict]:
         return [
-            {"world": w, "held-out accuracy": self.clean[w], "blurred": self.blurred[w]} for w in WORLDS
+            {
+                "world": w,
+                "held-out accuracy": self.clean[w],
+                "blurred": self.blurred[w],
+                "targets": self.targets[w],
+            }
+            for w in WORLDS
         ] + [{"world": "photos, phase-randomised", "held-out accuracy": self.phase_randomised_photos}]
 
 
 def judge_accuracy(judge: nn.Module, size: int, count: int = 128, seed: int = TEST_SEED) -> JudgeAccuracy:
     """Test the judge on ``count`` fresh samples of each world at ``size`` px, clean and
-    blurred, and on phase-randomised photo crops (the validation bands)."""
+    blurred (by :data:`TEST_BLUR` pixels at 32 px), on phase-randomised photo crops (the
+    validation bands) and on the targets of :func:`world_targets`."""
     clean, blurred = {}, {}
     for index, world in enumerate(WORLDS):
         images = draw(world, count, size, seed + index, "validation")[0]
         clean[world] = float((probabilities(judge, images).argmax(1) == index).float().mean())
-        blurred[world] = float((probabilities(judge, blur(images)).argmax(1) == index).float().mean())
+        blurred[world] = float(
+            (probabilities(judge, blur(images, TEST_BLUR)).argmax(1) == index).float().mean()
+        )
     photos = draw("photos", count, size, seed, "validation")[0]
     shuffled = phase_randomise(photos, seed).clamp(0, 1)
     photo_index = list(WORLDS).index("photos")
     called = float((probabilities(judge, shuffled).argmax(1) == photo_index).float().mean())
-    return JudgeAccuracy(clean, blurred, called)
+    targets, worlds = world_targets(size)
+    right = probabilities(judge, targets).argmax(1) == torch.tensor([list(WORLDS).index(w) for w in worlds])
+    on_targets = {w: float(right[[t == w for t in worlds]].float().mean()) for w in WORLDS}
+    return JudgeAccuracy(clean, blurred, called, on_targets)
 
 
 @dataclass(frozen=True)
 class WorldPull:
     """Every model's reconstructions of every target from every layer, and how the judge
-    sees them."""
+    sees them. Every statistic about a world ``W`` is taken over the targets *not* from
+    ``W`` (:meth:`foreign`): inputs foreign to ``W`` are what a pull toward ``W`` must move."""
 
     kinds: tuple[str, ...]
     """:data:`UNTRAINED`, then the worlds the models were trained on."""
@@ -95,30 +104,57 @@ class WorldPull:
     images: torch.Tensor
     """``(kinds, train seeds, layers, starts, targets, 3, H, W)``: the reconstructions."""
 
+    def __post_init__(self):
+        if self.kinds[:1] != (UNTRAINED,) or len(set(self.kinds)) != len(self.kinds):
+            raise ValueError(f"kinds must start with {UNTRAINED!r} and not repeat: {self.kinds}")
+        shape = (len(self.kinds), len(self.layers), len(self.target_worlds), len(WORLDS))
+        p = self.probabilities.shape
+        if len(p) != 6 or (p[0], p[2], p[4], p[5]) != shape or self.images.shape[:5] != p[:5]:
+            raise ValueError(f"probabilities {tuple(p)} and images {tuple(self.images.shape)} do not match "
+                             f"{len(self.kinds)} kinds, {len(self.layers)} layers, {len(self.target_worlds)} "
+                             f"targets and {len(WORLDS)} worlds")  # fmt: skip
+
     @property
     def worlds(self) -> tuple[str, ...]:
+        """The judge's classes, in its output order."""
         return tuple(WORLDS)
 
-    def foreign(self, kind: str) -> torch.Tensor:
-        """``(targets,)`` bool: the targets not from ``kind``'s world (all, for the untrained)."""
-        return torch.tensor([t != kind for t in self.target_worlds])
+    @property
+    def trained(self) -> tuple[str, ...]:
+        """The worlds with a trained model here (every kind but the untrained)."""
+        return self.kinds[1:]
+
+    def foreign(self, world: str) -> torch.Tensor:
+        """``(targets,)`` bool: the targets not from ``world`` (all of them for :data:`UNTRAINED`)."""
+        return torch.tensor([t != world for t in self.target_worlds])
 
     def probability(self, kind: str, world: str) -> torch.Tensor:
         """``(train seeds, layers, starts, foreign targets)``: ``P(world)`` of ``kind``'s
-        reconstructions of the targets foreign to ``kind``."""
+        reconstructions of the targets foreign to ``world``."""
         p = self.probabilities[self.kinds.index(kind), ..., self.worlds.index(world)]
-        return p[..., self.foreign(kind)]
+        return p[..., self.foreign(world)]
+
+    def mean_probability(self, kind: str, world: str) -> torch.Tensor:
+        """``(train seeds, layers)``: :meth:`probability` averaged over starts and targets."""
+        return self.probability(kind, world).mean(dim=(-2, -1))
 
     def pull(self, world: str) -> torch.Tensor:
         """``(train seeds, layers)``: mean ``P(world)`` of the ``world`` model's reconstructions
         minus the untrained model's, on the targets foreign to ``world``."""
-        mask = self.foreign(world)
-        untrained = self.probabilities[self.kinds.index(UNTRAINED), ..., self.worlds.index(world)][..., mask]
-        return (self.probability(world, world) - untrained).mean(dim=(-2, -1))
+        return self.mean_probability(world, world) - self.mean_probability(UNTRAINED, world)
+
+    def specificity(self, world: str) -> torch.Tensor:
+        """``(train seeds, layers)``: mean ``P(world)`` of the ``world`` model's reconstructions
+        minus that of the other *trained* models, on the targets foreign to ``world``. Where
+        training alone makes reconstructions look like ``world`` (smooth blobs look like
+        dead leaves), the pull is positive but this is not. NaN with no other trained model."""
+        own = self.mean_probability(world, world)
+        others = [self.mean_probability(kind, world) for kind in self.trained if kind != world]
+        return own - torch.stack(others).mean(0) if others else torch.full_like(own, float("nan"))
 
     def top_share(self, kind: str, world: str) -> torch.Tensor:
-        """``(train seeds, layers)``: share of ``kind``'s reconstructions of targets foreign to
-        ``world`` that the judge calls ``world``."""
+        """``(train seeds, layers)``: share of ``kind``'s reconstructions of the targets foreign
+        to ``world`` that the judge calls ``world``."""
         p = self.probabilities[self.kinds.index(kind)][..., self.foreign(world), :]
         return (p.argmax(-1) == self.worlds.index(world)).float().mean(dim=(-2, -1))
 
@@ -128,51 +164,55 @@ class WorldPull:
         truth = torch.tensor([self.worlds.index(t) for t in self.target_worlds])
         return (self.probabilities.argmax(-1) == truth).float().mean(dim=(-2, -1))
 
-    def specificity(self, world: str) -> torch.Tensor:
-        """``(train seeds, layers)``: mean ``P(world)`` of the ``world`` model's reconstructions
-        minus that of the other *trained* models, on the targets foreign to ``world``. Where
-        training alone makes reconstructions look like ``world`` (smooth blobs look like
-        dead leaves), the pull is positive but this is not."""
-        mask, w = self.foreign(world), self.worlds.index(world)
-        others = [k for k, kind in enumerate(self.kinds) if kind not in (UNTRAINED, world)]
-        own = self.probability(world, world).mean(dim=(-2, -1))
-        if not others:
-            return torch.full_like(own, float("nan"))
-        rest = self.probabilities[others][..., mask, w].mean(dim=(0, -2, -1))
-        return own - rest
-
     def pulling(self, layer: str) -> list[str]:
         """The worlds whose model pulls toward them at ``layer`` on every training seed:
         positive :meth:`pull`, and the judge names the world for more of its reconstructions
         than for the untrained model's (:meth:`top_share`)."""
         i = self.layers.index(layer)
         return [
-            w for w in self.kinds[1:]
+            w for w in self.trained
             if bool((self.pull(w)[:, i] > 0).all())
             and bool((self.top_share(w, w)[:, i] > self.top_share(UNTRAINED, w)[:, i]).all())
         ]  # fmt: skip
 
-    def reconstructions(self, target: int = 0, seed: int = 0, start: int = 0) -> dict[str, torch.Tensor]:
-        """``{kind: (layers, 3, H, W)}``: every kind's reconstructions of one target."""
-        return {kind: self.images[k, seed, :, start, target] for k, kind in enumerate(self.kinds)}
+    def grows(self, shallow: str, deep: str) -> list[str]:
+        """The worlds whose pull is larger at ``deep`` than at ``shallow`` on every training seed."""
+        i, j = self.layers.index(shallow), self.layers.index(deep)
+        return [w for w in self.trained if bool((self.pull(w)[:, j] > self.pull(w)[:, i]).all())]
 
-    def answers(self, target: int = 0, seed: int = 0, start: int = 0) -> dict[str, list[str]]:
+    def rows(self, layer: str) -> list[dict]:
+        """One table row per trained world at ``layer`` (values per training seed): pull,
+        the judge's top answers against the untrained model's, and specificity."""
+        i, stem = self.layers.index(layer), self.layers[0]
+        return [{
+            "world": w, f"pull at {stem}": self.pull(w)[:, 0], f"pull at {layer}": self.pull(w)[:, i],
+            f"judged own world at {layer}": self.top_share(w, w)[:, i],
+            "untrained judged so": self.top_share(UNTRAINED, w)[:, i],
+            f"specificity at {layer}": self.specificity(w)[:, i],
+        } for w in self.trained]  # fmt: skip
+
+    def heat(self) -> torch.Tensor:
+        """``(kinds, layers, worlds)``: each kind's mean ``P(world)``, over training seeds,
+        starts and the targets foreign to that world (as in :meth:`pull`)."""
+        per_kind = [[self.mean_probability(kind, w).mean(0) for w in self.worlds] for kind in self.kinds]
+        return torch.stack([torch.stack(row, dim=-1) for row in per_kind])
+
+    def reconstructions(
+        self, target: int = 0, seed_index: int = 0, start: int = 0
+    ) -> dict[str, torch.Tensor]:
+        """``{kind: (layers, 3, H, W)}``: every kind's reconstructions of one target, by the
+        models of the ``seed_index``-th training seed, from the ``start``-th start."""
+        return {kind: self.images[k, seed_index, :, start, target] for k, kind in enumerate(self.kinds)}
+
+    def answers(self, target: int = 0, seed_index: int = 0, start: int = 0) -> dict[str, list[str]]:
         """``{kind: ["leaves 0.79", ...]}``: the judge's top answer for each reconstruction of
         :meth:`reconstructions`, with its probability."""
-        p = self.probabilities[:, seed, :, start, target]  # (kinds, layers, worlds)
+        p = self.probabilities[:, seed_index, :, start, target]  # (kinds, layers, worlds)
         best, index = p.max(-1)
         return {
             kind: [f"{self.worlds[int(j)]} {float(b):.2f}" for b, j in zip(best[k], index[k], strict=True)]
             for k, kind in enumerate(self.kinds)
         }
-
-    def heat(self) -> torch.Tensor:
-        """``(kinds, layers, worlds)``: mean ``P(world)`` of each kind's reconstructions of its
-        foreign targets, over training seeds and starts."""
-        return torch.stack([
-            self.probabilities[k][..., self.foreign(kind), :].mean(dim=(0, 2, 3))
-            for k, kind in enumerate(self.kinds)
-        ])  # fmt: skip
 
 
 def world_targets(size: int, seed: int = TEST_SEED) -> tuple[torch.Tensor, tuple[str, ...]]:

@@ -34,7 +34,7 @@ from .checkpoints import CheckpointError, cache_dir, load_checkpoint, save_check
 from .models import default_device, load_model
 from .precision import TRAINING, autocast, check_precision, choose_precision, describe_hardware
 from .profiles import Profile
-from .worlds import HEAD, HELD_OUT, TRAIN_PHOTOS, UNTRAINED, WORLDS, get_world  # noqa: F401  (HELD_OUT: re-exported)
+from .worlds import HEAD, TRAIN_PHOTOS, UNTRAINED, WORLDS, get_world
 
 JUDGE_MODEL = "shufflenet_v2_x0_5"
 """The world judge's architecture: small, and unlike the ResNets it judges."""
@@ -392,7 +392,7 @@ def world_models(profile: Profile, *, device=None) -> dict[str, list[Weights]]:
 def world_judge(profile: Profile, *, device=None) -> Weights:
     """The world judge of a profile (:data:`JUDGE_MODEL`, trained on :data:`JUDGE_DATA`)."""
     trained = ensure_trained(judge_training(profile), device=device)
-    return Weights("judge", trained_model(trained, device=device), trained.describe())
+    return Weights("judge", trained_model(trained, device=device), trained.describe(), trained.learned)
 
 
 def is_trained(config: TrainConfig, *, device=None) -> bool:

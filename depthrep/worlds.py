@@ -57,6 +57,9 @@ whatever the world it is trained on."""
 UNTRAINED = "untrained"
 """What the world experiment calls the untrained model, beside the world names."""
 
+SPLITS = ("train", "validation")
+"""``split`` values of a world's generator: only the photos differ between them."""
+
 Draw = Callable[[int, int, torch.Generator, str], tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -86,8 +89,10 @@ def _photos(size: int) -> tuple[torch.Tensor, ...]:
 
 
 def photos(count: int, size: int, generator: torch.Generator, split: str = "train"):
-    """Random square crops of :data:`TRAIN_PHOTOS` (10 to 60 % of the usable area), resized
-    to ``size``; training crops are flipped and colour-jittered. Labels: the photo's index."""
+    """Random square crops of :data:`TRAIN_PHOTOS` (10 to 60 % of the training band's area),
+    resized to ``size``; training crops are flipped and colour-jittered. Validation crops
+    are drawn at the same scale but clipped to their band (:data:`VALIDATION_BAND` of the
+    height), so most are smaller, zoomed in up to 3x. Labels: the photo's index."""
     pictures = _photos(size)
     labels = torch.randint(len(pictures), (count,), generator=generator)
     crops = [_crop(pictures[int(k)], size, generator, split) for k in labels]
@@ -98,9 +103,8 @@ def _crop(photo: torch.Tensor, size: int, g: torch.Generator, split: str) -> tor
     height, width = photo.shape[-2:]
     band = int(height * (1 - VALIDATION_BAND))
     top, bottom = (0, band) if split == "train" else (band, height)
-    side_max = min(bottom - top, width)
     uniform = lambda lo, hi: lo + (hi - lo) * float(torch.rand((), generator=g))  # noqa: E731
-    side = max(8, int(side_max * math.sqrt(uniform(0.1, 0.6))))
+    side = min(max(8, int(min(band, width) * math.sqrt(uniform(0.1, 0.6)))), bottom - top, width)
     i = top + int(uniform(0, bottom - top - side + 1))
     j = int(uniform(0, width - side + 1))
     crop = TF.resized_crop(photo, i, j, side, side, [size, size], antialias=True)
@@ -200,12 +204,20 @@ def get_world(name: str) -> World:
 def draw(world: str, count: int, size: int, seed: int = 0, split: str = "train"):
     """``count`` samples of a world, from a seed: ``(count, 3, size, size)`` in ``[0, 1]`` and
     their ``(count,)`` labels. The same arguments give the same images."""
-    return get_world(world).draw(count, size, torch.Generator().manual_seed(seed), split)
+    return get_world(world).draw(count, size, torch.Generator().manual_seed(seed), check_split(split))
+
+
+def check_split(split: str) -> str:
+    """``split`` if it is one of :data:`SPLITS`; else ``ValueError`` naming them."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+    return split
 
 
 def mixture(count: int, size: int, generator: torch.Generator, split: str = "train"):
     """Samples of every world at once, labelled by world (its index in :data:`WORLDS`):
     the judge's task. ``(count, 3, size, size)`` and ``(count,)``."""
+    check_split(split)
     which = torch.randint(len(WORLDS), (count,), generator=generator)
     images = torch.empty((count, 3, size, size))
     for index, world in enumerate(WORLDS.values()):
@@ -221,6 +233,14 @@ NOISE_SIGMA = (0.02, 0.2)
 """Range of the judge's training pixel noise."""
 
 
+def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A Gaussian blur of ``sigma`` pixels at 32 px, scaled with the image side (so a blur
+    means the same at every size); the kernel spans two sigmas each side.
+    ``(..., 3, H, W) -> (..., 3, H, W)``."""
+    sigma = sigma * images.shape[-1] / 32
+    return TF.gaussian_blur(images, [2 * math.ceil(2 * sigma) + 1] * 2, [sigma, sigma])
+
+
 def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """The judge's augmentations, so that smoothness, contrast or grain alone cannot tell a
     world: each image is, each with even chance and in this order, blurred
@@ -228,13 +248,11 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     and given pixel noise (:data:`NOISE_SIGMA`). ``(B, 3, H, W) -> (B, 3, H, W)`` in ``[0, 1]``."""
     g = generator
     out = images.clone()
-    scale = images.shape[-1] / 32
     for i in range(len(images)):
         x = images[i]
         coin = torch.rand(4, generator=g)
         if coin[0] < 0.5:
-            sigma = scale * float(_uniform((), g, *BLUR_SIGMA))
-            blurred = TF.gaussian_blur(x, [2 * math.ceil(2 * sigma) + 1] * 2, [sigma, sigma])
+            blurred = blur(x, float(_uniform((), g, *BLUR_SIGMA)))
             x = blurred if coin[1] < 0.5 else x + float(_uniform((), g, 0.5, 1.5)) * (x - blurred)
         if coin[2] < 0.5:
             mean = x.mean(dim=(-2, -1), keepdim=True)

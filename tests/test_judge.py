@@ -4,7 +4,7 @@ from torch import nn
 
 import depthrep
 from depthrep import judge as J
-from depthrep.worlds import UNTRAINED, WORLDS
+from depthrep.worlds import UNTRAINED, WORLDS, blur
 
 W = list(WORLDS)  # photos, gratings, leaves, noise
 
@@ -33,43 +33,80 @@ class Brightness(nn.Module):
         return -self.scale * (m - centres).abs()
 
 
-def handmade(p_own: float, p_untrained: float, p_other: float) -> J.WorldPull:
-    """Kinds untrained, gratings, leaves; targets from photos and gratings; 1 seed, 2 layers, 1 start.
-    Every model's P(its own world) is set per layer, the rest spread over photos."""
-    kinds = (UNTRAINED, "gratings", "leaves")
-    p = torch.zeros(3, 1, 2, 1, 2, 4)
-    p[..., 0] = 1.0  # photos, unless set below
-    for layer, scale in ((0, 0.0), (1, 1.0)):
-        for k, value in ((1, p_own), (0, p_untrained), (2, p_other)):
-            p[k, 0, layer, 0, :, 1] = scale * value  # P(gratings)
-            p[k, 0, layer, 0, :, 0] = 1 - scale * value
-    images = torch.zeros(3, 1, 2, 1, 2, 3, 4, 4)
-    return J.WorldPull(kinds, ("conv1", "conv5"), ("photos", "gratings"), p, images)
+def handmade() -> J.WorldPull:
+    """Kinds untrained, gratings, leaves; targets from photos, gratings, leaves; 2 seeds, 2 layers,
+    2 starts. P(gratings) is set per kind, seed, start and target; the rest goes to photos. The
+    gratings target (index 1) is the gratings model's own world and gets a P no statistic may see."""
+    kinds, targets = (UNTRAINED, "gratings", "leaves"), ("photos", "gratings", "leaves")
+    p = torch.zeros(3, 2, 2, 2, 3, 4)
+    g = torch.tensor(
+        [  # (kinds, seeds) P(gratings) at conv5 on the foreign targets
+            [0.2, 0.4],  # untrained
+            [0.9, 0.7],  # gratings model
+            [0.65, 0.45],  # leaves model
+        ]
+    )
+    p[:, :, 1, :, :, 1] = g.view(3, 2, 1, 1)
+    p[:, :, 1, 1, :, 1] += torch.tensor([0.0, 0.0, -0.1]).view(1, 1, 3)  # second start, leaves target: lower
+    p[1, :, 1, :, 1, 1] = 0.05  # the gratings model on the gratings target: its own world
+    p[0, :, 1, :, 1, 1] = 0.95  # the untrained model on the gratings target
+    p[..., 0] = 1 - p[..., 1]
+    images = torch.zeros(3, 2, 2, 2, 3, 3, 4, 4)
+    return J.WorldPull(kinds, ("conv1", "conv5"), targets, p, images)
 
 
-def test_pull_is_own_world_probability_above_the_untrained_on_foreign_targets():
-    r = handmade(p_own=0.9, p_untrained=0.2, p_other=0.6)
-    torch.testing.assert_close(r.pull("gratings"), torch.tensor([[0.0, 0.7]]))
-    torch.testing.assert_close(r.specificity("gratings"), torch.tensor([[0.0, 0.3]]))
-    torch.testing.assert_close(r.top_share("gratings", "gratings"), torch.tensor([[0.0, 1.0]]))
-    torch.testing.assert_close(r.top_share(UNTRAINED, "gratings"), torch.tensor([[0.0, 0.0]]))
+def test_pull_specificity_and_shares_use_the_targets_foreign_to_the_world_only():
+    r = handmade()
+    assert r.trained == ("gratings", "leaves") and r.foreign("gratings").tolist() == [True, False, True]
+    # foreign targets 0 and 2; starts 0 and 1; the second start on target 2 is 0.1 lower for everyone
+    start_offset = float(torch.tensor([[0.0, 0.0], [0.0, -0.1]]).mean())  # (starts, foreign targets)
+    given = [[0.2, 0.4], [0.9, 0.7], [0.65, 0.45]]  # (kinds, seeds), as in handmade
+
+    def mean(kind, seed):
+        return given[kind][seed] + start_offset
+
+    torch.testing.assert_close(
+        r.pull("gratings")[:, 1], torch.tensor([mean(1, s) - mean(0, s) for s in (0, 1)])
+    )
+    torch.testing.assert_close(r.pull("gratings")[:, 0], torch.zeros(2))
+    torch.testing.assert_close(r.specificity("gratings")[:, 1], torch.tensor([0.25, 0.25]))
+    torch.testing.assert_close(r.top_share("gratings", "gratings")[:, 1], torch.tensor([1.0, 1.0]))
+    torch.testing.assert_close(r.top_share(UNTRAINED, "gratings")[:, 1], torch.tensor([0.0, 0.0]))
+    torch.testing.assert_close(r.top_share("leaves", "gratings")[:, 1], torch.tensor([1.0, 0.0]))
     assert r.pulling("conv5") == ["gratings"] and r.pulling("conv1") == []
-    assert r.foreign("gratings").tolist() == [True, False] and r.foreign(UNTRAINED).tolist() == [True, True]
-    # kept: conv1 everyone says photos (right for target 0 only); conv5 the gratings model
-    # says gratings for both (right for target 1 only), the untrained one photos
-    torch.testing.assert_close(r.kept()[:, 0], torch.tensor([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]))
+    assert r.grows("conv1", "conv5") == ["gratings"]  # leaves' own world is never raised
     heat = r.heat()
     assert heat.shape == (3, 2, 4)
-    torch.testing.assert_close(
-        heat[1, 1, 1], torch.tensor(0.9)
-    )  # gratings model, conv5, P(gratings), foreign only
-    assert r.answers(1)["gratings"] == ["photos 1.00", "gratings 0.90"]
+    torch.testing.assert_close(heat[1, 1, 1], torch.tensor((mean(1, 0) + mean(1, 1)) / 2))
+    torch.testing.assert_close(heat[0, 1, 1], torch.tensor((mean(0, 0) + mean(0, 1)) / 2))  # not 0.95
+    rows = r.rows("conv5")
+    assert [row["world"] for row in rows] == ["gratings", "leaves"]
+    torch.testing.assert_close(rows[0]["pull at conv5"], r.pull("gratings")[:, 1])
+
+
+def test_kept_counts_reconstructions_judged_to_be_from_their_target_s_world():
+    r = handmade()
+    kept = r.kept()
+    assert kept.shape == (3, 2, 2)
+    # conv1: everyone says photos: right for the photos target only
+    torch.testing.assert_close(kept[:, :, 0], torch.full((3, 2), 1 / 3))
+    # conv5, gratings model seed 0: says gratings on targets 0 and 2 (wrong), photos on 1 (wrong)
+    assert float(kept[1, 0, 1]) == 0.0
+
+
+def test_answers_and_reconstructions_pick_one_seed_and_start():
+    r = handmade()
+    assert r.answers(1, seed_index=0)["gratings"] == ["photos 1.00", "photos 0.95"]
+    assert r.answers(0, seed_index=1, start=1)[UNTRAINED] == ["photos 1.00", "photos 0.60"]
     assert r.reconstructions(0)["leaves"].shape == (2, 3, 4, 4)
 
 
-def test_a_model_no_better_than_untrained_does_not_pull():
-    r = handmade(p_own=0.2, p_untrained=0.2, p_other=0.2)
-    assert float(r.pull("gratings")[0, 1]) == pytest.approx(0) and r.pulling("conv5") == []
+def test_a_pull_needs_untrained_first_and_matching_shapes():
+    r = handmade()
+    with pytest.raises(ValueError, match="must start with 'untrained'"):
+        J.WorldPull(r.kinds[::-1], r.layers, r.target_worlds, r.probabilities, r.images)
+    with pytest.raises(ValueError, match="do not match"):
+        J.WorldPull(r.kinds, r.layers[:1], r.target_worlds, r.probabilities, r.images)
 
 
 def test_probabilities_are_a_distribution_in_world_order():
@@ -82,6 +119,7 @@ def test_judge_accuracy_is_per_world():
     says_photos = depthrep.judge_accuracy(Says(5.0, 0.0, 0.0, 0.0), 16, count=4)
     assert says_photos.clean == {"photos": 1.0, "gratings": 0.0, "leaves": 0.0, "noise": 0.0}
     assert says_photos.blurred["photos"] == 1.0 and says_photos.phase_randomised_photos == 1.0
+    assert says_photos.targets == {"photos": 1.0, "gratings": 0.0, "leaves": 0.0, "noise": 0.0}
     rows = says_photos.rows()
     assert [r["world"] for r in rows] == [*W, "photos, phase-randomised"] and "blurred" not in rows[-1]
 
@@ -90,7 +128,7 @@ def test_blur_scales_with_the_image_side():
     def blurred_edge(side):
         image = torch.zeros(1, 3, side, side)
         image[..., side // 2 :] = 1
-        row = J.blur(image)[0, 0, side // 2]
+        row = blur(image, J.TEST_BLUR)[0, 0, side // 2]
         return int(((row > 0.05) & (row < 0.95)).sum())
 
     assert blurred_edge(128) == pytest.approx(4 * blurred_edge(32), abs=2)

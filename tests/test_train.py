@@ -78,10 +78,6 @@ def test_forced_bfloat16_trains_and_finds_a_bfloat16_checkpoint(cache, monkeypat
     assert train.is_trained(config, device="cpu")
 
 
-def test_held_out_photos_are_never_trained_on():
-    assert not set(train.HELD_OUT) & set(train.TRAIN_PHOTOS)
-
-
 def test_photo_crops_are_labelled_and_validation_comes_from_its_own_band(monkeypatch):
     from depthrep import worlds
 
