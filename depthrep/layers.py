@@ -27,11 +27,12 @@ import torch
 from torch import nn
 from torchvision.models.feature_extraction import get_graph_node_names
 
+from .errors import DepthrepError
 from .models import load_model
 from .names import did_you_mean
 
 
-class UnknownLayerError(ValueError):
+class UnknownLayerError(DepthrepError, ValueError):
     """A layer name the model does not have; the message lists the valid ones."""
 
 

@@ -6,6 +6,8 @@ gets gradients), on CUDA when there is one unless ``device`` says otherwise.
 
 from __future__ import annotations
 
+import http.client
+import itertools
 import re
 import urllib.error
 from collections import OrderedDict
@@ -16,15 +18,20 @@ import torch
 import torchvision
 from torch import nn
 
-from .checkpoints import cache_dir, load_checkpoint, local_checkpoints
+from .checkpoints import DOWNLOAD_TIMEOUT, cache_dir, download, load_checkpoint, local_checkpoints
+from .errors import DepthrepError
 from .names import did_you_mean
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(DepthrepError, ValueError):
     """A model name that depthrep cannot build; the message lists the valid ones."""
 
 
-class WeightsUnavailable(RuntimeError):
+class ImageSizeError(DepthrepError, ValueError):
+    """An ``image_size`` the model's architecture cannot take; the message gives sizes it can."""
+
+
+class WeightsUnavailable(DepthrepError, RuntimeError):
     """Pretrained weights are not cached and cannot be downloaded; the message says where
     to put the file."""
 
@@ -33,11 +40,23 @@ class WeightsUnavailable(RuntimeError):
 FC_IMAGE_SIZE = 29
 _FC_NAME = re.compile(r"^fc(\d+(?:x\d+)?(?:,\d+(?:x\d+)?)*)(-relu)?$")
 
+MAX_FC_PARAMETERS = 1_000_000_000
+"""Most parameters a fully connected net of :func:`load_model` may have: 4 GB of float32
+weights (``fc3000x4`` has 35 million). Larger nets are refused before anything is allocated."""
+
 # Builder arguments an untrained torchvision model needs to be invertible end to end.
 _RANDOM_KWARGS = {
     "googlenet": {"aux_logits": False, "init_weights": True},
     "inception_v3": {"aux_logits": False, "init_weights": True},
 }
+
+# Families whose torchvision ``min_size`` is the size their weights were trained at, not
+# the smallest input the architecture takes: Swin's 4 px patch embedding pads every window,
+# EfficientNetV2's convolutions are all padded.
+_ARCHITECTURE_MIN_SIZE = {"swin_": 4, "efficientnet_v2_": 1}
+_VIT_PATCH = re.compile(r"^vit_[a-z]_(\d+)$")
+# MaxViT's 7x7 windows must tile the feature map at each of its four stages (strides 4 to 32).
+_MAXVIT_MULTIPLE = 224
 
 
 class FullyConnected(nn.Sequential):
@@ -51,25 +70,52 @@ class FullyConnected(nn.Sequential):
         widths: units per layer, e.g. ``[3000, 3000, 3000]``.
         image_size: side ``S`` of the square RGB input.
         relu: put a ReLU after every layer.
+
+    Raises:
+        UnknownModelError: no layers, a width below 1, or over :data:`MAX_FC_PARAMETERS`.
+        ImageSizeError: ``image_size`` below 1.
     """
 
     def __init__(self, widths: Sequence[int], image_size: int = FC_IMAGE_SIZE, relu: bool = False):
-        if not widths or any(int(w) < 1 for w in widths):
-            raise ValueError(f"widths must be positive ints, got {list(widths)}")
+        widths = [int(w) for w in widths]
+        _check_fc(fc_name(widths, relu), widths, image_size)
         blocks: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())
         previous = 3 * image_size * image_size
         for i, width in enumerate(widths, 1):
-            blocks[f"fc{i}"] = nn.Linear(previous, int(width))
+            blocks[f"fc{i}"] = nn.Linear(previous, width)
             if relu:
                 blocks[f"relu{i}"] = nn.ReLU()
-            previous = int(width)
+            previous = width
         super().__init__(blocks)
-        self.widths = [int(w) for w in widths]
+        self.widths = widths
         self.image_size = image_size
         self.relu = relu
 
     def extra_repr(self) -> str:
         return f"widths={self.widths}, image_size={self.image_size}, relu={self.relu}"
+
+
+def fc_parameters(widths: Sequence[int], image_size: int = FC_IMAGE_SIZE) -> int:
+    """Weights and biases of :class:`FullyConnected` ``(widths, image_size)``, counted
+    without building it: ``fc_parameters([10], 2) == 12 * 10 + 10``."""
+    sizes = [3 * image_size * image_size, *widths]
+    return sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(sizes))
+
+
+def _check_fc(name: str, widths: Sequence[int], image_size: int) -> None:
+    if not widths or min(widths) < 1:
+        raise UnknownModelError(
+            f"Cannot build {name!r}: a fully connected net needs at least one layer and every "
+            "width at least 1, as in 'fc3000x4' (four layers of 3000)."
+        )
+    if image_size < 1:
+        raise ImageSizeError(f"{name} takes inputs of 1 px or more, not image_size={image_size}.")
+    count = fc_parameters(widths, image_size)
+    if count > MAX_FC_PARAMETERS:
+        raise UnknownModelError(
+            f"{name} at {image_size} px would have {count:,} parameters ({4 * count / 1e9:,.0f} GB "
+            f"in float32), over depthrep's limit of {MAX_FC_PARAMETERS:,}: use narrower or fewer layers."
+        )
 
 
 def fc_name(widths: Sequence[int], relu: bool = False) -> str:
@@ -103,6 +149,65 @@ def model_names() -> list[str]:
     ``"fc3000x2,6000"``, with ``-relu`` for ReLU after each layer.
     """
     return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def _check_name(name: str) -> None:
+    if name not in model_names():
+        raise UnknownModelError(
+            f"Unknown model {name!r}.{did_you_mean(name, model_names(), n=3)}"
+            f" Valid torchvision models: {', '.join(model_names())}."
+            " Fully connected nets: 'fc<width>x<depth>' such as 'fc3000x4' (add '-relu')."
+        )
+
+
+def min_image_size(name: str) -> int:
+    """Smallest side of a square input the architecture ``name`` takes, in pixels.
+
+    From torchvision's weights meta (``min_size``: 75 for ``inception_v3``, 63 for
+    ``alexnet``, 1 for ResNets), except where that is the weights' training size rather
+    than the architecture's limit: vision transformers take one patch (16 for
+    ``vit_b_16``), Swin 4, EfficientNetV2 1. Fully connected nets: 1.
+
+    >>> min_image_size("inception_v3"), min_image_size("vit_b_16"), min_image_size("fc3000x4")
+    (75, 16, 1)
+
+    Raises:
+        UnknownModelError: ``name`` is not a model.
+    """
+    if parse_fc_name(name) is not None:
+        return 1
+    _check_name(name)
+    if match := _VIT_PATCH.match(name):
+        return int(match.group(1))
+    for prefix, size in _ARCHITECTURE_MIN_SIZE.items():
+        if name.startswith(prefix):
+            return size
+    return int(torchvision.models.get_model_weights(name).DEFAULT.meta["min_size"][0])
+
+
+def _check_size(name: str, image_size: int, member) -> None:
+    """Refuse, before building, an ``image_size`` the model (with weights ``member``) cannot take."""
+    if member is not None and (_VIT_PATCH.match(name) or name == "maxvit_t"):
+        fixed = member.meta["min_size"][0]
+        if image_size != fixed:
+            raise ImageSizeError(
+                f"{name} with {member.name} weights takes {fixed} px inputs only, not "
+                f"image_size={image_size}: pass image_size={fixed}, or weights='random' to build "
+                f"it for {image_size} px."
+            )
+    smallest = min_image_size(name)
+    if image_size < smallest:
+        raise ImageSizeError(
+            f"{name} takes inputs of {smallest} px or more, not image_size={image_size}: "
+            f"pass a size of at least {smallest}."
+        )
+    step = smallest if _VIT_PATCH.match(name) else _MAXVIT_MULTIPLE if name == "maxvit_t" else 1
+    if image_size % step:
+        below, above = image_size // step * step, (image_size // step + 1) * step
+        raise ImageSizeError(
+            f"{name} takes sides that are multiples of {step} px, not image_size={image_size}: "
+            f"pass {below} or {above}."
+        )
 
 
 def default_device() -> torch.device:
@@ -143,14 +248,18 @@ def load_model(
         device: where to put the model; ``None`` means CUDA when available, else CPU.
         image_size: input side the model is built for, where the architecture needs it:
             fully connected nets (default 29), vision transformers (a multiple of the patch
-            size) and MaxViT (a multiple of 224); other models take any size.
+            size) and MaxViT (a multiple of 224); other models take any size from
+            :func:`min_image_size` up. Checked before anything is built when given.
         builder_kwargs: passed to the torchvision builder (e.g. ``num_classes=9``).
 
     Raises:
-        UnknownModelError: the name is not a model; the message lists the valid ones.
-        WeightsUnavailable: ImageNet weights are not cached and cannot be downloaded;
-            the message names the file and the folder to put it in.
-        CheckpointError: the weights file is missing or corrupt.
+        UnknownModelError: the name is not a model (the message lists the valid ones), or
+            a fully connected net with a zero width or over :data:`MAX_FC_PARAMETERS`.
+        ImageSizeError: ``image_size`` is one the architecture cannot take.
+        WeightsUnavailable: ImageNet weights are not cached and cannot be downloaded
+            (within :data:`depthrep.checkpoints.DOWNLOAD_TIMEOUT` seconds of silence); the message names the
+            file and the folder to put it in.
+        CheckpointError: the weights file is missing, unreadable or corrupt.
     """
     device = torch.device(device) if device is not None else default_device()
     with torch.random.fork_rng(devices=[]):
@@ -162,31 +271,35 @@ def load_model(
 def _build(name: str, weights, image_size: int | None, kwargs: dict) -> nn.Module:
     fc = parse_fc_name(name) if isinstance(name, str) else None
     if fc is not None:
-        if weights == "imagenet":
-            raise WeightsUnavailable(
-                f"{name} is one of the paper's fully connected nets: it has no ImageNet weights."
-            )
-        model: nn.Module = FullyConnected(fc[0], image_size or FC_IMAGE_SIZE, relu=fc[1])
-    elif name in model_names():
-        if image_size is not None and name.startswith("vit_"):
+        return _fully_connected(name, *fc, weights, image_size)
+    _check_name(name)
+    member = _weights_member(name, weights)
+    if image_size is not None:
+        _check_size(name, image_size, member)
+        if name.startswith("vit_"):
             kwargs = {"image_size": image_size, **kwargs}
-        elif image_size is not None and name == "maxvit_t":
+        elif name == "maxvit_t":
             kwargs = {"input_size": (image_size, image_size), **kwargs}
-        if weights in ("random", None):
-            return torchvision.models.get_model(
-                name, weights=None, **{**_RANDOM_KWARGS.get(name, {}), **kwargs}
-            )
-        if weights == "local":
-            return _local(name, kwargs)
-        if _is_weights_name(name, weights):
-            return _pretrained(name, str(weights), kwargs)
-        model = torchvision.models.get_model(name, weights=None, **{**_RANDOM_KWARGS.get(name, {}), **kwargs})
-    else:
-        raise UnknownModelError(
-            f"Unknown model {name!r}.{did_you_mean(name, model_names(), n=3)}"
-            f" Valid torchvision models: {', '.join(model_names())}."
-            " Fully connected nets: 'fc<width>x<depth>' such as 'fc3000x4' (add '-relu')."
+    if member is not None:
+        return _pretrained(name, member, kwargs)
+    if weights == "local":
+        return _local(name, kwargs)
+    model = torchvision.models.get_model(name, weights=None, **{**_RANDOM_KWARGS.get(name, {}), **kwargs})
+    if weights in ("random", None):
+        return model
+    return _load_file(model, name, weights)
+
+
+def _fully_connected(name: str, widths: list[int], relu: bool, weights, image_size: int | None) -> nn.Module:
+    if weights in ("imagenet", "local"):
+        what = "no ImageNet weights" if weights == "imagenet" else "no local weights (depthrep trains none)"
+        raise WeightsUnavailable(
+            f"{name} is one of the paper's fully connected nets: it has {what}. "
+            "Pass weights='random' (the paper inverts them untrained) or a checkpoint path."
         )
+    size = FC_IMAGE_SIZE if image_size is None else image_size
+    _check_fc(name, widths, size)  # with the name asked for ("fc100x0" has no layers to name)
+    model = FullyConnected(widths, size, relu=relu)
     if weights in ("random", None):
         return model
     return _load_file(model, name, weights)
@@ -199,9 +312,14 @@ def _local(name: str, kwargs: dict) -> nn.Module:
             f"No {name} trained here yet in {cache_dir()}. Train one with "
             f"`python -m depthrep train {name}` (a few minutes on a CPU), or pass weights='random'."
         )
-    _, meta = load_checkpoint(found[0])
+    state_dict, meta = load_checkpoint(found[0])
+    if "classes" not in meta:
+        raise WeightsUnavailable(
+            f"{found[0]} is not a depthrep checkpoint (it has no 'classes' in its meta, as files "
+            f"written by `python -m depthrep train` have): delete it and train again."
+        )
     model = torchvision.models.get_model(name, weights=None, **{"num_classes": meta["classes"], **kwargs})
-    return _load_file(model, name, found[0])
+    return _fit(model, name, found[0], state_dict)
 
 
 def available_weights(name: str) -> dict[str, str | None]:
@@ -214,9 +332,7 @@ def available_weights(name: str) -> dict[str, str | None]:
     if parse_fc_name(name) is not None:
         return status | {"imagenet": "fully connected nets have no ImageNet weights",
                          "local": "fully connected nets are not trained here"}  # fmt: skip
-    enum = torchvision.models.get_model_weights(name)
-    member = enum.__members__.get("IMAGENET1K_V1", enum.DEFAULT)
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / member.url.rsplit("/", 1)[-1]
+    cached = _hub_file(_weights_member(name, "imagenet"))
     status["imagenet"] = None if cached.exists() else f"not downloaded: {cached} is missing"
     status["local"] = (
         None if local_checkpoints(name) else f"not trained here yet (python -m depthrep train {name})"
@@ -224,31 +340,50 @@ def available_weights(name: str) -> dict[str, str | None]:
     return status
 
 
-def _is_weights_name(name: str, weights) -> bool:
+def _weights_member(name: str, weights):
+    """The torchvision weights enum member ``weights`` names for ``name``, else ``None``."""
     if not isinstance(weights, str) or weights in ("random", "local"):
-        return False
-    if weights == "imagenet":
-        return True
-    enum = torchvision.models.get_model_weights(name)
-    return weights in enum.__members__ and not Path(weights).exists()
-
-
-def _pretrained(name: str, weights: str, kwargs: dict) -> nn.Module:
+        return None
     enum = torchvision.models.get_model_weights(name)
     if weights == "imagenet":
-        member = enum.__members__.get("IMAGENET1K_V1", enum.DEFAULT)
-    else:
-        member = enum[weights]
-    filename = member.url.rsplit("/", 1)[-1]
-    target = Path(torch.hub.get_dir()) / "checkpoints" / filename
+        return enum.__members__.get("IMAGENET1K_V1", enum.DEFAULT)
+    if weights in enum.__members__ and not Path(weights).exists():
+        return enum[weights]
+    return None
+
+
+def _hub_file(member) -> Path:
+    """Where torchvision keeps ``member``'s file: ``$TORCH_HOME/hub/checkpoints/<file>``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / member.url.rsplit("/", 1)[-1]
+
+
+def _pretrained(name: str, member, kwargs: dict) -> nn.Module:
+    target = _hub_file(member)
+    if not target.exists():
+        _fetch(name, member, target)
     try:
         return torchvision.models.get_model(name, weights=member, **kwargs)
-    except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
+    except Exception:
+        # Name the cached file when it is what failed (an HTML error page, a cut download).
+        remedy = f"Delete it to download it again, or put a good copy of {member.url} there."
+        load_checkpoint(target, remedy=remedy)
+        raise
+
+
+def _fetch(name: str, member, target: Path) -> None:
+    """Download ``member`` to ``target``, as WeightsUnavailable with what to do offline if it fails."""
+    try:
+        download(member.url, target)
+    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as err:
+        reason = getattr(err, "reason", err)
+        if isinstance(reason, TimeoutError):
+            why = f"the download timed out (no data for {DOWNLOAD_TIMEOUT} s)"
+        else:
+            why = f"they could not be downloaded ({reason})"
         raise WeightsUnavailable(
-            f"{name} {member.name} weights are not in the torch hub cache and could not be "
-            f"downloaded ({getattr(err, 'reason', err)}). Download {member.url} on a machine "
-            f"with internet and put it at {target} (the folder is $TORCH_HOME/hub/checkpoints; "
-            "set TORCH_HOME to use another), or pass weights='random'."
+            f"{name} {member.name} weights are not in the torch hub cache and {why}. "
+            f"Download {member.url} on a machine with internet and put it at {target} (the folder "
+            "is $TORCH_HOME/hub/checkpoints; set TORCH_HOME to use another), or pass weights='random'."
         ) from None
 
 
@@ -260,6 +395,11 @@ def _load_file(model: nn.Module, name: str, path) -> nn.Module:
             f"{name} nor an existing file."
         )
     state_dict, _ = load_checkpoint(path)
+    return _fit(model, name, path, state_dict)
+
+
+def _fit(model: nn.Module, name: str, path: Path, state_dict: dict) -> nn.Module:
+    """Load ``state_dict`` (read from ``path``) into ``model``, or say why it does not fit."""
     own = model.state_dict()
     wrong = [
         f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"

@@ -27,6 +27,7 @@ import warnings
 
 import torch
 
+from .errors import DepthrepError
 from .names import did_you_mean
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -42,7 +43,7 @@ TRAINING = "auto"
 """Default precision of local training (:class:`depthrep.train.TrainConfig`)."""
 
 
-class PrecisionError(ValueError):
+class PrecisionError(DepthrepError, ValueError):
     """An unknown precision was asked for, as an argument or in ``$DEPTHREP_PRECISION``."""
 
 
