@@ -5,8 +5,11 @@
 Each notebook in ``notebooks/`` is executed into the output folder (never in place)
 with ``-p profile <profile>``. ``summary.json`` beside them records per notebook the
 profile, device, wall time, status and every claim check with its measured values. An
-executed notebook is kept even when it fails, so its traceback can be read. The exit
-status is 1 if any notebook failed or any claim did not hold.
+executed notebook is kept even when it fails, so its traceback can be read; the error names
+the failing cell (its number in the notebook, its ``In [n]`` in the executed copy, its first
+line) and the exception. A notebook fails if a cell raises, if a claim does not hold, if it
+stopped before its last cell (``sys.exit()``) or if it reported no claim. The exit status is
+1 if any notebook failed, 2 if ``--out`` is no folder that can be written.
 
 ``--jobs N`` runs N notebooks at once (N kernels in memory), each kernel with its share of
 the CPU threads (``OMP_NUM_THREADS``, unless already set). On a small CPU this pays: at the ``ci``
@@ -25,6 +28,7 @@ import json
 import multiprocessing
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -34,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
-from .checkpoints import atomic_write, cache_dir
+from .checkpoints import CheckpointError, atomic_write, cache_dir
 from .profiles import PROFILES, Profile
 from .report import CLAIMS_MIME
 
@@ -71,7 +75,12 @@ def reading_order(notebook: Path) -> tuple[bool, str]:
 
 
 def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") -> Outcome:
-    """Run one notebook with papermill into ``out``; never raises for a notebook error."""
+    """Run one notebook with papermill into ``out``; never raises for a notebook error.
+
+    The notebook fails if a cell raises (the error names the cell: :func:`_describe_cell`),
+    if a claim does not hold, if it stopped before its last cell (a ``sys.exit()``, which
+    papermill takes for a clean end), or if it reported no claim at all.
+    """
     import nbformat
     import papermill
 
@@ -79,6 +88,7 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
     # papermill saves after every cell: run into a temporary name and rename once it is done,
     # so an interrupted run leaves the previous notebook (or none), never half of one.
     unfinished = out / f".{notebook.stem}.part.ipynb"
+    given = nbformat.read(notebook, as_version=4).cells  # as given: the cell numbers errors name
     start = time.perf_counter()
     error = ""
     try:
@@ -86,7 +96,10 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
             str(notebook), str(unfinished), parameters={"profile": profile}, kernel_name=kernel,
             cwd=str(notebook.parent), progress_bar=False, log_output=False,
         )  # fmt: skip
-    except Exception as err:  # papermill re-raises the cell's exception; record it, go on
+    except papermill.PapermillExecutionError as err:  # a cell raised: say which
+        where = _describe_cell(_source_index(given, err.cell_index), err.exec_count, err.source)
+        error = f"{where} raised {_exception_line(err.ename, err.evalue)}"
+    except Exception as err:  # the kernel died, or would not start: record it, go on
         error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
     except BaseException:  # Ctrl-C: nothing half-written stays behind
         unfinished.unlink(missing_ok=True)
@@ -94,17 +107,79 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
     if unfinished.exists():
         os.replace(unfinished, target)
     seconds = time.perf_counter() - start
-    outcome = Outcome(notebook.name, "failed" if error else "ok", round(seconds, 1), profile, error=error)
+    outcome = Outcome(notebook.name, "ok", round(seconds, 1), profile, error=error)
     if target.exists():
-        for cell in nbformat.read(target, as_version=4).cells:
+        executed = nbformat.read(target, as_version=4).cells
+        for cell in executed:
             for output in cell.get("outputs", []):
                 report = output.get("data", {}).get(CLAIMS_MIME)
                 if report:
                     outcome.device = report["device"]
                     outcome.claims.extend(report["claims"])
-    if not error and any(not c["holds"] for c in outcome.claims):
+        if not outcome.error:
+            outcome.error = _stopped_early(executed, given)
+    if not outcome.error and not outcome.claims:
+        outcome.error = NO_CLAIMS
+    if outcome.error or any(not c["holds"] for c in outcome.claims):
         outcome.status = "failed"
     return outcome
+
+
+NO_CLAIMS = "reported no claim: a chapter must end with depthrep.check(run, claims)"
+
+
+def _describe_cell(index: int, exec_count: int | None, source: str) -> str:
+    """``"cell 3 (In [4]) `x = f(y)`"``: the cell's index in the notebook as given
+    (counting from 0), its execution count in the executed copy, and its first line."""
+    lines = source.strip().splitlines()
+    first = lines[0] if lines else ""
+    if len(first) > 60 or len(lines) > 1:
+        first = f"{first[:60]} ..."
+    count = f" (In [{exec_count}])" if exec_count is not None else ""
+    return f"cell {index}{count} `{first}`"
+
+
+def _exception_line(ename: str, evalue: str) -> str:
+    """``"ValueError: boom"``: the exception's name and the last line of its message."""
+    lines = str(evalue).strip().splitlines()
+    return f"{ename}: {lines[-1]}" if lines else ename
+
+
+def _source_index(source: list, index: int) -> int:
+    """papermill's cell ``index`` (in the notebook it ran, its parameters cell injected) as an
+    index into ``source``, the cells it was given. papermill inserts that cell after the one
+    tagged ``parameters`` (first if none) or replaces one already tagged ``injected-parameters``."""
+    tags = [cell.get("metadata", {}).get("tags", []) for cell in source]
+    if any("injected-parameters" in t for t in tags):
+        return index
+    injected = next((i + 1 for i, t in enumerate(tags) if "parameters" in t), 0)
+    return index - (index > injected)
+
+
+def _stopped_early(executed: list, source: list) -> str:
+    """Why the executed notebook's cells did not all run ('' if they did).
+
+    papermill marks each cell ``pending`` until it runs, and ends a run without error at a cell
+    that raises ``SystemExit`` (``sys.exit()``, or a code of 0): the cells after it keep that mark.
+    """
+    status = [cell.get("metadata", {}).get("papermill", {}).get("status") for cell in executed]
+    pending = [
+        i
+        for i, cell in enumerate(executed)
+        if status[i] == "pending" and cell.cell_type == "code" and cell.source.strip()
+    ]
+    if not pending:
+        return ""
+    skipped = _describe_cell(_source_index(source, pending[0]), None, executed[pending[0]].source)
+    skipped = f"{skipped} and those after it never ran"
+    stops = [i for i in range(pending[0]) if status[i] == "failed"]
+    if stops:
+        stop = executed[stops[-1]]
+        where = _describe_cell(_source_index(source, stops[-1]), stop.get("execution_count"), stop.source)
+        errors = [o for o in stop.get("outputs", []) if o.get("output_type") == "error"]
+        raised = _exception_line(errors[0]["ename"], errors[0]["evalue"]) if errors else "an error"
+        skipped = f"{where} raised {raised}, so {skipped}: remove the exit"
+    return f"stopped early: {skipped}; a chapter must run to its claim check"
 
 
 def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: int = 1) -> list[Outcome]:
@@ -123,7 +198,7 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
     print(
         f"Executing {len(todo)} notebook(s) at profile {profile!r}, {jobs} at a time, into {out}", flush=True
     )
-    outcomes = []
+    outcomes, remembering = [], True
     with _kernel_environment(jobs):
         if not selected and jobs > 1:
             train_first(profile, jobs)
@@ -141,8 +216,8 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
             listed = sorted(entries.values(), key=lambda e: reading_order(Path(e["notebook"])))
             text = json.dumps({"profile": profile, "notebooks": listed}, indent=2)
             atomic_write(out / "summary.json", lambda tmp, text=text: tmp.write_text(text))
-            if outcome.status == "ok":  # a notebook that stopped early says little of its length
-                _remember_duration(profile, outcome)
+            if remembering and outcome.status == "ok":  # one that stopped early says little of its length
+                remembering = _remember_duration(profile, outcome)
     return sorted(outcomes, key=lambda o: reading_order(Path(o.notebook)))
 
 
@@ -157,7 +232,11 @@ def train_first(profile: str | Profile, jobs: int) -> None:
     from .profiles import get_profile
     from .train import is_trained, profile_trainings
 
-    missing = [c for c in profile_trainings(get_profile(profile)) if not is_trained(c)]
+    try:
+        missing = [c for c in profile_trainings(get_profile(profile)) if not is_trained(c)]
+    except CheckpointError as err:  # no cache folder to be had: each notebook that needs one says so
+        print(f"Not training first: {err}", flush=True)
+        return
     if not missing:
         return
     print(f"Training {len(missing)} local model(s) first, {min(jobs, len(missing))} at a time", flush=True)
@@ -199,15 +278,34 @@ def _durations() -> dict[str, dict[str, float]]:
     try:
         found = json.loads((cache_dir() / DURATIONS).read_text())
         return {k: {n: float(t) for n, t in v.items()} for k, v in found.items()}
-    except (OSError, ValueError, TypeError, AttributeError):  # none yet, or unreadable: start afresh
+    # none yet, unreadable, or no cache folder to be had (CheckpointError): start afresh
+    except (OSError, CheckpointError, ValueError, TypeError, AttributeError):
         return {}
 
 
-def _remember_duration(profile: str, outcome: Outcome) -> None:
+def _remember_duration(profile: str, outcome: Outcome) -> bool:
+    """Add ``outcome``'s wall time to :data:`DURATIONS`; False (with one line said) where the
+    cache folder cannot be written: the run goes on, the next one only loses this order."""
     durations = _durations()
     durations.setdefault(profile, {})[outcome.notebook] = outcome.seconds
     text = json.dumps(durations, indent=1, sort_keys=True)
-    atomic_write(cache_dir() / DURATIONS, lambda tmp: tmp.write_text(text))
+    try:
+        atomic_write(cache_dir() / DURATIONS, lambda tmp: tmp.write_text(text))
+    except (OSError, CheckpointError) as err:
+        print(f"warning: wall times not remembered: {_unwritable(err)}", flush=True)
+        return False
+    return True
+
+
+def _unwritable(err: OSError | CheckpointError) -> str:
+    """Why :data:`DURATIONS` could not be written, naming the folder and what to do."""
+    if isinstance(err, CheckpointError):  # checkpoints' own message says both
+        return str(err)
+    folder = Path(err.filename).parent if err.filename else "the cache folder"  # its temporary file
+    return (
+        f"cannot write {DURATIONS} in {folder} ({err.strerror or err}): "
+        "set DEPTHREP_CACHE to a folder you can write."
+    )
 
 
 def _executed(todo: list[Path], out: Path, profile: str, jobs: int) -> Iterator[Outcome]:
@@ -273,6 +371,22 @@ def _earlier(summary: Path, profile: str) -> dict[str, dict]:
         return {}
 
 
+def _unusable_out(out: Path) -> str:
+    """Why ``out`` cannot take the executed notebooks ('' if it can), found by creating the
+    folder and a probe file in it, before any notebook runs."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except FileExistsError:
+        return "is a file, not a folder"
+    except NotADirectoryError:
+        return "lies under a file, not a folder"
+    except OSError as err:
+        return f"cannot be written ({err.strerror or err})"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m depthrep.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="laptop", choices=list(PROFILES))
@@ -287,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
+    unusable = _unusable_out(args.out)
+    if unusable:
+        parser.error(f"--out {args.out}: {unusable}; pass a folder the executed notebooks can be written to")
     start = time.perf_counter()
     outcomes = run_all(args.profile, args.out, [p.resolve() for p in args.notebooks] or None, args.jobs)
     failed = [o.notebook for o in outcomes if o.status != "ok"]

@@ -1,4 +1,4 @@
-"""The papermill runner on two tiny notebooks: one whose claim holds, one whose claim fails."""
+"""The papermill runner on tiny notebooks: claims that hold or fail, a cell that raises or exits early."""
 
 import json
 from pathlib import Path
@@ -8,21 +8,26 @@ import pytest
 
 from depthrep import run as runner
 
+START = "import depthrep\nrun = depthrep.start(profile)"
 
-def notebook(path, holds: bool):
+
+def check(holds: bool) -> str:
+    return f"depthrep.check(run, [depthrep.claim('it holds', {holds}, value=run.profile.size)])"
+
+
+def written(path, *sources):
+    """A notebook at ``path``: a ``parameters`` cell, then one code cell per source."""
     nb = nbformat.v4.new_notebook()
     parameters = nbformat.v4.new_code_cell('profile = "laptop"')
     parameters.metadata["tags"] = ["parameters"]
-    nb.cells = [
-        parameters,
-        nbformat.v4.new_code_cell("import depthrep\nrun = depthrep.start(profile)"),
-        nbformat.v4.new_code_cell(
-            f"depthrep.check(run, [depthrep.claim('it holds', {holds}, value=run.profile.size)])"
-        ),
-    ]
+    nb.cells = [parameters, *map(nbformat.v4.new_code_cell, sources)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
     return path
+
+
+def notebook(path, holds: bool):
+    return written(path, START, check(holds))
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -124,22 +129,16 @@ def test_an_interrupted_run_leaves_no_partial_notebook(tmp_path, monkeypatch):
 def test_jobs_run_notebooks_at_once_each_with_its_share_of_threads(tmp_path, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(runner, "_usable_cpus", lambda: 4)
-    nb = nbformat.v4.new_notebook()
-    parameters = nbformat.v4.new_code_cell('profile = "laptop"')
-    parameters.metadata["tags"] = ["parameters"]
     # Each kernel leaves a mark and waits (up to a minute) for the other's: only kernels that
     # run at the same time both see two marks.
-    nb.cells = [parameters, nbformat.v4.new_code_cell(
+    source = (
         "import glob, os, time\nimport depthrep\nrun = depthrep.start(profile)\n"
         "open(f'mark-{os.getpid()}', 'w').close()\ndeadline = time.time() + 60\n"
         "while len(glob.glob('mark-*')) < 2 and time.time() < deadline:\n    time.sleep(0.1)\n"
         "depthrep.check(run, [depthrep.claim('ran', True, threads=float(os.environ['OMP_NUM_THREADS']), "
         "marks=float(len(glob.glob('mark-*'))))])"
-    )]  # fmt: skip
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    paths = [tmp_path / "a.ipynb", tmp_path / "b.ipynb"]
-    for path in paths:
-        nbformat.write(nb, path)
+    )
+    paths = [written(tmp_path / "a.ipynb", source), written(tmp_path / "b.ipynb", source)]
     monkeypatch.chdir(tmp_path)
     outcomes = runner.run_all("ci", Path("out"), paths, jobs=2)  # a relative folder, as make passes
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.ipynb", "b.ipynb", "summary.json"]
@@ -227,3 +226,123 @@ def test_imagenet_profiles_train_only_the_worlds_and_the_judge():
         *train.world_trainings(get_profile("paper")),
         train.judge_training(get_profile("paper")),
     ]
+
+
+def test_a_notebook_that_exits_before_its_claims_fails(tmp_path):
+    # papermill takes SystemExit(0) for a clean end: the runner said "ok, 0/0 claims hold"
+    nb = written(tmp_path / "a.ipynb", START, "import sys\nraise SystemExit(0)", check(True))
+    (tmp_path / "out").mkdir()
+    outcome = runner.execute(nb, tmp_path / "out", "ci")
+    assert outcome.status == "failed" and outcome.claims == []
+    assert outcome.error == (
+        "stopped early: cell 2 (In [4]) `import sys ...` raised SystemExit: 0, so cell 3 "
+        "`depthrep.check(run, "
+        "[depthrep.claim('it holds', True, value= ...` and those after it never ran: remove the exit; "
+        "a chapter must run to its claim check"
+    )
+
+
+def test_a_notebook_that_reports_no_claim_fails_and_one_that_exits_after_them_passes(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    silent = runner.execute(written(tmp_path / "silent.ipynb", START, "x = 1"), out, "ci")
+    assert (silent.status, silent.error) == ("failed", runner.NO_CLAIMS)
+    done = written(tmp_path / "done.ipynb", START, check(True), "", "import sys\nsys.exit()")
+    assert runner.execute(done, out, "ci").status == "ok"  # every claim checked, then the end
+
+
+def test_every_chapter_ends_with_its_claim_check():
+    """The runner fails a notebook that reports no claim (``depthrep.check``)."""
+    for path in runner.notebooks():
+        code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        assert "depthrep.check(run," in code[-1], f"{path.name}: its last code cell checks no claim"
+
+
+def test_a_failing_cell_is_named_by_number_first_line_and_exception(tmp_path, capsys):
+    nb = written(tmp_path / "a.ipynb", START, "x = 1", "# the third step\nraise ValueError('bad\\nboom')")
+    [outcome] = runner.run_all("ci", tmp_path / "out", [nb])
+    expected = "cell 3 (In [5]) `# the third step ...` raised ValueError: boom"
+    assert outcome.error == expected
+    assert f" s, 0/0 claims hold\n    {expected}\n" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["notebooks"][0]["error"] == expected
+
+
+def test_cell_numbers_are_those_of_the_notebook_given_not_of_its_executed_copy():
+    # papermill's own numbering counts the parameters cell it injects
+    tagged = [nbformat.v4.new_code_cell(tags) for tags in ("a", "p", "b")]
+    assert [runner._source_index(tagged, i) for i in (1, 2, 3)] == [0, 1, 2]  # no parameters: first
+    tagged[1].metadata["tags"] = ["parameters"]  # injected after it, at 2
+    assert [runner._source_index(tagged, i) for i in (0, 1, 3)] == [0, 1, 2]
+    tagged[1].metadata["tags"] = ["injected-parameters"]  # replaced in place
+    assert [runner._source_index(tagged, i) for i in (0, 1, 2)] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("where", ["file/cache", "cache"])
+def test_a_cache_that_cannot_be_written_loses_the_wall_times_not_the_run(
+    tmp_path, monkeypatch, capsys, where
+):
+    # read-only, also for root: the cache folder under a file, or the times' file a folder
+    (tmp_path / "file").write_text("")
+    (tmp_path / "cache" / runner.DURATIONS).mkdir(parents=True)
+    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / where))
+    a, b = notebook(tmp_path / "a.ipynb", True), notebook(tmp_path / "b.ipynb", True)
+
+    def executed(todo, out, profile, jobs):
+        return (runner.Outcome(nb.name, "ok", 1.0, profile) for nb in todo)
+
+    monkeypatch.setattr(runner, "_executed", executed)
+    outcomes = runner.run_all("ci", tmp_path / "out", [a, b], jobs=2)
+    assert [o.notebook for o in outcomes] == ["a.ipynb", "b.ipynb"]
+    printed = capsys.readouterr().out
+    assert printed.count("warning: wall times not remembered: ") == 1, printed
+    assert str(tmp_path / where) in printed
+
+
+def test_without_a_cache_folder_nothing_is_trained_first(tmp_path, monkeypatch, capsys):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / "file" / "cache"))
+    runner.train_first("ci", jobs=2)  # the notebooks that need a model say why there is none
+    assert capsys.readouterr().out.startswith(
+        f"Not training first: Cannot create the cache folder {tmp_path}"
+    )
+
+
+@pytest.mark.skipif(runner.os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_cache_folder_loses_the_wall_times_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path))
+    tmp_path.chmod(0o555)
+    try:
+        assert runner._remember_duration("ci", runner.Outcome("a.ipynb", "ok", 1.0, "ci")) is False
+    finally:
+        tmp_path.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    "out, said",
+    [
+        ("file", "is a file, not a folder"),
+        ("file/out", "lies under a file, not a folder"),
+        ("read-only", "cannot be written (Permission denied)"),
+    ],
+)
+def test_an_unusable_out_folder_is_refused_before_any_notebook_runs(tmp_path, monkeypatch, capsys, out, said):
+    (tmp_path / "file").write_text("")
+    if out == "read-only":  # root writes anywhere: the probe file is refused as it would be
+
+        def refused(dir):
+            raise PermissionError(13, "Permission denied", dir)
+
+        monkeypatch.setattr(
+            runner, "tempfile", type("tempfile", (), {"TemporaryFile": staticmethod(refused)})
+        )
+    monkeypatch.setattr(runner, "run_all", lambda *args: pytest.fail("a notebook ran"))
+    good = notebook(tmp_path / "good.ipynb", True)
+    with pytest.raises(SystemExit) as exit_info:
+        runner.main(["--profile", "ci", "--out", str(tmp_path / out), str(good)])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == (
+        f"python -m depthrep.run: error: --out {tmp_path / out}: {said}; "
+        "pass a folder the executed notebooks can be written to"
+    )
