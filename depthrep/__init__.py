@@ -13,13 +13,29 @@ and measure what was lost::
 
 from .distances import embedding_distance, input_distance, shifted_reference
 from .encoder import Encoder
+from .errors import DepthrepError
 from .images import ImageError, load_image, samples
-from .invert import DivergenceError, DivergenceWarning, invert, invert_fc, invert_over_seeds
+from .invert import (
+    DivergenceError,
+    DivergenceWarning,
+    EmbeddingError,
+    ZeroEmbeddingWarning,
+    invert,
+    invert_fc,
+    invert_over_seeds,
+)
 from .judge import WorldPull, judge_accuracy, measure_pull, world_targets
 from .layers import UnknownLayerError, layers, node_names
 from .manifold import filter_roughness
 from .methods import METHODS, Method, get_method, start_image
-from .models import UnknownModelError, WeightsUnavailable, load_model, model_names
+from .models import (
+    ImageSizeError,
+    UnknownModelError,
+    WeightsUnavailable,
+    load_model,
+    min_image_size,
+    model_names,
+)
 from .plot import (
     plot_depth_profiles,
     plot_distances,
@@ -49,11 +65,14 @@ __all__ = [
     "WORLDS",
     "Claim",
     "ClaimFailed",
+    "DepthrepError",
     "DivergenceError",
     "DivergenceWarning",
+    "EmbeddingError",
     "Encoder",
     "History",
     "ImageError",
+    "ImageSizeError",
     "InversionResult",
     "LayerGrid",
     "LayerPicker",
@@ -64,6 +83,7 @@ __all__ = [
     "UnknownModelError",
     "WeightsUnavailable",
     "WorldPull",
+    "ZeroEmbeddingWarning",
     "check",
     "claim",
     "concat_results",
@@ -85,6 +105,7 @@ __all__ = [
     "load_image",
     "load_model",
     "measure_pull",
+    "min_image_size",
     "model_names",
     "node_names",
     "plot_depth_profiles",

@@ -6,30 +6,40 @@
     depthrep train resnet18 --steps 500
     depthrep precision
 
-``python -m depthrep ...`` is the same. Bad arguments exit with status 2 and one line saying
-why; running out of memory exits with 1; Ctrl-C exits with 130 and leaves no partial
-files; success exits with 0.
+``python -m depthrep ...`` is the same. Exit status:
+
+- 0: success;
+- 1: the run did not fit in memory (one line; ``--memory-budget`` splits it);
+- 2: a bad argument or input (one line saying why and what to pass instead);
+- 3: ``invert`` finished and wrote its results, but some layer's run diverged: that layer is
+  marked in the table, the figure and ``distances.json`` (``diverged_at``);
+- 130: Ctrl-C; the output folder is left as it was (the old results or none, never a mix).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
+import secrets
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 
-from .checkpoints import CheckpointError, atomic_write
-from .images import ImageError, load_image, samples
-from .invert import METHODS, invert
-from .layers import UnknownLayerError, named_layers, node_names, resolve
-from .models import UnknownModelError, WeightsUnavailable, default_device, load_model, model_device
+from .checkpoints import atomic_write
+from .errors import DepthrepError
+from .images import load_image, samples
+from .invert import METHODS, DivergenceWarning, invert
+from .layers import named_layers, node_names, resolve
+from .models import default_device, load_model, model_device
 from .plot import show_reconstructions
 from .precision import ENV as PRECISION_ENV
-from .precision import INVERSION, PRECISIONS, TRAINING, PrecisionError, choose_precision, describe_hardware
+from .precision import INVERSION, PRECISIONS, TRAINING, choose_precision, describe_hardware
 from .precision import summary as precision_summary
 from .train import TrainConfig, ensure_trained
 from .worlds import WORLDS
@@ -40,10 +50,13 @@ EXAMPLES = """examples:
   depthrep invert --model resnet50 --weights random --layers conv1 conv5 \\
       --image grace_hopper --size 128 --steps 200 --out out/
   depthrep train resnet18 --steps 500 && depthrep invert --model resnet18 --weights local --out out/"""
-USER_ERRORS = (
-    UnknownModelError, UnknownLayerError, ImageError, WeightsUnavailable, CheckpointError, PrecisionError
-)  # fmt: skip
+USER_ERRORS = (DepthrepError,)
 """The library's errors about what was asked for: exit status 2, their message on one line."""
+DIVERGED = 3
+"""Exit status of ``invert`` when a layer's run diverged (its results are written, marked)."""
+SEEDS = 2**32
+"""Seeds are whole numbers in ``[0, SEEDS)``, as NumPy's."""
+UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
 DESCRIPTION = """How much of an image does each layer of a vision model keep? Reconstruct the image
@@ -87,6 +100,24 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < SEEDS:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0 to 2^32 - 1 ({SEEDS - 1})")
+    return value
+
+
+def _bytes(text: str) -> int:
+    """``"512M"``, ``"4G"``, ``"1.5g"`` or a number of bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kmgt]?)i?b?\s*", text.lower())
+    if not match or float(match.group(1)) * UNITS[match.group(2)] < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size in bytes, like 512M or 4G")
+    return int(float(match.group(1)) * UNITS[match.group(2)])
+
+
 def _device(text: str) -> torch.device:
     try:
         device = torch.device(text)
@@ -94,6 +125,14 @@ def _device(text: str) -> torch.device:
         raise argparse.ArgumentTypeError(f"{text!r} is not a torch device (cpu, cuda, cuda:1, mps)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise argparse.ArgumentTypeError("CUDA is not available on this machine: pass --device cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(
+            f"{text}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError("MPS is not available on this machine: pass --device cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"{text!r}: depthrep runs on cpu, cuda or mps")
     return device
 
 
@@ -128,9 +167,11 @@ def parser() -> Parser:
     option("--steps", type=_positive, default=200, help="optimisation steps")
     option("--method", choices=list(METHODS), default="adam", help="optimiser preset (paper: the paper's "
            "plain gradient step)")  # fmt: skip
-    option("--seed", type=int, default=0, help="seeds random weights, the starting noise and the shift")
+    option("--seed", type=_seed, default=0, help="seeds random weights, the starting noise and the shift")
     option("--device", **device)
     option("--precision", default=INVERSION, **precision)
+    option("--memory-budget", type=_bytes, metavar="BYTES", help="split the run into chunks whose "
+           "activations fit, e.g. 2G; same results (default: free GPU memory; CPU: none)")  # fmt: skip
     option("--out", type=Path, required=True, help="folder to write the PNG and the JSON to")
 
     training = commands.add_parser("train", help="train a model here, offline (or reuse the cached one)",
@@ -138,7 +179,7 @@ def parser() -> Parser:
     option = training.add_argument
     option("model", help="a torchvision classifier, e.g. resnet18")
     option("--steps", type=_positive, default=TrainConfig.steps, help=f"batches of {TrainConfig.batch}")
-    option("--seed", type=int, default=0, help="seeds the weights and the data")
+    option("--seed", type=_seed, default=0, help="seeds the weights and the data")
     option(
         "--data",
         choices=list(WORLDS),
@@ -157,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     cli = parser()
     args = cli.parse_args(argv)
-    if args.command == "invert" and args.out.exists() and not args.out.is_dir():
-        cli.error(f"--out {args.out} is a file: pass a folder")
+    if args.command == "invert" and (problem := unwritable(args.out)):
+        cli.error(f"--out {args.out}: {problem}")
     command = {"layers": _layers, "invert": _invert, "train": _train, "precision": _precision}[args.command]
     try:
         return command(args)
@@ -166,11 +207,41 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     except MemoryError as err:  # the run, not the arguments: say so in one line, status 1
-        print(f"{PROG}: out of memory: {' '.join(str(err).split())}", file=sys.stderr)
+        message = " ".join(str(err).replace("memory_budget=<bytes>", "--memory-budget").split())
+        if "--memory-budget" not in message:
+            message = f"{message.rstrip('.') or 'the run does not fit'}; --memory-budget (e.g. 2G) splits it"
+        print(f"{PROG}: out of memory: {message}", file=sys.stderr)
+        return 1
+    except OSError as err:  # writing the results: a full disk, a folder gone read-only
+        print(f"{PROG}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
+        print(f"{PROG}: interrupted; the output folder is as it was", file=sys.stderr)
         return 130
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why results cannot be written into ``folder`` (created if missing), or ``None``.
+
+    Checked before the work, by writing a probe file into the folder or, when it does not
+    exist yet, into its nearest existing parent (so nothing is left behind either way).
+    """
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return (
+            f"{existing} is a file: pass a folder"
+            if existing == folder
+            else f"{existing} is a file, not a folder"
+        )
+    probe = existing / f".depthrep-probe-{secrets.token_hex(4)}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        return f"cannot write into {existing} ({err.strerror or err}): pass a folder you can write to"
+    return None
 
 
 def _precision(args) -> int:
@@ -199,16 +270,19 @@ def _invert(args) -> int:
           f"{len(names)} layer(s), {args.image} at {args.size} px, {args.steps} steps of {args.method}, "
           f"seed {args.seed}", flush=True)  # fmt: skip
     start = time.perf_counter()
-    results = invert(
-        model,
-        image,
-        names,
-        args.steps,
-        seed=args.seed,
-        method=args.method,
-        precision=precision,
-        progress=True,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DivergenceWarning)  # reported below, in the table and the JSON
+        results = invert(
+            model,
+            image,
+            names,
+            args.steps,
+            seed=args.seed,
+            method=args.method,
+            precision=precision,
+            progress=True,
+            memory_budget=args.memory_budget,
+        )
     seconds = time.perf_counter() - start
 
     title = f"{args.model} ({args.weights} weights), {args.image}, {args.size} px, {args.steps} steps"
@@ -221,35 +295,86 @@ def _invert(args) -> int:
         "layers": {name: _distances(r) for name, r in results.items()},
     }  # fmt: skip
     png, data = args.out / "reconstructions.png", args.out / "distances.json"
+    text = json.dumps(_finite(report), indent=2, allow_nan=False) + "\n"
+
+    def write_png(tmp: Path) -> None:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+        # The JSON lands only once the PNG is complete, and the PNG right after it: the folder
+        # holds the old pair or the new pair.
+        atomic_write(data, lambda tmp_json: tmp_json.write_text(text))
+
     try:
-        atomic_write(png, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
-        atomic_write(data, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
-    except BaseException:
-        png.unlink(missing_ok=True)  # both files or neither
-        raise
+        atomic_write(png, write_png)
+    except OSError as err:
+        raise OSError(f"cannot write the results into {args.out}: {err.strerror or err}") from err
     finally:
         plt.close(fig)
-    head = ("m_i", "||a'-a||", "m_g/|O(a)|", "m_r/|O(a)|", "m_g/m_r")
-    print(f"{'layer':<14}" + "".join(f"{h:>12}" for h in head))
-    for name, d in report["layers"].items():
-        values = (d["m_i"], d["shift_distance"], d["relative_m_g"], d["relative_m_r"], d["m_g_over_m_r"])
-        print(f"{name:<14}" + "".join(f"{v:>12.3g}" for v in values))
+    _print_table(report["layers"])
     print(
         f"{len(names)} layer(s), {results[names[0]].steps} steps in {seconds:.1f} s; wrote {png} and {data}"
     )
+    diverged = {
+        name: d["diverged_at"] for name, d in report["layers"].items() if d["diverged_at"] is not None
+    }
+    if diverged:
+        where = ", ".join(f"{name} (step {step})" for name, step in diverged.items())
+        print(
+            f"{PROG}: diverged at {where}: results written, marked in the table, the figure and "
+            f"{data.name}; lower the step size or use --method adam",
+            file=sys.stderr,
+        )
+        return DIVERGED
     return 0
 
 
-def _distances(result) -> dict[str, float | int]:
-    """One layer's numbers for the JSON (the first image of the batch)."""
+COLUMNS = {"m_i": "m_i", "shift_distance": "||a'-a||", "relative_m_g": "m_g/|O(a)|",
+           "relative_m_r": "m_r/|O(a)|", "m_g_over_m_r": "m_g/m_r"}  # fmt: skip
+"""The table's columns: keys of a layer's numbers in distances.json, and their headings."""
+
+
+def _print_table(layers: dict[str, dict]) -> None:
+    print(f"{'layer':<14}" + "".join(f"{h:>12}" for h in COLUMNS.values()) + "  note")
+    for name, d in layers.items():
+        cells = "".join(f"{'n/a':>12}" if d[k] is None else f"{d[k]:>12.3g}" for k in COLUMNS)
+        notes = [f"diverged at step {d['diverged_at']}"] if d["diverged_at"] is not None else []
+        notes += [d["undefined"]] if d.get("undefined") else []
+        print(f"{name:<14}{cells}  {'; '.join(notes)}".rstrip())
+
+
+ZERO_EMBEDDING = "the target's embedding is zero here: relative distances are undefined"
+
+
+def _distances(result) -> dict[str, float | int | str | None]:
+    """One layer's numbers for the JSON (the first image of the batch); a ratio whose
+    denominator is zero is ``None``, with the reason under ``"undefined"``."""
     m_i, m_g = float(result.input_distance[0]), float(result.embedding_distance[0])
     m_r, shift = float(result.reference_distance[0]), float(result.shift_distance[0])
     norm = float(result.target_norm[0])
-    return {
+    diverged = int(result.diverged_at[0])
+    numbers: dict[str, float | int | str | None] = {
         "m_i": m_i, "m_g": m_g, "m_r": m_r, "shift_distance": shift, "target_norm": norm,
-        "relative_m_g": m_g / norm, "relative_m_r": m_r / norm, "m_g_over_m_r": m_g / m_r,
-        "m_i_over_shift": m_i / shift, "steps": result.steps,
+        "relative_m_g": _ratio(m_g, norm), "relative_m_r": _ratio(m_r, norm),
+        "m_g_over_m_r": _ratio(m_g, m_r), "m_i_over_shift": _ratio(m_i, shift),
+        "steps": result.steps, "diverged_at": diverged if diverged >= 0 else None,
     }  # fmt: skip
+    if norm == 0:
+        numbers["undefined"] = ZERO_EMBEDDING
+    return numbers
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b > 0 and math.isfinite(a) and math.isfinite(b) else None
+
+
+def _finite(value):
+    """``value`` with every NaN or infinite float replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _train(args) -> int:

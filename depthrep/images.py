@@ -1,24 +1,44 @@
 """Target images: load any picture, or a sample that ships inside an installed package.
 
-Every image in depthrep is a float tensor ``(B, 3, H, W)`` with values in ``[0, 1]``.
+Every image in depthrep is a float tensor ``(B, 3, H, W)`` with values in ``[0, 1]``:
+:func:`load_image` makes one from what a user has, :func:`check_image` says whether a
+tensor already is one.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
+from .errors import DepthrepError
 from .names import did_you_mean
 
 
-class ImageError(ValueError):
+class ImageError(DepthrepError, ValueError):
     """An image could not be read or converted; the message says why and what to pass."""
+
+
+MAX_PIXELS = 50_000_000
+"""The most pixels (width x height) depthrep decodes from a file or converts from a PIL image.
+
+Larger pictures are refused before decoding: a 9500 x 9500 PNG would take gigabytes and most
+of a minute. A JPEG counts at the size it is decoded at: asked for a small ``size``, Pillow
+decodes it at 1/2, 1/4 or 1/8 scale (``Image.draft``), so large photos load quickly."""
+
+_REDUCING_GAP = 2
+"""Decode and box-reduce a large picture to no less than twice the requested size, as Pillow's
+``thumbnail`` does: the antialiased resize that follows then looks as it would from full size."""
+
+_CHANNELS = (1, 3, 4)
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _grace_hopper() -> np.ndarray:
@@ -71,35 +91,61 @@ def samples() -> list[str]:
 
 
 def load_image(source, size: int | tuple[int, int] | None = None) -> torch.Tensor:
-    """Load a target image as a ``(1, 3, H, W)`` float32 tensor in ``[0, 1]``.
+    """Load a target image as a new ``(1, 3, H, W)`` float32 tensor in ``[0, 1]``.
 
     Args:
         source: one of
             - the name of a sample (see :func:`samples`), e.g. ``"grace_hopper"``;
-            - a path to an image file (anything Pillow reads);
-            - a ``PIL.Image.Image`` (any mode: greyscale, palette, RGBA, 16-bit);
+            - a path to an image file, or a binary file object (anything Pillow reads);
+            - a ``PIL.Image.Image``;
             - a NumPy array ``(H, W)`` or ``(H, W, C)``, or a tensor ``(H, W)``,
-              ``(C, H, W)`` or ``(1, C, H, W)``, with ``C`` in {1, 3, 4}. Integers are
-              scaled to ``[0, 1]`` (8-bit by 255, 16-bit by 65535); floats must
-              already lie in ``[0, 1]``.
+              ``(C, H, W)`` or ``(1, C, H, W)`` (tensors are read channels first), with
+              ``C`` in {1, 3, 4}.
         size: ``None`` keeps the size; an int resizes the shorter side to ``size`` and
             crops the centre square (``size x size``, no distortion); a pair
             ``(H, W)`` resizes to exactly that.
 
-    Greyscale is repeated to three channels; an alpha channel is composited on white.
+    Values: booleans become 0 and 1; 8-bit integers (uint8) are divided by 255 and 16-bit
+    ones (uint16, as arrays or tensors) by 65535; wider integers by 255 when every value
+    fits in [0, 255] and by 65535 when it fits in [0, 65535]. Floats of any width and byte
+    order must already be finite and lie in ``[0, 1]``. Negative or larger integers,
+    complex, object and string dtypes are refused. Greyscale (``C = 1``) is repeated to
+    three channels; an alpha channel (``C = 4``) is composited on white. Sparse tensors
+    are made dense; meta-device, nested and quantized tensors are refused.
+
+    Files and PIL images:
+        - more than :data:`MAX_PIXELS` pixels are refused before decoding; a JPEG is
+          decoded near the requested ``size`` (down to 1/8 scale) and counted at that size;
+        - the EXIF orientation is applied, so a photo taken with the phone sideways
+          comes out upright;
+        - a multi-frame file (animated GIF, multi-page TIFF) gives its first frame, a PIL
+          image its current frame;
+        - modes: ``L`` and ``RGB`` as they are; ``1``, ``P``, ``CMYK``, ``YCbCr``,
+          ``LAB``, ``HSV`` and the rest converted to RGB by Pillow; ``RGBA``, ``LA``,
+          ``PA``, ``La``, ``RGBa`` and a palette or colour with a transparent colour are
+          composited on white; 16-bit greyscale (``I;16``, ``I;16B``, ``I;16L``) is
+          divided by 65535; ``I`` (32-bit) follows the rule for wide integers and ``F``
+          (32-bit float) the rule for floats;
+        - Pillow reads 16-bit colour PNGs (with or without alpha) at 8 bits a channel;
+        - an embedded ICC colour profile is ignored: the values are read as sRGB.
 
     Raises:
-        ImageError: unknown sample, missing or unreadable file, unsupported shape or
-            dtype, values outside ``[0, 1]`` or non-finite, or a bad ``size``.
+        ImageError: unknown sample, missing, unreadable or too large file, unsupported
+            shape, dtype or mode, values outside ``[0, 1]`` or non-finite, or a bad ``size``.
     """
+    size = _check_size(size) if size is not None else None
     if isinstance(source, str) and source in SAMPLES:
-        tensor = _from_array(SAMPLES[source](), what=f"sample {source!r}")
+        tensor = _from_array(np.asarray(SAMPLES[source]()), f"sample {source!r}", channels_last=True)
     elif isinstance(source, (str, os.PathLike)):
-        tensor = _from_path(Path(source))
+        tensor = _from_path(Path(source), size)
+    elif hasattr(source, "read"):
+        tensor = _from_file(source, str(getattr(source, "name", "the file object")), size)
     elif isinstance(source, Image.Image):
-        tensor = _from_pil(source)
-    elif isinstance(source, (np.ndarray, torch.Tensor)):
-        tensor = _from_array(source, what="array")
+        tensor = _from_pil(source, size, what="PIL image")
+    elif isinstance(source, np.ndarray):
+        tensor = _from_array(np.asarray(source), "array", channels_last=True)
+    elif isinstance(source, torch.Tensor):
+        tensor = _from_array(_tensor_values(source), "tensor", channels_last=False)
     else:
         raise ImageError(
             f"Cannot make an image from a {type(source).__name__}: pass a sample name "
@@ -108,18 +154,47 @@ def load_image(source, size: int | tuple[int, int] | None = None) -> torch.Tenso
     return resize(tensor, size) if size is not None else tensor
 
 
+def check_image(image, what: str = "image") -> torch.Tensor:
+    """Return ``image`` unchanged if it is a depthrep image; otherwise say how to make one.
+
+    A depthrep image is a dense (strided) ``torch.Tensor`` of shape ``(B, 3, H, W)`` with
+    ``B, H, W >= 1``, dtype float16, bfloat16, float32 or float64, on a device that holds
+    values (not ``meta``), with finite values in ``[0, 1]``. The check reads the values
+    once (their minimum and maximum) and copies nothing.
+
+    Args:
+        image: the tensor to check.
+        what: how the message names it, e.g. ``"invert's image"``.
+
+    Raises:
+        ImageError: one line saying what was given (type, shape, dtype, range) and the
+            usual fix: ``image[None]``, a ``permute``, ``/ 255`` or :func:`load_image`.
+    """
+    problem = _image_problem(image)
+    if problem:
+        raise ImageError(f"{what} must be a (B, 3, H, W) float tensor in [0, 1]; got {problem}.")
+    return image
+
+
 def resize(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     """Resize ``(B, 3, H, W)``: an int scales the shorter side and centre-crops a square."""
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        side = _check_side(size)
+    size = _check_size(size)
+    if isinstance(size, int):
         short = min(image.shape[-2:])
-        scaled = TF.resize(image, [side], antialias=True) if short != side else image
-        out = TF.center_crop(scaled, [side, side])
-    elif isinstance(size, (tuple, list)) and len(size) == 2:
-        out = TF.resize(image, [_check_side(s) for s in size], antialias=True)
+        scaled = TF.resize(image, [size], antialias=True) if short != size else image
+        out = TF.center_crop(scaled, [size, size])
     else:
-        raise ImageError(f"size must be an int or a pair (H, W) of ints, not {size!r}.")
+        out = TF.resize(image, list(size), antialias=True)
     return out.clamp_(0, 1)
+
+
+def _check_size(size) -> int | tuple[int, int]:
+    """``size`` as an int or an ``(H, W)`` tuple of ints, or ImageError."""
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        return _check_side(size)
+    if isinstance(size, (tuple, list)) and len(size) == 2:
+        return (_check_side(size[0]), _check_side(size[1]))
+    raise ImageError(f"size must be an int or a pair (H, W) of ints, not {size!r}.")
 
 
 def _check_side(side) -> int:
@@ -130,106 +205,290 @@ def _check_side(side) -> int:
     return int(side)
 
 
-def _from_path(path: Path) -> torch.Tensor:
+# Files and PIL images
+
+
+def _from_path(path: Path, size) -> torch.Tensor:
     if not path.exists():
         hint = did_you_mean(path, samples())
         raise ImageError(f"No image file at {path}.{hint} Samples: {', '.join(samples())}.")
     if path.is_dir():
         raise ImageError(f"{path} is a folder: pass the path of one image file.")
+    return _from_file(path, str(path), size)
+
+
+def _from_file(file, name: str, size) -> torch.Tensor:
+    """Decode a file (a path or a binary file object) near ``size``."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            return _from_pil(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ImageError(f"Cannot read {path} as an image ({err}).") from None
+        with warnings.catch_warnings():
+            # Pillow warns above its own limit; MAX_PIXELS, lower, is checked after the draft.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(file)
+    except Image.DecompressionBombError:
+        raise ImageError(_too_large(name, f"more than {2 * Image.MAX_IMAGE_PIXELS:,}")) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, EOFError, ValueError) as err:
+        raise ImageError(f"Cannot read {name} as an image ({err}).") from None
+    with im:
+        _draft(im, size)
+        return _from_pil(im, size, what=f"image {name}")
 
 
-def _from_pil(im: Image.Image) -> torch.Tensor:
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(background, rgba)
-    elif im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(im).astype(np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") or array.max() > 255 else 255.0
-        return _from_array((array / top).clip(0, 1).astype(np.float32), what="16-bit image")
-    elif im.mode == "F":
-        return _from_array(np.asarray(im), what="float image")
-    return _from_array(np.asarray(im.convert("RGB")), what="image")
+def _too_large(name: str, pixels: str) -> str:
+    return (
+        f"{name} has {pixels} pixels, more than depthrep decodes (MAX_PIXELS = {MAX_PIXELS:,}): "
+        "downscale the file (8000 x 6000 pixels is within the limit) and load that."
+    )
 
 
-def _from_array(array, what: str) -> torch.Tensor:
-    if isinstance(array, np.ndarray):
-        if array.dtype.kind not in "biuf":
-            raise ImageError(f"The {what} has dtype {array.dtype}: pass integers or floats.")
-        scale = _integer_scale(array.dtype.kind, array.dtype.itemsize, array)
-        array = array.astype(np.float64) / scale if scale else array
-        tensor = torch.from_numpy(np.array(array, copy=True))  # owned and writable
+def _draft(im: Image.Image, size) -> None:
+    """Let a JPEG decode at 1/2, 1/4 or 1/8 scale when ``size`` is that much smaller.
+
+    Other formats ignore it. Called before the pixels are read, so before the EXIF
+    orientation is known to swap width and height: an ``(H, W)`` size is swapped here."""
+    if isinstance(size, tuple) and _orientation(im) in (5, 6, 7, 8):
+        size = size[::-1]
+    target = _worth_decoding(im.size, size)
+    if target:
+        im.draft(None, target)
+
+
+def _worth_decoding(image_size: tuple[int, int], size) -> tuple[int, int] | None:
+    """The smallest ``(width, height)`` worth decoding for ``size``; ``None`` for full size."""
+    width, height = image_size
+    if size is None or min(width, height) < 1:
+        return None
+    if isinstance(size, int):
+        scale = _REDUCING_GAP * size / min(width, height)
+        target = (math.ceil(width * scale), math.ceil(height * scale))
     else:
-        tensor = array.detach().cpu()
-        if tensor.dtype.is_complex:
-            raise ImageError(f"The {what} has dtype {tensor.dtype}: pass integers or floats.")
-        if not tensor.dtype.is_floating_point:
-            kind = "b" if tensor.dtype == torch.bool else ("u" if tensor.dtype == torch.uint8 else "i")
-            scale = _integer_scale(kind, tensor.element_size(), tensor)
-            tensor = tensor.double() / scale
-    image = _to_bchw(tensor, what, channels_last=isinstance(array, np.ndarray)).float()
-    if not torch.isfinite(image).all():
-        raise ImageError(f"The {what} contains NaN or infinite values.")
-    if image.min() < 0 or image.max() > 1:
-        raise ImageError(
-            f"The {what} has float values in [{image.min():.3g}, {image.max():.3g}]; "
-            "depthrep expects [0, 1]: divide 8-bit data by 255."
-        )
-    if image.shape[1] == 1:
-        image = image.expand(-1, 3, -1, -1)
-    elif image.shape[1] == 4:
-        rgb, alpha = image[:, :3], image[:, 3:]
-        image = rgb * alpha + (1 - alpha)
-    return image.contiguous()
+        target = (_REDUCING_GAP * size[1], _REDUCING_GAP * size[0])
+    return target if target[0] < width and target[1] < height else None
 
 
-def _integer_scale(kind: str, itemsize: int, values) -> float | None:
+def _orientation(im: Image.Image) -> int:
+    return im.getexif().get(ExifTags.Base.Orientation, 1)
+
+
+def _from_pil(im: Image.Image, size, what: str) -> torch.Tensor:
+    """Decode, turn upright, convert to a plain mode and box-reduce near ``size``."""
+    if im.width * im.height > MAX_PIXELS:
+        raise ImageError(_too_large(f"The {what}", f"{im.width} x {im.height}"))
+    try:
+        im.load()
+        if _orientation(im) in range(2, 9):
+            im = ImageOps.exif_transpose(im)
+        im = _reduce(_plain_mode(im), size)
+        array = np.asarray(im)
+    except (OSError, SyntaxError, EOFError, ValueError, Image.DecompressionBombError) as err:
+        raise ImageError(f"Cannot read the {what} ({err}).") from None
+    return _from_array(array, what, channels_last=True)
+
+
+def _plain_mode(im: Image.Image) -> Image.Image:
+    """The picture in a mode whose pixels :func:`_from_array` reads: L, RGB, RGBA, I;16*, I or F."""
+    if im.mode == "La":
+        im = im.convert("LA")  # Pillow converts premultiplied La only to LA
+    transparent_colour = "transparency" in im.info and im.mode in ("P", "L", "RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa") or transparent_colour:
+        return im.convert("RGBA")
+    if im.mode in ("L", "RGB", "I", "F") or im.mode.startswith("I;16"):
+        return im
+    return im.convert("L" if im.mode == "1" else "RGB")
+
+
+def _reduce(im: Image.Image, size) -> Image.Image:
+    """Box-reduce by a whole factor while the picture stays twice ``size`` (Pillow has no
+    reduce for 16-bit modes: those are resized at full size)."""
+    target = _worth_decoding(im.size, size)
+    if target is None or im.mode.startswith("I;16"):
+        return im
+    factor = min(im.width // target[0], im.height // target[1])
+    if factor < 2:
+        return im
+    # Whole boxes only, the few pixels left over dropped evenly from both sides: a partial
+    # box at the edge would stretch the picture and shift its centre.
+    left, top = (im.width % factor) // 2, (im.height % factor) // 2
+    box = (left, top, left + im.width // factor * factor, top + im.height // factor * factor)
+    return im.reduce(factor, box)
+
+
+# Arrays and tensors
+
+
+def _tensor_values(tensor: torch.Tensor) -> np.ndarray:
+    """The tensor's values as a NumPy array (detached, dense, on the CPU), or ImageError."""
+    if tensor.is_nested:
+        raise ImageError("The tensor is a nested tensor: pass one (C, H, W) image at a time.")
+    if tensor.is_meta:
+        raise ImageError("The tensor is on the meta device, which holds no values: pass a tensor with data.")
+    if tensor.is_quantized:
+        raise ImageError(f"The tensor has dtype {tensor.dtype}: dequantize it first (tensor.dequantize()).")
+    if tensor.layout != torch.strided:
+        tensor = tensor.to_dense()
+    if tensor.dtype.is_floating_point and tensor.dtype not in (torch.float16, torch.float32, torch.float64):
+        tensor = tensor.float()  # bfloat16, float8: NumPy has no such dtype
+    try:
+        return tensor.numpy(force=True)
+    except TypeError:  # uint1 to uint7, bits and other dtypes without a NumPy twin
+        raise ImageError(f"The tensor has dtype {tensor.dtype}: pass integers or floats.") from None
+
+
+def _from_array(array: np.ndarray, what: str, channels_last: bool) -> torch.Tensor:
+    """A new ``(1, 3, H, W)`` float32 tensor from an array whose values follow load_image's rules."""
+    if array.dtype.kind not in "biuf":
+        raise ImageError(f"The {what} has dtype {array.dtype}: pass integers or floats.")
+    bchw = _to_bchw(array, what, channels_last)
+    low, high = array.min(), array.max()
+    if array.dtype.kind == "f":
+        problem = _range_problem(float(low), float(high))
+        if problem:
+            raise ImageError(f"The {what} has {problem}.")
+        scale = 1.0
+    else:
+        scale = _integer_scale(array.dtype, int(low), int(high), what)
+    # One copy: native byte order, float32, C order (also for reversed or transposed views).
+    values = bchw.astype(np.float32, order="C")
+    if scale != 1:
+        values /= scale
+    return _to_rgb(torch.from_numpy(values))
+
+
+def _integer_scale(dtype: np.dtype, low: int, high: int, what: str) -> float:
     """What integer pixels are divided by: 1 for booleans, 255 for 8-bit, 65535 for 16-bit.
 
     Wider integer types (int32, int64 arrays of Python ints) are read as 8-bit when every
     value fits in [0, 255] and as 16-bit when it fits in [0, 65535].
     """
-    if kind == "f":
-        return None
-    if kind == "b":
+    if dtype.kind == "b":
         return 1.0
-    count = values.numel() if isinstance(values, torch.Tensor) else values.size
-    if count == 0:
-        return 1.0
-    low, high = int(values.min()), int(values.max())
     if low < 0:
-        raise ImageError("Integer pixels must be non-negative (unsigned 8- or 16-bit data).")
-    if kind == "u" and itemsize == 1:
-        return 255.0
-    if kind == "u" and itemsize == 2:
-        return 65535.0
+        raise ImageError(
+            f"The {what} has integers down to {low}: integer pixels must be non-negative "
+            "(unsigned 8- or 16-bit data)."
+        )
+    if dtype.kind == "u" and dtype.itemsize <= 2:
+        return 255.0 if dtype.itemsize == 1 else 65535.0
     if high <= 255:
         return 255.0
     if high <= 65535:
         return 65535.0
-    raise ImageError(f"Integer pixels up to {high} are neither 8- nor 16-bit data.")
+    raise ImageError(
+        f"The {what} has integers up to {high}, neither 8- nor 16-bit data: "
+        "pass values in [0, 255] or [0, 65535], or floats in [0, 1]."
+    )
 
 
-def _to_bchw(tensor: torch.Tensor, what: str, channels_last: bool) -> torch.Tensor:
-    shape = tuple(tensor.shape)
-    channels = (1, 3, 4)
-    if tensor.ndim == 2:
-        out = tensor[None, None]
-    elif tensor.ndim == 3 and channels_last and shape[-1] in channels:
-        out = tensor.permute(2, 0, 1)[None]
-    elif tensor.ndim == 3 and not channels_last and shape[0] in channels:
-        out = tensor[None]
-    elif tensor.ndim == 4 and not channels_last and shape[0] == 1 and shape[1] in channels:
-        out = tensor
+def _range_problem(low: float, high: float) -> str | None:
+    """What is wrong with float pixels spanning ``[low, high]`` and what to do; ``None`` when
+    they are finite and in ``[0, 1]``. The one rule for values, of load_image and check_image."""
+    if math.isnan(low) or math.isnan(high):
+        return "NaN values: replace them first (torch.nan_to_num or numpy.nan_to_num)"
+    if math.isinf(low) or math.isinf(high):
+        return "infinite values: replace them first (torch.nan_to_num or numpy.nan_to_num)"
+    if 0 <= low and high <= 1:
+        return None
+    if 0 <= low and 1.5 < high <= 255:
+        fix = "divide 8-bit values by 255"
+    elif -1 <= low and high <= 1:
+        fix = "map [-1, 1] to [0, 1] with (x + 1) / 2"
+    else:
+        fix = "rescale or clamp them to [0, 1]"
+    return f"values in [{low:.3g}, {high:.3g}], outside [0, 1]: {fix}"
+
+
+def _to_bchw(array: np.ndarray, what: str, channels_last: bool) -> np.ndarray:
+    """A ``(1, C, H, W)`` view of an image array, or ImageError naming the shapes accepted."""
+    shape = tuple(array.shape)
+    if array.ndim == 2:
+        out = array[None, None]
+    elif array.ndim == 3 and channels_last and shape[-1] in _CHANNELS:
+        out = array.transpose(2, 0, 1)[None]
+    elif array.ndim == 3 and not channels_last and shape[0] in _CHANNELS:
+        out = array[None]
+    elif array.ndim == 4 and not channels_last and shape[0] == 1 and shape[1] in _CHANNELS:
+        out = array
     else:
         expected = "(H, W) or (H, W, C)" if channels_last else "(H, W), (C, H, W) or (1, C, H, W)"
-        raise ImageError(f"The {what} has shape {shape}; expected {expected} with C in {{1, 3, 4}}.")
+        raise ImageError(
+            f"The {what} has shape {shape}; expected {expected} with C in {{1, 3, 4}}"
+            f"{_layout_hint(shape, channels_last)}."
+        )
     if min(out.shape[-2:]) < 1:
         raise ImageError(f"The {what} is empty (shape {shape}).")
     return out
+
+
+def _layout_hint(shape: tuple[int, ...], channels_last: bool) -> str:
+    """How to fix the layout of a shape :func:`_to_bchw` refused, when a common mistake explains it."""
+    if len(shape) == 3 and channels_last and shape[0] in _CHANNELS and shape[-1] > 4:
+        return ": it looks channels-first, pass array.transpose(1, 2, 0)"
+    if len(shape) == 3 and not channels_last and shape[-1] in _CHANNELS and shape[0] > 4:
+        return ": it looks channels-last, pass tensor.permute(2, 0, 1)"
+    if len(shape) == 4 and not channels_last and shape[0] > 1 and shape[1] in _CHANNELS:
+        return ": load_image takes one image, pass tensor[i] (or check a batch with check_image)"
+    return ""
+
+
+def _to_rgb(image: torch.Tensor) -> torch.Tensor:
+    """``(1, C, H, W)`` in ``[0, 1]`` to three channels: grey repeated, alpha composited on white."""
+    if image.shape[1] == 1:
+        return image.repeat(1, 3, 1, 1)
+    if image.shape[1] == 4:
+        rgb, alpha = image[:, :3], image[:, 3:]
+        return 1 - alpha * (1 - rgb)  # rgb * alpha + (1 - alpha), written to stay within [0, 1]
+    return image
+
+
+# The check at invert's boundary
+
+
+def _image_problem(image) -> str | None:
+    """What keeps ``image`` from being a depthrep image, and the usual fix; ``None`` if it is one."""
+    if not isinstance(image, torch.Tensor):
+        given = {np.ndarray: "a NumPy array", Image.Image: "a PIL image"}
+        kind = next((v for k, v in given.items() if isinstance(image, k)), f"a {type(image).__name__}")
+        return f"{kind}: make one with depthrep.load_image"
+    dtype = str(image.dtype).removeprefix("torch.")
+    given = f"a {tuple(image.shape)} {dtype} tensor"
+    if image.is_nested:
+        return f"{given} (nested): stack same-sized images with torch.stack"
+    if image.layout != torch.strided:
+        return f"{given} with layout {image.layout}: call .to_dense()"
+    if image.is_meta:
+        return f"{given} on the meta device, which holds no values: pass a tensor with data"
+    fix = _shape_fix(tuple(image.shape)) or _dtype_fix(image.dtype)
+    if fix:
+        return f"{given}: {fix}"
+    with torch.no_grad():
+        low, high = (float(v) for v in torch.aminmax(image))
+    problem = _range_problem(low, high)
+    return f"{given} with {problem}" if problem else None
+
+
+def _shape_fix(shape: tuple[int, ...]) -> str | None:
+    """The usual fix for a shape that is not ``(B, 3, H, W)``; ``None`` for a good one."""
+    if len(shape) == 4 and shape[1] == 3 and min(shape) >= 1:
+        return None
+    if 0 in shape:
+        return "it is empty: pass at least one image of at least 1 x 1 pixels"
+    if len(shape) == 3 and shape[0] == 3:
+        return "add a batch dimension (image[None]) or use depthrep.load_image"
+    if len(shape) in (3, 4) and shape[-1] == 3:
+        dims = "(2, 0, 1)" if len(shape) == 3 else "(0, 3, 1, 2)"
+        return f"it looks channels-last, use image.permute{dims}" + ("[None]" if len(shape) == 3 else "")
+    if len(shape) in (3, 4) and shape[-3] in (1, 4):
+        return "depthrep.load_image converts grey (1 channel) and RGBA (4 channels) to RGB"
+    return "use depthrep.load_image, which reads (H, W), (H, W, C) arrays and (C, H, W) tensors"
+
+
+def _dtype_fix(dtype: torch.dtype) -> str | None:
+    """The usual fix for a dtype check_image refuses; ``None`` for a floating one it accepts."""
+    if dtype in _FLOATS:
+        return None
+    if dtype == torch.uint8:
+        return "divide 8-bit pixels by 255 (image.float() / 255) or use depthrep.load_image"
+    if dtype.is_floating_point:
+        return "convert it with image.float()"
+    if dtype.is_complex:
+        return "take its real part or magnitude (image.real, image.abs())"
+    return "use depthrep.load_image, which scales 8- and 16-bit integers to [0, 1]"

@@ -24,14 +24,17 @@ from tqdm.auto import tqdm
 
 from .distances import SHIFT_SIGMA, norm, shift
 from .encoder import Encoder
+from .errors import DepthrepError
+from .images import ImageError, check_image
 from .methods import METHODS, Method, get_method, start_image
 from .models import load_model, model_device
 from .precision import INVERSION, autocast, choose_precision
 from .results import History, InversionResult, concat_results
 
 __all__ = [  # the update rules and result types are re-exported for callers of this module
-    "DIVERGENCE", "GRACE", "METHODS", "DivergenceError", "DivergenceWarning", "InversionResult", "Method",
-    "get_method", "invert", "invert_fc", "invert_over_seeds", "start_image",
+    "DIVERGENCE", "GRACE", "METHODS", "DivergenceError", "DivergenceWarning", "EmbeddingError",
+    "InversionResult", "Method", "ZeroEmbeddingWarning", "get_method", "invert", "invert_fc",
+    "invert_over_seeds", "start_image",
 ]  # fmt: skip
 
 DIVERGENCE = 1.5
@@ -52,6 +55,15 @@ class DivergenceWarning(UserWarning):
 
 class DivergenceError(RuntimeError):
     """Raised instead of :class:`DivergenceWarning` by ``invert(..., strict=True)``."""
+
+
+class ZeroEmbeddingWarning(UserWarning):
+    """The target's embedding is zero at a layer (a flat image through an untrained net, say):
+    the relative distances ``m_g / ||O(a)||`` are undefined there."""
+
+
+class EmbeddingError(DepthrepError, ValueError):
+    """The model's embedding of the target is not finite: its weights hold NaN or infinity."""
 
 
 def invert(
@@ -76,7 +88,9 @@ def invert(
     Args:
         model: a frozen model in eval mode (:func:`depthrep.load_model`); the run is on
             its device.
-        image: ``(B, 3, H, W)`` targets in ``[0, 1]``.
+        image: ``(B, 3, H, W)`` float targets in ``[0, 1]``
+            (:func:`depthrep.images.check_image`; :func:`depthrep.load_image` makes one
+            from a file, an array or a PIL image).
         layers: one layer name or several (:func:`depthrep.layers`); all run in one batch.
         steps: optimisation steps.
         seed: seeds the starting noise and the shifted input ``a'``.
@@ -104,13 +118,21 @@ def invert(
         ``{layer: InversionResult}`` in the order of ``layers``.
 
     Raises:
+        ImageError: ``image`` is not a ``(B, 3, H, W)`` float tensor in ``[0, 1]``, or is
+            smaller than the method's blur or the model accept.
+        EmbeddingError: the model's embedding of the target is not finite (NaN weights).
         DivergenceError: with ``strict=True``, when a member diverges.
-        MemoryError: on CUDA, when even one member does not fit; the message gives the
-            estimate and what would fit.
+        MemoryError: when the run does not fit in memory (on CUDA: when even one member
+            does not fit); the message gives the estimate and ``memory_budget``.
+
+    Warns:
+        ZeroEmbeddingWarning: the target's embedding is zero at a layer.
+        DivergenceWarning: some members diverged (see ``strict``).
     """
     m = get_method(method)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative int, not {steps!r}")
+    _check_size(check_image(image, "invert's image"), m)
     device = model_device(model)
     precision = choose_precision(device, precision)
     encoder = Encoder(model, layers, normalize=normalize)
@@ -132,7 +154,9 @@ def invert(
             results = _run(encoder, target, start, shifted, **settings)
         else:
             results = _run_chunks(model, normalize, chunks, target, start, shifted, settings, encoder.layers)
-    except torch.OutOfMemoryError:
+    except (torch.OutOfMemoryError, RuntimeError) as err:
+        if not _out_of_memory(err):
+            raise
         need = sum(encoder.activation_bytes(target.shape[1:], precision).values()) * len(target)
         raise MemoryError(
             f"Out of memory on {device}: the run needs about {need / 2**30:.1f} GiB of activations. "
@@ -140,6 +164,56 @@ def invert(
         ) from None
     _warn_divergence(results, strict)
     return results
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is an allocator's failure: CUDA's OutOfMemoryError or the CPU's RuntimeError."""
+    return isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in str(err)
+
+
+def _check_size(image: torch.Tensor, m: Method) -> None:
+    """Refuse targets smaller than the method's blur (reflect padding) or total variation take."""
+    smallest = max(m.blur_kernel // 2 + 1 if m.blur is not None else 1, 2 if m.tv else 1)
+    if min(image.shape[-2:]) < smallest:
+        raise ImageError(
+            f"invert's image is {image.shape[-2]}x{image.shape[-1]} pixels; this method needs at least "
+            f"{smallest}x{smallest} (its blur or total variation): pass a larger image."
+        )
+
+
+def _embed(encoder: Encoder, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The target's embeddings, or an error that says why the model cannot make them."""
+    try:
+        embeddings = encoder(target)
+    except (RuntimeError, ValueError, AssertionError) as err:
+        if _out_of_memory(err):
+            raise
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        size = f"{target.shape[-2]}x{target.shape[-1]}"
+        raise ImageError(
+            f"The model cannot embed a {size} image at {', '.join(encoder.layers)} ({first}): "
+            "pass a larger image, or one the architecture accepts."
+        ) from err
+    broken = [n for n, e in embeddings.items() if not torch.isfinite(e).all()]
+    if broken:
+        weights = {id(p): p for segment in encoder.segments for p in segment.parameters()}.values()
+        bad = sum(int((~torch.isfinite(p)).sum()) for p in weights)
+        raise EmbeddingError(
+            f"The model's embedding of the target is NaN or infinite at {', '.join(broken)}; "
+            f"{bad} of its weights are NaN or infinite: load other weights (the target itself is finite)."
+        )
+    zero = {n: (e.flatten(1).abs().amax(1) == 0).nonzero().flatten().tolist() for n, e in embeddings.items()}
+    zero = {n: members for n, members in zero.items() if members}
+    if zero:
+        where = "; ".join(f"{n} (image {', '.join(map(str, b))})" for n, b in zero.items())
+        warnings.warn(
+            f"The target's embedding is zero at {where}: every input that maps to zero there matches it "
+            "exactly, and relative distances (m_g / ||O(a)||) are undefined. A flat image through an "
+            "untrained model does this; pass an image with some texture.",
+            ZeroEmbeddingWarning,
+            stacklevel=4,
+        )
+    return embeddings
 
 
 def _run(
@@ -163,7 +237,7 @@ def _run(
     order = encoder.depth_order
     blocks = {name: slice(i * batch, (i + 1) * batch) for i, name in enumerate(order)}
     with torch.no_grad():
-        embeddings = encoder(target)
+        embeddings = _embed(encoder, target)
         reference = {n: norm(e - encoder(shifted)[n]) for n, e in embeddings.items()}
         # Weight of the regularisers: sum|O(a)| per member, in batch order.
         l1 = torch.cat([embeddings[n].abs().flatten(1).sum(1) for n in order]).view(-1, 1, 1, 1)
@@ -358,7 +432,10 @@ def _results(layers, blocks, x, records, fixed, steps, diverged_at) -> dict[str,
 
 
 def _worst(results: dict[str, InversionResult]) -> float:
-    return max(float(r.relative_embedding_distance.max()) for r in results.values())
+    """The largest finite ``m_g / ||O(a)||`` of the run, for the progress bar (NaN if none)."""
+    relative = torch.cat([r.relative_embedding_distance for r in results.values()])
+    finite = relative[torch.isfinite(relative)]
+    return float(finite.max()) if len(finite) else float("nan")
 
 
 def invert_over_seeds(

@@ -34,11 +34,18 @@ def layer_colors(names) -> dict[str, tuple]:
 
 
 def caption(result: InversionResult, index: int = 0) -> str:
-    """``m_i`` and ``m_g`` (with ``m_r``), as relative embedding distances."""
+    """``m_i`` and ``m_g`` (with ``m_r``), as relative embedding distances; a member that
+    diverged says where, and a zero embedding (relative distances undefined) says so."""
     m_i = float(result.input_distance[index])
-    m_g = float(result.relative_embedding_distance[index])
-    m_r = float(result.reference_distance[index] / result.target_norm[index])
-    return f"$m_i$ {m_i:.3g}\n$m_g$ {m_g:.2g}|y| ($m_r$ {m_r:.2g})"
+    if float(result.target_norm[index]) == 0:
+        text = f"$m_i$ {m_i:.3g}\nembedding $O(a) = 0$"
+    else:
+        m_g = float(result.relative_embedding_distance[index])
+        m_r = float(result.relative_reference_distance[index])
+        text = f"$m_i$ {m_i:.3g}\n$m_g$ {m_g:.2g}|y| ($m_r$ {m_r:.2g})"
+    if result.diverged[index]:
+        text += f"\nDIVERGED at step {int(result.diverged_at[index])}"
+    return text
 
 
 def show_reconstructions(
@@ -76,7 +83,7 @@ def show_reconstructions(
             axes[row, col].set_title(layer, fontsize=9)
             axes[row, col].text(
                 0.5, -0.04, caption(result, index), transform=axes[row, col].transAxes,
-                ha="center", va="top", fontsize=7.5,
+                ha="center", va="top", fontsize=7.5, color="tab:red" if result.diverged[index] else "black",
             )  # fmt: skip
         if label:
             axes[row, 0].text(

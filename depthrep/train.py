@@ -31,7 +31,8 @@ from tqdm.auto import tqdm
 
 from . import worlds
 from .checkpoints import CheckpointError, cache_dir, load_checkpoint, save_checkpoint
-from .models import default_device, load_model
+from .errors import DepthrepError
+from .models import default_device, load_model, parse_fc_name
 from .precision import TRAINING, autocast, check_precision, choose_precision, describe_hardware
 from .profiles import Profile
 from .worlds import HEAD, TRAIN_PHOTOS, UNTRAINED, WORLDS, get_world
@@ -42,6 +43,10 @@ JUDGE_SEED = 1000
 """The judge's training seed: none of the world models' seeds."""
 JUDGE_DATA = "worlds"
 """``TrainConfig.data`` of the judge: samples of every world, labelled by world, augmented."""
+
+
+class TrainError(DepthrepError, ValueError):
+    """A model that cannot be trained here as asked (the message says why and what would work)."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,13 @@ def train(config: TrainConfig, *, device=None, progress: bool | None = None) -> 
     device = torch.device(device) if device is not None else default_device()
     config = config.resolved(device)
     g = torch.Generator().manual_seed(config.seed)
+    if parse_fc_name(config.model) is not None:
+        raise TrainError(
+            f"{config.model} is one of the paper's fully connected nets, which are inverted untrained: "
+            "depthrep trains torchvision classifiers here (e.g. resnet18)."
+        )
     model = load_model(config.model, seed=config.seed, device=device, num_classes=config.classes)
+    _check_trainable(model, config, device)
     model.train().requires_grad_(True)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
@@ -229,6 +240,21 @@ def train(config: TrainConfig, *, device=None, progress: bool | None = None) -> 
     return Trained(config.path(), config, train_accuracy, validation, seconds)
 
 
+def _check_trainable(model: torch.nn.Module, config: TrainConfig, device) -> None:
+    """Refuse, before any data is drawn, a model that cannot classify ``config.size`` px images."""
+    try:
+        with torch.no_grad():
+            logits = model(torch.zeros(2, 3, config.size, config.size, device=device))
+    except (RuntimeError, ValueError, AssertionError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise TrainError(
+            f"{config.model} cannot take the {config.size} px training images ({first}): "
+            "train a model that accepts small inputs, such as resnet18."
+        ) from err
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (2, config.classes):
+        raise TrainError(f"{config.model} does not return one row of class scores per image.")
+
+
 def ensure_trained(config: TrainConfig, *, device=None, progress: bool | None = None) -> Trained:
     """The cached checkpoint for ``config``, trained first if it is missing or unreadable.
 
@@ -242,8 +268,18 @@ def ensure_trained(config: TrainConfig, *, device=None, progress: bool | None = 
     found = _cached(path, config, quiet=True)
     if found:
         return found
-    with FileLock(path.with_name(f".{path.name}.lock")):
+    try:
+        lock = FileLock(path.with_name(f".{path.name}.lock"))
+        lock.acquire()
+    except OSError as err:
+        raise CheckpointError(
+            f"{config.model} on {config.data} is not in the cache {path.parent}, and the cache cannot be "
+            f"written to train it ({err.strerror or err}): set DEPTHREP_CACHE to a folder you can write."
+        ) from None
+    try:
         return _cached(path, config) or train(config, device=device, progress=progress)
+    finally:
+        lock.release()
 
 
 def _cached(path: Path, config: TrainConfig, *, quiet: bool = False) -> Trained | None:

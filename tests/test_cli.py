@@ -110,6 +110,20 @@ BAD = {
     "train nothing": (["train", "lenet", "--steps", "2"], "Unknown model 'lenet'"),
     "precision": (["invert", "--model", "resnet18", "--precision", "fp16", "--out", "OUT"], "invalid choice"),
     "forced precision": (["precision"], "Unknown $DEPTHREP_PRECISION 'half'"),
+    "size below the blur": (["invert", "--model", "resnet18", "--size", "1", "--out", "OUT"],
+                            "1x1 pixels; this method needs at least 2x2"),
+    "seed too large": (["invert", "--model", "resnet18", "--seed", str(2**63), "--out", "OUT"],
+                       "is outside 0 to 2^32 - 1"),
+    "negative seed": (["train", "resnet18", "--seed", "-1"], "is outside 0 to 2^32 - 1"),
+    "meta device": (["invert", "--model", "resnet18", "--device", "meta", "--out", "OUT"],
+                    "depthrep runs on cpu, cuda or mps"),
+    "memory budget": (["invert", "--model", "resnet18", "--memory-budget", "lots", "--out", "OUT"],
+                      "'lots' is not a size in bytes"),
+    "out under a file": (["invert", "--model", "resnet18", "--out", "FILE/run"], "is a file, not a folder"),
+    "too small for the model": (["invert", "--model", "inception_v3", "--size", "32", "--layers", "Mixed_7c",
+                                 "--out", "OUT"], "inception_v3 takes inputs of 75 px or more"),
+    "train an fc net": (["train", "fc100x2", "--steps", "2"], "fully connected nets, which are inverted"),
+    "train too small": (["train", "inception_v3", "--steps", "2"], "inception_v3 cannot take the 64 px"),
 }  # fmt: skip
 
 
@@ -118,14 +132,15 @@ def test_bad_arguments_exit_2_with_a_one_line_reason(args, reason, tmp_path, mon
     monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv(depthrep.precision.ENV, "half" if args == ["precision"] else "")
     (tmp_path / "FILE").write_text("")
-    args = [str(tmp_path / a) if a in ("OUT", "FILE") else a for a in args]
+    args = [str(tmp_path / a) if a.split("/")[0] in ("OUT", "FILE") else a for a in args]
     with pytest.raises(SystemExit) as exit_:  # argparse's own errors exit; the library's return
         raise SystemExit(main(args))
     assert exit_.value.code == 2
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if not line.startswith("Downloading")]
     assert len(lines) == 1 and lines[0].startswith("depthrep: error: ") and reason in lines[0], captured.err
-    assert captured.out == "" and not (tmp_path / "OUT").exists()
+    header = [line for line in captured.out.splitlines() if not line.startswith(args[2] + " (")]
+    assert header == [] and not (tmp_path / "OUT").exists()  # at most the run's header line
 
 
 def test_help_is_complete(capsys):
@@ -159,7 +174,7 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, device, monkeypatch, caps
     monkeypatch.setattr(cli, "invert", interrupted)
     out = tmp_path / "out"
     assert main(tiny(out, device)) == 130
-    assert capsys.readouterr().err.strip().endswith("depthrep: interrupted; nothing written")
+    assert capsys.readouterr().err.strip().endswith("depthrep: interrupted; the output folder is as it was")
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -177,6 +192,103 @@ def test_ctrl_c_while_writing_leaves_neither_file(tmp_path, device, monkeypatch)
     assert list(out.iterdir()) == []
 
 
+def _pair(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+@pytest.mark.parametrize("fault", [KeyboardInterrupt, OSError(28, "No space left on device")])
+def test_a_failed_rerun_keeps_the_previous_pair(fault, tmp_path, device, monkeypatch, capsys):
+    out = tmp_path / "out"
+    assert main(tiny(out, device)) == 0
+    before = _pair(out)
+    real = cli.atomic_write
+
+    def write(path, fn):
+        if path.suffix == ".json":  # the PNG is complete under its temporary name by now
+            raise fault
+        return real(path, fn)
+
+    monkeypatch.setattr(cli, "atomic_write", write)
+    status = main(tiny(out, device, "--seed", "1"))
+    assert _pair(out) == before  # the old pair, byte for byte, and no temporary files
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    if fault is KeyboardInterrupt:
+        assert status == 130 and err.endswith("the output folder is as it was")
+    else:
+        assert (
+            status == 1 and err == f"depthrep: cannot write the results into {out}: No space left on device"
+        )
+
+
+def test_a_rerun_replaces_both_files(tmp_path, device):
+    out = tmp_path / "out"
+    assert main(tiny(out, device)) == 0
+    first = _pair(out)
+    assert main(tiny(out, device, "--seed", "1")) == 0
+    second = _pair(out)
+    assert list(second) == list(first) and all(second[k] != first[k] for k in first)
+
+
+def test_a_flat_image_writes_undefined_ratios_as_null(tmp_path, device, capsys):
+    Image.new("RGB", (48, 48)).save(tmp_path / "black.png")
+    out = tmp_path / "out"
+    with pytest.warns(depthrep.ZeroEmbeddingWarning, match="embedding is zero at conv1 .image 0.; conv5"):
+        assert main(tiny(out, device, "--image", str(tmp_path / "black.png"))) == 0
+    report = json.loads((out / "distances.json").read_text(), parse_constant=pytest.fail)
+    for layer in ("conv1", "conv5"):
+        d = report["layers"][layer]
+        assert d["target_norm"] == 0 and d["relative_m_g"] is None and d["relative_m_r"] is None
+        assert d["undefined"] == cli.ZERO_EMBEDDING and d["m_g"] > 0 and d["m_g_over_m_r"] > 0
+    table = capsys.readouterr().out
+    assert table.count("n/a") == 4 and table.count(cli.ZERO_EMBEDDING) == 2
+
+
+def test_divergence_is_recorded_marked_and_exits_3(tmp_path, device, monkeypatch, capsys):
+    real = cli.invert
+    explode = depthrep.get_method("paper", lr=(1e6, 1e6), blur=None)
+    monkeypatch.setattr(cli, "invert", lambda *a, **kw: real(*a, **{**kw, "method": explode}))
+    out = tmp_path / "out"
+    assert main(tiny(out, device)) == cli.DIVERGED == 3
+    report = json.loads((out / "distances.json").read_text(), parse_constant=pytest.fail)  # no bare NaN
+    steps = {layer: d["diverged_at"] for layer, d in report["layers"].items()}
+    assert all(isinstance(step, int) and 0 <= step <= 3 for step in steps.values()), steps
+    captured = capsys.readouterr()
+    assert all(f"diverged at step {step}" in captured.out for step in steps.values())
+    last = captured.err.strip().splitlines()[-1]
+    assert last.startswith("depthrep: diverged at conv1 (step") and "results written" in last
+    assert "DivergenceWarning" not in captured.err  # said once, by the CLI
+
+
+def test_json_holds_no_bare_nan():
+    assert cli._finite({"a": [float("nan"), 1.0], "b": {"c": float("inf")}, "d": "x"}) == {
+        "a": [None, 1.0],
+        "b": {"c": None},
+        "d": "x",
+    }
+
+
+def test_memory_budget_reaches_the_run(tmp_path, device, monkeypatch):
+    seen = {}
+    real = cli.invert
+    monkeypatch.setattr(cli, "invert", lambda *a, **kw: seen.update(kw) or real(*a, **kw))
+    assert main(tiny(tmp_path / "out", device, "--memory-budget", "1.5M")) == 0
+    assert seen["memory_budget"] == int(1.5 * 2**20)
+    assert [cli._bytes(t) for t in ("4096", "2k", "3G", "1gib")] == [4096, 2048, 3 * 2**30, 2**30]
+
+
+def test_an_unwritable_out_is_refused_before_the_run(tmp_path, device, monkeypatch, capsys):
+    def refuse(self, data):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "write_bytes", refuse)
+    monkeypatch.setattr(cli, "invert", lambda *a, **kw: pytest.fail("the run started"))
+    with pytest.raises(SystemExit) as exit_:
+        main(tiny(tmp_path / "new" / "out", device))
+    assert exit_.value.code == 2
+    assert f"cannot write into {tmp_path} (Permission denied)" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_out_of_memory_is_one_line_and_status_1(tmp_path, device, monkeypatch, capsys):
     def too_big(*args, **kwargs):
         raise MemoryError("the run needs 3.2 GiB\nand 1.1 GiB is free: pass fewer layers")
@@ -184,7 +296,10 @@ def test_out_of_memory_is_one_line_and_status_1(tmp_path, device, monkeypatch, c
     monkeypatch.setattr(cli, "invert", too_big)
     assert main(tiny(tmp_path / "out", device)) == 1
     err = capsys.readouterr().err
-    assert err == "depthrep: out of memory: the run needs 3.2 GiB and 1.1 GiB is free: pass fewer layers\n"
+    assert err == (
+        "depthrep: out of memory: the run needs 3.2 GiB and 1.1 GiB is free: pass fewer layers; "
+        "--memory-budget (e.g. 2G) splits it\n"
+    )
 
 
 def test_sigint_stops_a_real_run(tmp_path, device):

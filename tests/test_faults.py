@@ -139,3 +139,72 @@ def test_a_brief_overshoot_early_in_the_run_is_not_divergence():
     assert watch.diverged_at.tolist() == [-1, 2]
     watch.check(5, torch.tensor([float("nan"), 1.0]), x)
     assert watch.diverged_at.tolist() == [5, 2]  # non-finite counts at once
+
+
+BAD_TARGETS = {
+    "unbatched": (torch.rand(3, 8, 8), r"\(3, 8, 8\)"),
+    "uint8": (torch.randint(0, 255, (1, 3, 8, 8), dtype=torch.uint8), "uint8"),
+    "0-255 floats": (torch.rand(1, 3, 8, 8) * 255, "255"),
+    "negative": (torch.rand(1, 3, 8, 8) - 0.5, r"\[0, 1\]"),
+    "NaN": (torch.full((1, 3, 8, 8), float("nan")), "NaN"),
+    "HWC": (torch.rand(1, 8, 8, 3), r"\(1, 8, 8, 3\)"),
+    "empty batch": (torch.rand(0, 3, 8, 8), r"\(0, 3, 8, 8\)"),
+}
+
+
+@pytest.mark.parametrize("image, says", BAD_TARGETS.values(), ids=BAD_TARGETS.keys())
+def test_invert_refuses_a_bad_target_before_any_work(image, says, resnet18):
+    with pytest.raises(depthrep.ImageError, match=says):
+        invert(resnet18, image, "conv1", steps=1, progress=False)
+
+
+def test_invert_refuses_targets_smaller_than_the_blur(resnet18):
+    with pytest.raises(depthrep.ImageError, match="1x1 pixels; this method needs at least 2x2"):
+        invert(resnet18, torch.rand(1, 3, 1, 1), "conv1", steps=1, progress=False)
+    wide = get_method("adam", blur_kernel=7)
+    with pytest.raises(depthrep.ImageError, match="at least 4x4"):
+        invert(resnet18, torch.rand(1, 3, 3, 3), "conv1", steps=1, method=wide, progress=False)
+    unblurred = get_method("adam", blur=None)  # no blur: any size the model takes
+    assert invert(resnet18, torch.rand(1, 3, 1, 1), "conv1", steps=1, method=unblurred, progress=False)
+
+
+def test_a_target_the_model_cannot_embed_says_so(device):
+    model = load_model("inception_v3", device=device)
+    with pytest.raises(depthrep.ImageError, match=r"cannot embed a 32x32 image at Mixed_7c .*Kernel size"):
+        invert(model, torch.rand(1, 3, 32, 32), "Mixed_7c", steps=1, progress=False)
+
+
+def test_nan_weights_are_named_not_called_divergence(device):
+    model = load_model("fc12", image_size=4, device=device)
+    model.fc1.weight[0, 0] = float("nan")
+    with pytest.raises(depthrep.EmbeddingError, match="NaN or infinite at fc1; 1 of its weights"):
+        invert(model, torch.rand(1, 3, 4, 4), "fc1", steps=1, progress=False)
+
+
+def test_a_zero_embedding_warns_at_the_start(resnet18, device):
+    flat = torch.zeros(2, 3, 16, 16)
+    flat[1] = torch.rand(3, 16, 16)
+    with pytest.warns(depthrep.ZeroEmbeddingWarning, match=r"zero at conv1 \(image 0\);"):
+        result = invert(resnet18, flat.to(device), ["conv1", "conv5"], steps=2, progress=False)
+    assert result["conv1"].target_norm[0] == 0 and result["conv1"].target_norm[1] > 0
+
+
+def test_out_of_memory_on_the_cpu_is_a_memory_error(resnet18, monkeypatch):
+    def allocate(self, x, blocks):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+            "you tried to allocate 140737488355328 bytes. Error code 12 (Cannot allocate memory)"
+        )
+
+    monkeypatch.setattr(depthrep.Encoder, "staged", allocate)
+    with pytest.raises(MemoryError, match=r"Out of memory on cpu: .* Pass memory_budget"):
+        invert(resnet18, torch.rand(1, 3, 16, 16), "conv2", steps=1, progress=False)
+
+
+def test_other_runtime_errors_are_not_called_memory(resnet18, monkeypatch):
+    def broken(self, x, blocks):
+        raise RuntimeError("some kernel bug")
+
+    monkeypatch.setattr(depthrep.Encoder, "staged", broken)
+    with pytest.raises(RuntimeError, match="some kernel bug"):
+        invert(resnet18, torch.rand(1, 3, 16, 16), "conv2", steps=1, progress=False)

@@ -205,3 +205,25 @@ def test_trained_models_follow_the_profile(cache):
     assert "2 steps" in found[0].description and not found[0].model.training
     with pytest.raises(ValueError, match="local"):
         train.trained_models(profile, "best")
+
+
+def test_a_cache_that_cannot_be_written_says_so_before_training(cache, monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(train.FileLock, "acquire", refuse)
+    monkeypatch.setattr(train, "train", lambda *a, **kw: pytest.fail("trained anyway"))
+    config = train.TrainConfig(**TINY, precision="float32")
+    says = r"cannot be written to train it \(Permission denied\)"
+    with pytest.raises(depthrep.checkpoints.CheckpointError, match=says):
+        train.ensure_trained(config, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "model, says",
+    [("fc100x2", "fully connected nets"), ("vit_b_32", "vit_b_32 cannot take the 16 px training images")],
+)
+def test_models_that_cannot_train_here_are_refused_before_any_data(model, says, cache, monkeypatch):
+    monkeypatch.setattr(train, "batches", lambda *a: pytest.fail("drew data"))
+    with pytest.raises(train.TrainError, match=says):
+        train.train(train.TrainConfig(model=model, **TINY, precision="float32"), device="cpu")
