@@ -8,7 +8,7 @@ and measure what was lost::
     model = depthrep.load_model("resnet50")            # untrained, frozen, eval mode
     image = depthrep.load_image("grace_hopper", 128)   # (1, 3, 128, 128) in [0, 1]
     results = depthrep.invert(model, image, depthrep.layers(model), steps=200)
-    depthrep.show_reconstructions(image, results)
+    depthrep.show_reconstructions(results, image)    # figure: one row, a column per layer
 """
 
 from .distances import embedding_distance, input_distance, shifted_reference

@@ -1,6 +1,7 @@
 """Project set-up: dependency lists in sync, the CI entry point, the README's two commands."""
 
 import re
+import textwrap
 import tomllib
 from pathlib import Path
 
@@ -57,3 +58,35 @@ def test_public_api_resolves_and_widgets_load_only_when_asked_for():
         "assert depthrep.layer_picker is layer_picker\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def _shrunk(code: str) -> str:
+    """A usage example at test size: 32 px and 2 steps instead of its own sizes."""
+    return re.sub(r"steps=\d+", "steps=2", re.sub(r'("grace_hopper", )\d+', r"\g<1>32", code))
+
+
+def _run_example(code: str, tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(_shrunk(code), "example", "exec"), namespace)
+    return namespace
+
+
+def test_the_packages_first_example_runs(tmp_path, monkeypatch):
+    import depthrep
+
+    code = textwrap.dedent(depthrep.__doc__.split("::\n", 1)[1])
+    assert "show_reconstructions" in code
+    namespace = _run_example(code, tmp_path, monkeypatch)
+    assert set(namespace["results"]) == set(depthrep.layers(namespace["model"]))
+
+
+def test_the_readmes_first_reconstruction_runs(tmp_path, monkeypatch, capsys):
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"## A first reconstruction\s+```python\n(.*?)```", readme, re.S).group(1)
+    _run_example(code, tmp_path, monkeypatch)
+    assert (tmp_path / "layers.png").stat().st_size > 0
+    assert "conv5" in capsys.readouterr().out
