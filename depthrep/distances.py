@@ -15,6 +15,7 @@ from torch import nn
 
 from .encoder import Encoder
 from .models import model_device
+from .streams import generator
 
 SHIFT_SIGMA = 1 / 25
 """Std of the pixel noise that makes the shifted input ``a'`` (the paper's text: 1/25)."""
@@ -61,7 +62,7 @@ def shift(image: torch.Tensor, sigma: float = SHIFT_SIGMA, seed: int = 0) -> tor
 
     The noise is drawn on the CPU, so ``a'`` is the same on every device.
     """
-    noise = torch.randn(image.shape, generator=generator(seed, stream=1))
+    noise = torch.randn(image.shape, generator=generator(seed, "shifts"))
     return image + sigma * noise.to(image.device, image.dtype)
 
 
@@ -82,8 +83,3 @@ def shifted_reference(
     """
     shifted = shift(image, sigma, seed)
     return Shifted(shifted, embedding_distance(model, layer, image, shifted, normalize=normalize))
-
-
-def generator(seed: int, stream: int) -> torch.Generator:
-    """A CPU generator for one purpose (``stream``) of one seed: 0 starts, 1 shifts."""
-    return torch.Generator().manual_seed(2 * int(seed) + stream)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .distances import generator, shifted_reference
+from .distances import shifted_reference
 from .invert import invert
 from .models import FullyConnected
+from .streams import generator
 
 
 def affine_layers(
@@ -102,7 +103,9 @@ def neighbourhood(
         ``(samples, 3, S, S)`` float64: the exact preimages of the perturbed embeddings.
     """
     target = forward(model, image)
-    noise = torch.randn((samples, target.shape[1]), generator=generator(seed, stream=2), dtype=torch.float64)
+    noise = torch.randn(
+        (samples, target.shape[1]), generator=generator(seed, "neighbourhood"), dtype=torch.float64
+    )
     return exact_inverse(model, target + sigma * noise)
 
 
@@ -128,7 +131,7 @@ def random_maps(depth: int, dim: int = 2, condition: float = 3.0, seed: int = 0)
     ``sqrt(condition)`` to ``1 / sqrt(condition)``, so every map keeps volume and stretches
     as much as every other: what grows with depth is the composition's doing alone.
     """
-    g = generator(seed, stream=3)
+    g = generator(seed, "random maps")
     maps = []
     for _ in range(depth):
         u, _ = torch.linalg.qr(torch.randn((dim, dim), generator=g, dtype=torch.float64))

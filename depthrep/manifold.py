@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .distances import generator
+from .streams import generator
 
 
 def phase_randomise(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -21,7 +21,7 @@ def phase_randomise(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """
     mean = images.mean(dim=(-2, -1), keepdim=True)
     spectrum = torch.fft.fft2(images - mean)
-    noise = torch.randn((images.shape[0], 1, *images.shape[-2:]), generator=generator(seed, stream=4))
+    noise = torch.randn((images.shape[0], 1, *images.shape[-2:]), generator=generator(seed, "phases"))
     phase = torch.angle(torch.fft.fft2(noise)).to(images.device)  # a real field's phases: Hermitian
     return torch.fft.ifft2(spectrum.abs() * torch.exp(1j * (spectrum.angle() + phase))).real + mean
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .distances import generator
 from .names import did_you_mean
+from .streams import generator
 
 
 @dataclass(frozen=True)
@@ -104,4 +104,4 @@ def start_image(shape: tuple[int, ...], seed: int = 0, method: str | Method = "a
     layer's reconstruction does not depend on which other layers share the run.
     """
     m = get_method(method)
-    return m.init_mean + m.init_std * torch.randn(shape, generator=generator(seed, stream=0))
+    return m.init_mean + m.init_std * torch.randn(shape, generator=generator(seed, "starts"))
