@@ -14,6 +14,7 @@ and measure what was lost::
 from .distances import embedding_distance, input_distance, shifted_reference
 from .encoder import Encoder
 from .errors import DepthrepError
+from .gains import Gains, LayerSize, layer_sizes, local_gains
 from .images import ImageError, load_image, samples
 from .invert import (
     DivergenceError,
@@ -53,6 +54,7 @@ from .plot import (
 from .profiles import PROFILES, Profile, get_profile
 from .report import Claim, ClaimFailed, Run, check, claim, start, table
 from .results import History, InversionResult, concat_results
+from .scores import psnr, ssim
 from .train import trained_models, world_judge, world_models
 from .worlds import HELD_OUT, UNTRAINED, WORLDS
 from .worlds import draw as draw_world
@@ -70,12 +72,14 @@ __all__ = [
     "DivergenceWarning",
     "EmbeddingError",
     "Encoder",
+    "Gains",
     "History",
     "ImageError",
     "ImageSizeError",
     "InversionResult",
     "LayerGrid",
     "LayerPicker",
+    "LayerSize",
     "Method",
     "Profile",
     "Run",
@@ -101,9 +105,11 @@ __all__ = [
     "judge_accuracy",
     "layer_grid",
     "layer_picker",
+    "layer_sizes",
     "layers",
     "load_image",
     "load_model",
+    "local_gains",
     "measure_pull",
     "min_image_size",
     "model_names",
@@ -117,11 +123,13 @@ __all__ = [
     "plot_series",
     "plot_spiky_ball",
     "plot_tradeoff",
+    "psnr",
     "samples",
     "shifted_reference",
     "show_filters",
     "show_image_grid",
     "show_reconstructions",
+    "ssim",
     "start",
     "start_image",
     "table",

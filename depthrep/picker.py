@@ -293,18 +293,21 @@ def layer_picker(grid: LayerGrid) -> LayerPicker:
 
 
 def caption(result: InversionResult, index: int, model: str, weights: str, image: str) -> str:
-    """HTML: which state this is, then ``m_i`` (beside ``||a' - a||``), ``m_g`` and ``m_r``."""
-    m_i = float(result.input_distance[index])
-    shift = float(result.shift_distance[index])
-    m_g = float(result.relative_embedding_distance[index])
-    m_r = float(result.relative_reference_distance[index])
+    """HTML: which state this is, then ``m_i`` (beside ``||a' - a||``, and as PSNR), ``m_g`` and ``m_r``."""
+    n = result.summary(index)
+    m_i, shift, psnr = n["m_i"], n["shift_distance"], n["psnr"]
+    m_g, m_r = (
+        float(result.relative_embedding_distance[index]),
+        float(result.relative_reference_distance[index]),
+    )
     verdict = "<" if m_g < m_r else "≥"
     key = html.escape("|".join((model, weights, result.layer, image)), quote=True)
     return (
         f'<div class="depthrep-picker-caption" {STATE_KEY}="{key}" style="line-height:1.5">'
         f"<b>{html.escape(model)}, {html.escape(weights)}, {html.escape(result.layer)}</b>"
         f" · {html.escape(image)}<br>"
-        f"m<sub>i</sub> = ‖a<sub>g</sub> − a‖ = {m_i:.3g} <small>(‖a′ − a‖ = {shift:.3g})</small><br>"
+        f"m<sub>i</sub> = ‖a<sub>g</sub> − a‖ = {m_i:.3g} <small>(‖a′ − a‖ = {shift:.3g}; "
+        f"PSNR {'∞' if psnr is None else f'{psnr:.1f}'} dB)</small><br>"
         f"m<sub>g</sub> = {m_g:.2g} ‖y‖ {verdict} m<sub>r</sub> = {m_r:.2g} ‖y‖</div>"
     )
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
+
+from .scores import psnr_from_distance, ssim
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,30 @@ class InversionResult:
         return dataclasses.replace(self, **per_member, history=self.history.select(index))
 
     @property
+    def psnr(self) -> torch.Tensor:
+        """``(B,)``: peak signal-to-noise ratio of the reconstruction, in dB (from ``m_i``;
+        :mod:`depthrep.scores`)."""
+        return psnr_from_distance(self.input_distance, self.image[0].numel())
+
+    def summary(self, member: int = 0, target: torch.Tensor | None = None) -> dict[str, float | int | None]:
+        """One member's numbers, ready for JSON, CSV and tables: the paper's distances, their
+        ratios, PSNR, SSIM against ``target`` ``(1, 3, H, W)`` when given, and the step the run
+        diverged at. A ratio whose denominator is zero, and any value that is not finite, is
+        ``None`` (JSON has no NaN)."""
+        m_i, m_g, m_r, shift, norm = (float(getattr(self, name)[member]) for name in DISTANCES)
+        image = self.image[member : member + 1].clamp(0, 1)
+        score = None if target is None else float(ssim(image, target)[0])
+        diverged = int(self.diverged_at[member])
+        numbers = {
+            "m_i": m_i, "m_g": m_g, "m_r": m_r, "shift_distance": shift, "target_norm": norm,
+            "m_g_over_m_r": _ratio(m_g, m_r), "m_i_over_shift": _ratio(m_i, shift),
+            "relative_m_g": _ratio(m_g, norm), "relative_m_r": _ratio(m_r, norm),
+            "psnr": float(self.psnr[member]), "ssim": score,
+            "diverged_at": diverged if diverged >= 0 else None,
+        }  # fmt: skip
+        return {k: v if v is None or math.isfinite(v) else None for k, v in numbers.items()}
+
+    @property
     def relative_reference_distance(self) -> torch.Tensor:
         """``(B,)``: ``m_r / ||O(a)||``, the yardstick for :attr:`relative_embedding_distance`."""
         return self.reference_distance / self.target_norm
@@ -90,6 +117,14 @@ class InversionResult:
     def relative_embedding_distance(self) -> torch.Tensor:
         """``(B,)``: ``m_g / ||O(a)||``, comparable across layers and models."""
         return self.embedding_distance / self.target_norm
+
+
+DISTANCES = ("input_distance", "embedding_distance", "reference_distance", "shift_distance", "target_norm")
+"""The distances of :class:`InversionResult`: ``m_i``, ``m_g``, ``m_r``, ``||a' - a||``, ``||O(a)||``."""
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b > 0 and math.isfinite(a) and math.isfinite(b) else None
 
 
 PER_MEMBER = tuple(

@@ -386,19 +386,17 @@ def distance_table(results: dict[str, InversionResult], index: int = 0) -> str:
         "m<sub>g</sub>/‖O(a)‖",
         "m<sub>r</sub>/‖O(a)‖",
         "m<sub>g</sub>/m<sub>r</sub>",
+        "PSNR dB",
     )
     rows = []
+    columns = ("m_i", "shift_distance", "relative_m_g", "relative_m_r", "m_g_over_m_r", "psnr")
     for name, r in results.items():
-        norm = float(r.target_norm[index])
-        values = (
-            float(r.input_distance[index]),
-            float(r.shift_distance[index]),
-            float(r.embedding_distance[index]) / norm,
-            float(r.reference_distance[index]) / norm,
-            float(r.embedding_distance[index] / r.reference_distance[index]),
-        )
+        numbers = r.summary(index)
+        values = [numbers[c] for c in columns]
         rows.append(
-            f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{v:.3g}</td>" for v in values) + "</tr>"
+            f"<tr><td>{html.escape(name)}</td>"
+            + "".join("<td>n/a</td>" if v is None else f"<td>{v:.3g}</td>" for v in values)
+            + "</tr>"
         )
     return (
         '<table class="depthrep-table"><thead><tr>'

@@ -37,3 +37,30 @@ def test_concat_refuses_runs_recorded_at_different_steps(resnet18, hopper32, two
         depthrep.concat_results([two_runs[0], other])
     with pytest.raises(ValueError, match="at least one"):
         depthrep.concat_results([])
+
+
+def test_summary_gives_each_members_numbers_and_none_where_undefined(two_runs, hopper32):
+    r = depthrep.concat_results(two_runs)["conv3"]
+    for member in (0, 1):
+        n = r.summary(member, hopper32)
+        m_i, m_g, m_r = (float(getattr(r, f)[member]) for f in ("input_distance", "embedding_distance",
+                                                                 "reference_distance"))  # fmt: skip
+        assert n["m_i"] == pytest.approx(m_i) and n["m_g_over_m_r"] == pytest.approx(m_g / m_r)
+        assert n["relative_m_g"] == pytest.approx(m_g / float(r.target_norm[member]))
+        assert n["psnr"] == pytest.approx(
+            float(depthrep.scores.psnr(r.image[member : member + 1], hopper32)[0])
+        )
+        assert n["ssim"] == pytest.approx(
+            float(depthrep.scores.ssim(r.image[member : member + 1], hopper32)[0])
+        )
+        assert n["diverged_at"] is None
+    assert r.summary(0)["ssim"] is None  # no target given
+    zero = dataclasses.replace(r, target_norm=torch.zeros(2), reference_distance=torch.zeros(2))
+    n = zero.summary(1)
+    assert (
+        n["relative_m_g"] is None
+        and n["m_g_over_m_r"] is None
+        and n["m_i"] == pytest.approx(float(r.input_distance[1]))
+    )
+    perfect = dataclasses.replace(r, input_distance=torch.zeros(2), diverged_at=torch.tensor([-1, 7]))
+    assert perfect.summary(0)["psnr"] is None and perfect.summary(1)["diverged_at"] == 7
