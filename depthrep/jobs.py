@@ -1,0 +1,356 @@
+"""A sweep's unit of work: one job inverts one model's layers for one image, seed and budget.
+
+A study is a list of :class:`Job` in ``DIR/jobs.jsonl`` (:func:`plan`, :func:`write_plan`),
+each with a stable id made from its settings. :func:`run_job` runs one: the model's layers
+go through one batched :func:`depthrep.invert`, as in a notebook. :func:`save_result`
+writes what it made to ``DIR/results/<id>.pt`` atomically, with a SHA-256 digest of its
+contents that :func:`load_result` checks, so a truncated or altered file is caught; a job
+that raised leaves ``DIR/results/<id>.failed.json`` instead (:func:`save_failure`).
+:mod:`depthrep.sweep` shards, submits and merges them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import os
+import platform
+import re
+import socket
+import time
+import traceback
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from .checkpoints import atomic_write
+from .errors import DepthrepError
+from .images import load_image, samples
+from .invert import DivergenceWarning, get_method, invert
+from .layers import layers as default_layers
+from .layers import resolve
+from .models import load_model, model_device
+from .precision import INVERSION, check_precision, choose_precision, describe_hardware
+from .results import PER_MEMBER, History, InversionResult
+from .streams import MAX_SEED
+
+JOBS = "jobs.jsonl"
+"""The job list in a sweep folder: one JSON object per line."""
+RESULTS = "results"
+"""The folder of a sweep that holds ``<id>.pt`` results and ``<id>.failed.json`` records."""
+FORMAT = 1
+"""Version of the result files' layout; :func:`load_result` refuses others."""
+
+
+class SweepError(DepthrepError, ValueError):
+    """A sweep folder, job list or setting that cannot be used; the message says what to do."""
+
+
+class CorruptResultError(SweepError):
+    """A result file is truncated, altered or not a depthrep sweep result."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One batched inversion: every layer of one model for one image, seed, method and budget."""
+
+    model: str
+    weights: str
+    layers: tuple[str, ...]
+    image: str
+    """A sample name (:func:`depthrep.samples`) or an absolute image path."""
+    size: int
+    seed: int
+    """Seeds the random weights, the starting noise and the shifted input."""
+    method: str
+    steps: int
+    precision: str = INVERSION
+    """Asked for; the result records the precision that ran (:func:`choose_precision`)."""
+
+    @property
+    def id(self) -> str:
+        """``resnet50-random-chelsea-299px-seed1-adam-1000steps-<10 hex>``: the same settings, the same id."""
+        spec = json.dumps(self.spec(), sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(spec.encode()).hexdigest()[:10]
+        parts = (self.model, self.weights, Path(self.image).stem, f"{self.size}px", f"seed{self.seed}")
+        readable = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", p) for p in parts)
+        return f"{readable}-{self.method}-{self.steps}steps-{digest}"
+
+    def spec(self) -> dict:
+        """The settings as plain JSON values."""
+        return {**dataclasses.asdict(self), "layers": list(self.layers)}
+
+    @classmethod
+    def from_spec(cls, spec: dict, where: str = "the job") -> Job:
+        """The job that :meth:`spec` described.
+
+        Raises:
+            SweepError: missing or unknown keys (the message names them).
+        """
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if set(spec) != fields:
+            raise SweepError(
+                f"{where} has keys {sorted(spec)}, not {sorted(fields)}: write the job list with "
+                "`python -m depthrep sweep plan`."
+            )
+        kinds = {f.name: int if f.name in ("size", "seed", "steps") else str for f in dataclasses.fields(cls)}
+        wrong = [k for k, kind in kinds.items() if k != "layers" and type(spec[k]) is not kind]
+        if wrong or not all(isinstance(layer, str) for layer in spec["layers"]):
+            raise SweepError(f"{where} has values of the wrong type ({', '.join(wrong) or 'layers'}): write "
+                             "the job list with `python -m depthrep sweep plan`.")  # fmt: skip
+        return cls(**{**spec, "layers": tuple(spec["layers"])})
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What one job made, and where and how it ran."""
+
+    job: Job
+    results: dict[str, InversionResult]
+    """``{layer: InversionResult}`` in the job's layer order, batch of one (tensors on the CPU)."""
+    device: str
+    hardware: str
+    """:func:`depthrep.precision.describe_hardware` of the device."""
+    precision: str
+    """The precision that ran: ``"float32"`` or ``"bfloat16"``."""
+    threads: int
+    """``torch.get_num_threads()`` during the run: CPU results are bit-for-bit for a fixed count."""
+    seconds: float
+    host: str
+    """The machine, with the Slurm job when there was one: ``"node12 (Slurm job 4242_7)"``."""
+    versions: dict[str, str]
+    """``python``, ``torch``, ``torchvision`` and ``depthrep`` versions."""
+
+    def run(self) -> dict:
+        """Everything but the job and the tensors, as plain JSON values."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("job", "results")
+        }
+
+
+def plan(
+    models: Sequence[str],
+    images: Sequence[str],
+    seeds: Sequence[int],
+    steps: Sequence[int],
+    *,
+    size: int,
+    layers: Sequence[str] | None = None,
+    weights: Sequence[str] = ("random",),
+    methods: Sequence[str] = ("adam",),
+    precision: str = INVERSION,
+) -> list[Job]:
+    """Every (model, weights, image, seed, method, steps) combination, checked before any runs.
+
+    Args:
+        layers: layer names every model must have; ``None``: each model's own layers
+            (:func:`depthrep.layers`).
+        images: sample names or image files (stored as absolute paths, as checkpoint files
+            among ``weights`` are).
+
+    Raises:
+        SweepError: an empty list, or a seed or budget out of range.
+        UnknownModelError, ImageSizeError, UnknownLayerError, ImageError, PrecisionError:
+            a name or size that cannot run (the messages list the valid ones).
+    """
+    for what, values in dict(models=models, images=images, seeds=seeds, steps=steps, weights=weights,
+                             methods=methods).items():  # fmt: skip
+        if not values:
+            raise SweepError(f"No {what} given: pass at least one.")
+    if any(not 0 <= s < MAX_SEED for s in seeds) or any(s < 1 for s in steps) or size < 1:
+        raise SweepError(f"Seeds must be in [0, 2^27) and steps and size >= 1, not seeds={seeds}, "
+                         f"steps={steps}, size={size}.")  # fmt: skip
+    check_precision(precision)
+    for method in methods:
+        get_method(method)
+    sources = [image if image in samples() else str(Path(image).resolve()) for image in images]
+    weights = [str(Path(w).resolve()) if Path(w).is_file() else w for w in weights]  # checkpoint files
+    for source in sources:
+        load_image(source, size)  # a missing or unreadable file fails now, not on the cluster
+    names = {}
+    for model in models:
+        architecture = load_model(model, device="meta", image_size=size)
+        names[model] = tuple(resolve(architecture, layers) if layers else default_layers(architecture))
+    lists = (models, weights, sources, seeds, methods, steps)
+    grid = itertools.product(*(dict.fromkeys(values) for values in lists))  # each value once
+    return [
+        Job(model=m, weights=w, layers=names[m], image=i, size=size, seed=s, method=meth, steps=n,
+            precision=precision)
+        for m, w, i, s, meth, n in grid
+    ]  # fmt: skip
+
+
+def write_plan(directory: str | os.PathLike, jobs: Sequence[Job]) -> Path:
+    """Write ``directory/jobs.jsonl``; the same plan again is a no-op.
+
+    Raises:
+        SweepError: the folder already holds a different plan (its results would not match).
+    """
+    path = Path(directory) / JOBS
+    text = "".join(json.dumps({"id": job.id, **job.spec()}) + "\n" for job in jobs)
+    if path.exists() and path.read_text() != text:
+        raise SweepError(
+            f"{path} already holds a different plan: pass another --out, or delete {path} "
+            f"and {path.parent / RESULTS} to start over."
+        )
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def read_plan(directory: str | os.PathLike) -> list[Job]:
+    """The jobs of ``directory/jobs.jsonl``, in order.
+
+    Raises:
+        SweepError: no job list there, or a line that is not a job or whose id does not
+            match its settings (an edited line).
+    """
+    path = Path(directory) / JOBS
+    if not path.is_file():
+        raise SweepError(
+            f"No job list at {path}: write one with `python -m depthrep sweep plan --out {directory}`."
+        )
+    jobs = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        where = f"{path} line {number}"
+        try:
+            spec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise SweepError(f"{where} is not JSON ({err.msg}): write the list again with `plan`.") from None
+        job = Job.from_spec({k: v for k, v in spec.items() if k != "id"}, where)
+        if spec.get("id") != job.id:
+            raise SweepError(
+                f"{where}: its id does not match its settings (edited?): write the list again with `plan`."
+            )
+        jobs.append(job)
+    return jobs
+
+
+def run_job(job: Job, device: str | torch.device | None = None) -> JobResult:
+    """Run one job: load its model (seeded) and image, invert every layer in one batch.
+
+    A run that diverges is kept, marked in ``InversionResult.diverged_at``.
+    """
+    start = time.perf_counter()
+    model = load_model(job.model, job.weights, seed=job.seed, device=device, image_size=job.size)
+    device = model_device(model)
+    precision = choose_precision(device, job.precision)
+    image = load_image(job.image, job.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DivergenceWarning)  # kept in diverged_at, and in the table
+        results = invert(model, image, job.layers, job.steps, seed=job.seed, method=job.method,
+                         precision=precision, progress=False)  # fmt: skip
+    return JobResult(
+        job=job, results=results, device=str(device), hardware=describe_hardware(device), precision=precision,
+        threads=torch.get_num_threads(), seconds=round(time.perf_counter() - start, 3), host=_host(),
+        versions=_versions(),
+    )  # fmt: skip
+
+
+def result_path(directory: str | os.PathLike, job: Job) -> Path:
+    return Path(directory) / RESULTS / f"{job.id}.pt"
+
+
+def failure_path(directory: str | os.PathLike, job: Job) -> Path:
+    return Path(directory) / RESULTS / f"{job.id}.failed.json"
+
+
+def save_result(directory: str | os.PathLike, result: JobResult) -> Path:
+    """Write ``directory/results/<id>.pt`` atomically (a killed write leaves no file) and
+    remove the job's failure record, if an earlier try left one."""
+    layers = {name: _tensors(r) for name, r in result.results.items()}
+    meta = {"format": FORMAT, "job": result.job.spec(), "run": result.run()}
+    payload = {**meta, "layers": layers, "digest": _digest(meta, layers)}
+    path = atomic_write(result_path(directory, result.job), lambda tmp: torch.save(payload, tmp))
+    failure_path(directory, result.job).unlink(missing_ok=True)
+    return path
+
+
+def load_result(path: str | os.PathLike) -> JobResult:
+    """Read a result file and check its digest.
+
+    Raises:
+        CorruptResultError: the file is truncated, altered or no sweep result; the message
+            says to delete it and run the job's shard again.
+    """
+    path = Path(path)
+    remedy = f"delete it and run `python -m depthrep sweep run {path.parent.parent}` again to redo the job"
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        meta = {k: payload[k] for k in ("format", "job", "run")}
+        layers = payload["layers"]
+        digest = payload["digest"]
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        first = str(err).strip().splitlines()[0][:100] if str(err).strip() else ""
+        raise CorruptResultError(f"{path} is unreadable ({type(err).__name__}: {first}): {remedy}.") from None
+    if meta["format"] != FORMAT:
+        raise CorruptResultError(f"{path} has result format {meta['format']}, not {FORMAT}: {remedy}.")
+    if _digest(meta, layers) != digest:
+        raise CorruptResultError(f"{path} does not match its SHA-256 digest (altered or damaged): {remedy}.")
+    results = {name: _result(name, t) for name, t in layers.items()}
+    return JobResult(job=Job.from_spec(meta["job"], str(path)), results=results, **meta["run"])
+
+
+def save_failure(directory: str | os.PathLike, job: Job, error: BaseException, seconds: float) -> Path:
+    """Write ``directory/results/<id>.failed.json``: the error, its traceback, where it ran."""
+    record = {
+        "id": job.id, "job": job.spec(), "error": f"{type(error).__name__}: {' '.join(str(error).split())}",
+        "traceback": "".join(traceback.format_exception(error)), "seconds": round(seconds, 3),
+        "host": _host(), "versions": _versions(),
+    }  # fmt: skip
+    text = json.dumps(record, indent=2) + "\n"
+    return atomic_write(failure_path(directory, job), lambda tmp: tmp.write_text(text))
+
+
+def _tensors(result: InversionResult) -> dict:
+    history = result.history
+    return {
+        **{name: getattr(result, name).detach().cpu() for name in PER_MEMBER},
+        "history_step": history.step, "history_input_distance": history.input_distance,
+        "history_embedding_distance": history.embedding_distance, "steps": torch.tensor(result.steps),
+    }  # fmt: skip
+
+
+def _result(layer: str, t: dict) -> InversionResult:
+    history = History(t["history_step"], t["history_input_distance"], t["history_embedding_distance"])
+    return InversionResult(
+        layer=layer, **{n: t[n] for n in PER_MEMBER}, history=history, steps=int(t["steps"])
+    )
+
+
+def _digest(meta: dict, layers: dict[str, dict[str, torch.Tensor]]) -> str:
+    """SHA-256 of the settings, the run and every tensor's dtype, shape and bytes."""
+    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+    for layer, tensors in layers.items():
+        for name, tensor in sorted(tensors.items()):
+            tensor = tensor.detach().cpu().contiguous()
+            digest.update(f"{layer}/{name}/{tensor.dtype}/{tuple(tensor.shape)}".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _host() -> str:
+    job = os.environ.get("SLURM_JOB_ID")
+    task = os.environ.get("SLURM_ARRAY_TASK_ID")
+    slurm = f" (Slurm job {os.environ.get('SLURM_ARRAY_JOB_ID', job)}_{task})" if task else (
+        f" (Slurm job {job})" if job else "")  # fmt: skip
+    return socket.gethostname() + slurm
+
+
+def _versions() -> dict[str, str]:
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "python": platform.python_version(),
+        **{n: version(n) for n in ("torch", "torchvision", "depthrep")},
+    }
