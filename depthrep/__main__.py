@@ -22,7 +22,6 @@ import argparse
 import json
 import math
 import re
-import secrets
 import sys
 import time
 import warnings
@@ -31,7 +30,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from .checkpoints import atomic_write
+from .checkpoints import atomic_write, unwritable
 from .errors import DepthrepError
 from .images import load_image, samples
 from .invert import METHODS, DivergenceWarning, invert
@@ -41,6 +40,7 @@ from .plot import show_reconstructions
 from .precision import ENV as PRECISION_ENV
 from .precision import INVERSION, PRECISIONS, TRAINING, choose_precision, describe_hardware
 from .precision import summary as precision_summary
+from .streams import MAX_SEED
 from .train import TrainConfig, ensure_trained
 from .worlds import WORLDS
 
@@ -54,8 +54,6 @@ USER_ERRORS = (DepthrepError,)
 """The library's errors about what was asked for: exit status 2, their message on one line."""
 DIVERGED = 3
 """Exit status of ``invert`` when a layer's run diverged (its results are written, marked)."""
-SEEDS = 2**32
-"""Seeds are whole numbers in ``[0, SEEDS)``, as NumPy's."""
 UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
@@ -105,8 +103,9 @@ def _seed(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < SEEDS:
-        raise argparse.ArgumentTypeError(f"{text} is outside 0 to 2^32 - 1 ({SEEDS - 1})")
+    if not 0 <= value < MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0 to 2^27 - 1 ({MAX_SEED - 1}): larger seeds "
+                                         "would share random numbers (depthrep.streams)")  # fmt: skip
     return value
 
 
@@ -191,15 +190,22 @@ def parser() -> Parser:
     commands.add_parser("precision", help="say which precision runs here, and why", description=(
         "Print the device, its CPU capability (or GPU) and the precision inversion and training use."
     ))  # fmt: skip
+    commands.add_parser("sweep", add_help=False, help="a study as jobs: plan, run a shard, submit (Slurm or "
+                        "local processes), merge; `depthrep sweep --help`")  # fmt: skip
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sweep"]:  # its own parser (depthrep.sweep), and submitit only when asked for
+        from .sweep import main as sweep
+
+        return sweep(argv[1:])
     cli = parser()
     args = cli.parse_args(argv)
     if args.command == "invert" and (problem := unwritable(args.out)):
-        cli.error(f"--out {args.out}: {problem}")
+        cli.error(f"--out {args.out}: {problem}; pass a folder you can write to")
     command = {"layers": _layers, "invert": _invert, "train": _train, "precision": _precision}[args.command]
     try:
         return command(args)
@@ -218,30 +224,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; the output folder is as it was", file=sys.stderr)
         return 130
-
-
-def unwritable(folder: Path) -> str | None:
-    """Why results cannot be written into ``folder`` (created if missing), or ``None``.
-
-    Checked before the work, by writing a probe file into the folder or, when it does not
-    exist yet, into its nearest existing parent (so nothing is left behind either way).
-    """
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        return (
-            f"{existing} is a file: pass a folder"
-            if existing == folder
-            else f"{existing} is a file, not a folder"
-        )
-    probe = existing / f".depthrep-probe-{secrets.token_hex(4)}"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        return f"cannot write into {existing} ({err.strerror or err}): pass a folder you can write to"
-    return None
 
 
 def _precision(args) -> int:
@@ -272,6 +254,7 @@ def _invert(args) -> int:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DivergenceWarning)  # reported below, in the table and the JSON
+        warnings.showwarning = _warn  # restored by catch_warnings
         results = invert(
             model,
             image,
@@ -292,7 +275,7 @@ def _invert(args) -> int:
         "steps": args.steps, "method": args.method, "seed": args.seed, "device": str(device),
         "hardware": describe_hardware(device), "precision": precision, "seconds": round(seconds, 2),
         "torch": torch.__version__,
-        "layers": {name: _distances(r) for name, r in results.items()},
+        "layers": {name: _distances(r, image) for name, r in results.items()},
     }  # fmt: skip
     png, data = args.out / "reconstructions.png", args.out / "distances.json"
     text = json.dumps(_finite(report), indent=2, allow_nan=False) + "\n"
@@ -327,8 +310,14 @@ def _invert(args) -> int:
     return 0
 
 
+def _warn(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning during the run (a zero embedding, say) on one line, as it happens."""
+    print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
 COLUMNS = {"m_i": "m_i", "shift_distance": "||a'-a||", "relative_m_g": "m_g/|O(a)|",
-           "relative_m_r": "m_r/|O(a)|", "m_g_over_m_r": "m_g/m_r"}  # fmt: skip
+           "relative_m_r": "m_r/|O(a)|", "m_g_over_m_r": "m_g/m_r", "psnr": "PSNR dB",
+           "ssim": "SSIM"}  # fmt: skip
 """The table's columns: keys of a layer's numbers in distances.json, and their headings."""
 
 
@@ -344,26 +333,13 @@ def _print_table(layers: dict[str, dict]) -> None:
 ZERO_EMBEDDING = "the target's embedding is zero here: relative distances are undefined"
 
 
-def _distances(result) -> dict[str, float | int | str | None]:
-    """One layer's numbers for the JSON (the first image of the batch); a ratio whose
-    denominator is zero is ``None``, with the reason under ``"undefined"``."""
-    m_i, m_g = float(result.input_distance[0]), float(result.embedding_distance[0])
-    m_r, shift = float(result.reference_distance[0]), float(result.shift_distance[0])
-    norm = float(result.target_norm[0])
-    diverged = int(result.diverged_at[0])
-    numbers: dict[str, float | int | str | None] = {
-        "m_i": m_i, "m_g": m_g, "m_r": m_r, "shift_distance": shift, "target_norm": norm,
-        "relative_m_g": _ratio(m_g, norm), "relative_m_r": _ratio(m_r, norm),
-        "m_g_over_m_r": _ratio(m_g, m_r), "m_i_over_shift": _ratio(m_i, shift),
-        "steps": result.steps, "diverged_at": diverged if diverged >= 0 else None,
-    }  # fmt: skip
-    if norm == 0:
+def _distances(result, target: torch.Tensor) -> dict[str, float | int | str | None]:
+    """One layer's numbers for the JSON (the first image of the batch): :meth:`InversionResult.summary`;
+    a ratio whose denominator is zero is ``None``, with the reason under ``"undefined"``."""
+    numbers: dict[str, float | int | str | None] = {**result.summary(0, target), "steps": result.steps}
+    if float(result.target_norm[0]) == 0:
         numbers["undefined"] = ZERO_EMBEDDING
     return numbers
-
-
-def _ratio(a: float, b: float) -> float | None:
-    return a / b if b > 0 and math.isfinite(a) and math.isfinite(b) else None
 
 
 def _finite(value):

@@ -92,6 +92,26 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     return path
 
 
+def unwritable(folder: str | os.PathLike) -> str | None:
+    """Why files cannot be written into ``folder`` (created when missing), or ``None``.
+
+    Checked before any work, by writing a probe file into the folder or, when it does not
+    exist yet, into its nearest existing parent: nothing is left behind either way.
+    """
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    probe = existing / f".depthrep-probe-{secrets.token_hex(4)}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        return f"cannot write into {existing} ({err.strerror or err})"
+    return None
+
+
 @contextlib.contextmanager
 def _writing(path: Path, size: int | None = None):
     """Turn a full disk or an unwritable folder while writing ``path`` into a one-line
@@ -219,6 +239,8 @@ def load_checkpoint(
     _check_readable(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as err:  # the disk or the file system failed, not the file's contents
+        raise _unreadable(path, err) from None
     except Exception as err:  # torch raises several types for truncated or foreign files
         raise CheckpointError(f"Cannot use {path}: {_what_is_wrong(path, err)}. {remedy}") from None
     if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
@@ -248,12 +270,17 @@ def _check_readable(path: Path) -> None:
         raise CheckpointError(
             f"{path} is a folder, not a weights file: pass the path of a .pt or .pth file."
         ) from None
-    except PermissionError:
-        raise CheckpointError(
-            f"Cannot read {path}: permission denied. Make it readable (chmod u+r) or pass another file."
-        ) from None
     except OSError as err:
-        raise CheckpointError(f"Cannot read {path} ({err.strerror or err}): pass another file.") from None
+        raise _unreadable(path, err) from None
+
+
+def _unreadable(path: Path, err: OSError) -> CheckpointError:
+    """A file that could not be read: said so, never called corrupt (deleting it would not help)."""
+    if isinstance(err, PermissionError):
+        return CheckpointError(
+            f"Cannot read {path}: permission denied. Make it readable (chmod u+r) or pass another file."
+        )
+    return CheckpointError(f"Cannot read {path} ({err.strerror or err}): pass another file.")
 
 
 def download(url: str, target: str | Path, *, timeout: float = DOWNLOAD_TIMEOUT) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
 from .errors import DepthrepError
@@ -36,6 +36,9 @@ decodes it at 1/2, 1/4 or 1/8 scale (``Image.draft``), so large photos load quic
 _REDUCING_GAP = 2
 """Decode and box-reduce a large picture to no less than twice the requested size, as Pillow's
 ``thumbnail`` does: the antialiased resize that follows then looks as it would from full size."""
+
+_TURNED = (5, 6, 7, 8)
+"""EXIF orientations of a picture stored on its side: upright, its width and height swap."""
 
 _CHANNELS = (1, 3, 4)
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -134,14 +137,15 @@ def load_image(source, size: int | tuple[int, int] | None = None) -> torch.Tenso
             shape, dtype or mode, values outside ``[0, 1]`` or non-finite, or a bad ``size``.
     """
     size = _check_size(size) if size is not None else None
+    full = None  # the upright (H, W) of a picture decoded or reduced smaller than it is
     if isinstance(source, str) and source in SAMPLES:
         tensor = _from_array(np.asarray(SAMPLES[source]()), f"sample {source!r}", channels_last=True)
     elif isinstance(source, (str, os.PathLike)):
-        tensor = _from_path(Path(source), size)
+        tensor, full = _from_path(Path(source), size)
     elif hasattr(source, "read"):
-        tensor = _from_file(source, str(getattr(source, "name", "the file object")), size)
+        tensor, full = _from_file(source, str(getattr(source, "name", "the file object")), size)
     elif isinstance(source, Image.Image):
-        tensor = _from_pil(source, size, what="PIL image")
+        tensor, full = _from_pil(source, size, what="PIL image")
     elif isinstance(source, np.ndarray):
         tensor = _from_array(np.asarray(source), "array", channels_last=True)
     elif isinstance(source, torch.Tensor):
@@ -151,7 +155,7 @@ def load_image(source, size: int | tuple[int, int] | None = None) -> torch.Tenso
             f"Cannot make an image from a {type(source).__name__}: pass a sample name "
             f"({', '.join(samples())}), a file path, a PIL image, an array or a tensor."
         )
-    return resize(tensor, size) if size is not None else tensor
+    return resize(tensor, size, full_size=full) if size is not None else tensor
 
 
 def check_image(image, what: str = "image") -> torch.Tensor:
@@ -176,16 +180,31 @@ def check_image(image, what: str = "image") -> torch.Tensor:
     return image
 
 
-def resize(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
-    """Resize ``(B, 3, H, W)``: an int scales the shorter side and centre-crops a square."""
+def resize(
+    image: torch.Tensor, size: int | tuple[int, int], full_size: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """Resize ``(B, 3, H, W)``: an int scales the shorter side and centre-crops a square.
+
+    ``full_size``: the ``(H, W)`` the picture had before it was decoded or box-reduced smaller
+    (:func:`load_image` does so for large files). An int ``size`` then scales the long side as it
+    would have from full size, so the square shows the same part of the picture."""
     size = _check_size(size)
     if isinstance(size, int):
-        short = min(image.shape[-2:])
-        scaled = TF.resize(image, [size], antialias=True) if short != size else image
-        out = TF.center_crop(scaled, [size, size])
+        scaled = _scaled(full_size or tuple(image.shape[-2:]), size)
+        out = image if tuple(image.shape[-2:]) == scaled else TF.resize(image, list(scaled), antialias=True)
+        out = TF.center_crop(out, [size, size])
     else:
         out = TF.resize(image, list(size), antialias=True)
     return out.clamp_(0, 1)
+
+
+def _scaled(height_width: tuple[int, int], short: int) -> tuple[int, int]:
+    """``(H, W)`` with the shorter side scaled to ``short`` and the longer one in proportion,
+    rounded down (as torchvision's ``resize(image, [short])``)."""
+    height, width = height_width
+    if height <= width:
+        return short, int(short * width / height)
+    return int(short * height / width), short
 
 
 def _check_size(size) -> int | tuple[int, int]:
@@ -208,7 +227,7 @@ def _check_side(side) -> int:
 # Files and PIL images
 
 
-def _from_path(path: Path, size) -> torch.Tensor:
+def _from_path(path: Path, size) -> tuple[torch.Tensor, tuple[int, int]]:
     if not path.exists():
         hint = did_you_mean(path, samples())
         raise ImageError(f"No image file at {path}.{hint} Samples: {', '.join(samples())}.")
@@ -217,8 +236,8 @@ def _from_path(path: Path, size) -> torch.Tensor:
     return _from_file(path, str(path), size)
 
 
-def _from_file(file, name: str, size) -> torch.Tensor:
-    """Decode a file (a path or a binary file object) near ``size``."""
+def _from_file(file, name: str, size) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Decode a file (a path or a binary file object) near ``size``; also its upright ``(H, W)``."""
     try:
         with warnings.catch_warnings():
             # Pillow warns above its own limit; MAX_PIXELS, lower, is checked after the draft.
@@ -229,8 +248,12 @@ def _from_file(file, name: str, size) -> torch.Tensor:
     except (UnidentifiedImageError, OSError, SyntaxError, EOFError, ValueError) as err:
         raise ImageError(f"Cannot read {name} as an image ({err}).") from None
     with im:
+        width, height = im.size  # as stored, before a draft
         _draft(im, size)
-        return _from_pil(im, size, what=f"image {name}")
+        tensor, _ = _from_pil(im, size, what=f"image {name}")
+        # Read only now: a PNG's EXIF can follow its pixels, and Pillow decodes them to find it.
+        turned = _orientation(im) in _TURNED
+    return tensor, (width, height) if turned else (height, width)
 
 
 def _too_large(name: str, pixels: str) -> str:
@@ -245,7 +268,9 @@ def _draft(im: Image.Image, size) -> None:
 
     Other formats ignore it. Called before the pixels are read, so before the EXIF
     orientation is known to swap width and height: an ``(H, W)`` size is swapped here."""
-    if isinstance(size, tuple) and _orientation(im) in (5, 6, 7, 8):
+    if not isinstance(im, JpegImagePlugin.JpegImageFile):
+        return  # the only format Pillow drafts; reading a PNG's EXIF would decode it in full
+    if isinstance(size, tuple) and _orientation(im) in _TURNED:
         size = size[::-1]
     target = _worth_decoding(im.size, size)
     if target:
@@ -269,19 +294,21 @@ def _orientation(im: Image.Image) -> int:
     return im.getexif().get(ExifTags.Base.Orientation, 1)
 
 
-def _from_pil(im: Image.Image, size, what: str) -> torch.Tensor:
-    """Decode, turn upright, convert to a plain mode and box-reduce near ``size``."""
+def _from_pil(im: Image.Image, size, what: str) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Decode, turn upright, convert to a plain mode and box-reduce near ``size``; also the
+    upright ``(H, W)`` before the reduction."""
     if im.width * im.height > MAX_PIXELS:
         raise ImageError(_too_large(f"The {what}", f"{im.width} x {im.height}"))
     try:
         im.load()
         if _orientation(im) in range(2, 9):
             im = ImageOps.exif_transpose(im)
+        upright = (im.height, im.width)
         im = _reduce(_plain_mode(im), size)
         array = np.asarray(im)
     except (OSError, SyntaxError, EOFError, ValueError, Image.DecompressionBombError) as err:
         raise ImageError(f"Cannot read the {what} ({err}).") from None
-    return _from_array(array, what, channels_last=True)
+    return _from_array(array, what, channels_last=True), upright
 
 
 def _plain_mode(im: Image.Image) -> Image.Image:

@@ -28,7 +28,6 @@ import json
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -38,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
-from .checkpoints import CheckpointError, atomic_write, cache_dir
+from .checkpoints import CheckpointError, atomic_write, cache_dir, unwritable
 from .profiles import PROFILES, Profile
 from .report import CLAIMS_MIME
 
@@ -371,22 +370,6 @@ def _earlier(summary: Path, profile: str) -> dict[str, dict]:
         return {}
 
 
-def _unusable_out(out: Path) -> str:
-    """Why ``out`` cannot take the executed notebooks ('' if it can), found by creating the
-    folder and a probe file in it, before any notebook runs."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except FileExistsError:
-        return "is a file, not a folder"
-    except NotADirectoryError:
-        return "lies under a file, not a folder"
-    except OSError as err:
-        return f"cannot be written ({err.strerror or err})"
-    return ""
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m depthrep.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="laptop", choices=list(PROFILES))
@@ -401,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
-    unusable = _unusable_out(args.out)
+    unusable = unwritable(args.out)
     if unusable:
         parser.error(f"--out {args.out}: {unusable}; pass a folder the executed notebooks can be written to")
     start = time.perf_counter()

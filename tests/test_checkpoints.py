@@ -52,6 +52,18 @@ def test_a_file_that_cannot_be_read_is_not_called_corrupt(tmp_path, monkeypatch)
     assert str(path) in str(err.value) and "truncated" not in str(err.value)
 
 
+def test_a_read_error_while_loading_is_not_called_corrupt(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "w.pt", STATE, {})
+
+    def failing_disk(file, *args, **kwargs):  # opens, then fails halfway: a bad sector, a lost mount
+        raise OSError(errno.EIO, "Input/output error", str(file))
+
+    monkeypatch.setattr(torch, "load", failing_disk)
+    with pytest.raises(CheckpointError, match=rf"Cannot read {path} \(Input/output error\)") as err:
+        load_checkpoint(path)
+    assert "truncated" not in str(err.value) and "elete" not in str(err.value)
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
 def test_a_checkpoint_without_read_permission(tmp_path):
     path = save_checkpoint(tmp_path / "w.pt", STATE, {})

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.figure
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -87,8 +89,18 @@ def test_invert_end_to_end(tmp_path, device, hopper32, resnet18):
         assert d["relative_m_g"] == pytest.approx(d["m_g"] / d["target_norm"])
         assert d["m_g_over_m_r"] == pytest.approx(d["m_g"] / d["m_r"])
         assert d["steps"] == 3 and d["m_i"] > 0
+        assert d["psnr"] == pytest.approx(-20 * np.log10(d["m_i"] / np.sqrt(3 * 32 * 32)), rel=1e-4)
+        assert -1 <= d["ssim"] <= 1
     rows = {line.split()[0]: line.split()[1:] for line in stdout.splitlines()[2:4]}
     assert float(rows["conv5"][0]) == pytest.approx(report["layers"]["conv5"]["m_i"], rel=1e-2)
+
+
+def test_sweep_is_a_command_of_the_cli(tmp_path, capsys):
+    assert main(["sweep", "plan", "--profile", "ci", "--models", "resnet18", "--seeds", "0", "1",
+                 "--out", str(tmp_path)]) == 0  # fmt: skip
+    assert len((tmp_path / "jobs.jsonl").read_text().splitlines()) == 2
+    assert "python -m depthrep sweep submit" in capsys.readouterr().out
+    assert main(["sweep", "merge", str(tmp_path / "nowhere")]) == 2  # the sweep's own errors, one line
 
 
 BAD = {
@@ -100,7 +112,7 @@ BAD = {
     "steps": (["invert", "--model", "resnet18", "--steps", "ten", "--out", "OUT"], "'ten' is not a whole"),
     "method": (["invert", "--model", "resnet18", "--method", "lbfgs", "--out", "OUT"], "invalid choice"),
     "no out": (["invert", "--model", "resnet18"], "required: --out"),
-    "out is a file": (["invert", "--model", "resnet18", "--out", "FILE"], "is a file: pass a folder"),
+    "out is a file": (["invert", "--model", "resnet18", "--out", "FILE"], "FILE is a file, not a folder;"),
     "weights file": (["invert", "--model", "resnet18", "--weights", "nope.pt", "--out", "OUT"],
                      "is neither 'random', 'imagenet'"),
     "local weights": (["invert", "--model", "resnet18", "--weights", "local", "--out", "OUT"],
@@ -112,14 +124,14 @@ BAD = {
     "forced precision": (["precision"], "Unknown $DEPTHREP_PRECISION 'half'"),
     "size below the blur": (["invert", "--model", "resnet18", "--size", "1", "--out", "OUT"],
                             "1x1 pixels; this method needs at least 2x2"),
-    "seed too large": (["invert", "--model", "resnet18", "--seed", str(2**63), "--out", "OUT"],
-                       "is outside 0 to 2^32 - 1"),
-    "negative seed": (["train", "resnet18", "--seed", "-1"], "is outside 0 to 2^32 - 1"),
+    "seed too large": (["invert", "--model", "resnet18", "--seed", str(2**27), "--out", "OUT"],
+                       "is outside 0 to 2^27 - 1"),
+    "negative seed": (["train", "resnet18", "--seed", "-1"], "is outside 0 to 2^27 - 1"),
     "meta device": (["invert", "--model", "resnet18", "--device", "meta", "--out", "OUT"],
                     "depthrep runs on cpu, cuda or mps"),
     "memory budget": (["invert", "--model", "resnet18", "--memory-budget", "lots", "--out", "OUT"],
                       "'lots' is not a size in bytes"),
-    "out under a file": (["invert", "--model", "resnet18", "--out", "FILE/run"], "is a file, not a folder"),
+    "out under a file": (["invert", "--model", "resnet18", "--out", "FILE/run"], "FILE is a file, not a"),
     "too small for the model": (["invert", "--model", "inception_v3", "--size", "32", "--layers", "Mixed_7c",
                                  "--out", "OUT"], "inception_v3 takes inputs of 75 px or more"),
     "train an fc net": (["train", "fc100x2", "--steps", "2"], "fully connected nets, which are inverted"),
@@ -196,8 +208,9 @@ def _pair(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
 
 
+@pytest.mark.parametrize("where", ["savefig", "json"])
 @pytest.mark.parametrize("fault", [KeyboardInterrupt, OSError(28, "No space left on device")])
-def test_a_failed_rerun_keeps_the_previous_pair(fault, tmp_path, device, monkeypatch, capsys):
+def test_a_failed_rerun_keeps_the_previous_pair(fault, where, tmp_path, device, monkeypatch, capsys):
     out = tmp_path / "out"
     assert main(tiny(out, device)) == 0
     before = _pair(out)
@@ -208,7 +221,13 @@ def test_a_failed_rerun_keeps_the_previous_pair(fault, tmp_path, device, monkeyp
             raise fault
         return real(path, fn)
 
-    monkeypatch.setattr(cli, "atomic_write", write)
+    def savefig(*args, **kwargs):  # Ctrl-C or a full disk halfway through the PNG
+        raise fault
+
+    if where == "json":
+        monkeypatch.setattr(cli, "atomic_write", write)
+    else:
+        monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
     status = main(tiny(out, device, "--seed", "1"))
     assert _pair(out) == before  # the old pair, byte for byte, and no temporary files
     err = capsys.readouterr().err.strip().splitlines()[-1]
@@ -232,21 +251,29 @@ def test_a_rerun_replaces_both_files(tmp_path, device):
 def test_a_flat_image_writes_undefined_ratios_as_null(tmp_path, device, capsys):
     Image.new("RGB", (48, 48)).save(tmp_path / "black.png")
     out = tmp_path / "out"
-    with pytest.warns(depthrep.ZeroEmbeddingWarning, match="embedding is zero at conv1 .image 0.; conv5"):
-        assert main(tiny(out, device, "--image", str(tmp_path / "black.png"))) == 0
+    assert main(tiny(out, device, "--image", str(tmp_path / "black.png"))) == 0
     report = json.loads((out / "distances.json").read_text(), parse_constant=pytest.fail)
     for layer in ("conv1", "conv5"):
         d = report["layers"][layer]
         assert d["target_norm"] == 0 and d["relative_m_g"] is None and d["relative_m_r"] is None
         assert d["undefined"] == cli.ZERO_EMBEDDING and d["m_g"] > 0 and d["m_g_over_m_r"] > 0
-    table = capsys.readouterr().out
-    assert table.count("n/a") == 4 and table.count(cli.ZERO_EMBEDDING) == 2
+    captured = capsys.readouterr()
+    assert captured.out.count("n/a") == 4 and captured.out.count(cli.ZERO_EMBEDDING) == 2
+    warned = [line for line in captured.err.splitlines() if "embedding is zero" in line]
+    assert len(warned) == 1 and warned[0].startswith(  # said once, on one line
+        "depthrep: warning: The target's embedding is zero at conv1 (image 0); conv5 (image 0): "
+    )
+    assert captured.err.index("depthrep: warning:") < captured.err.index("invert 2 layer(s)")  # at the start
 
 
 def test_divergence_is_recorded_marked_and_exits_3(tmp_path, device, monkeypatch, capsys):
-    real = cli.invert
+    real, show = cli.invert, cli.show_reconstructions
     explode = depthrep.get_method("paper", lr=(1e6, 1e6), blur=None)
     monkeypatch.setattr(cli, "invert", lambda *a, **kw: real(*a, **{**kw, "method": explode}))
+    figures = []
+    monkeypatch.setattr(
+        cli, "show_reconstructions", lambda *a, **kw: figures.append(show(*a, **kw)) or figures[-1]
+    )
     out = tmp_path / "out"
     assert main(tiny(out, device)) == cli.DIVERGED == 3
     report = json.loads((out / "distances.json").read_text(), parse_constant=pytest.fail)  # no bare NaN
@@ -254,6 +281,10 @@ def test_divergence_is_recorded_marked_and_exits_3(tmp_path, device, monkeypatch
     assert all(isinstance(step, int) and 0 <= step <= 3 for step in steps.values()), steps
     captured = capsys.readouterr()
     assert all(f"diverged at step {step}" in captured.out for step in steps.values())
+    captions = [text.get_text() for axes in figures[0].axes for text in axes.texts]
+    assert [c.split("\n")[-1] for c in captions if "DIVERGED" in c] == [
+        f"DIVERGED at step {step}" for step in steps.values()
+    ]  # the figure marks each layer under its reconstruction
     last = captured.err.strip().splitlines()[-1]
     assert last.startswith("depthrep: diverged at conv1 (step") and "results written" in last
     assert "DivergenceWarning" not in captured.err  # said once, by the CLI

@@ -4,6 +4,7 @@ import subprocess
 import sys
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -149,6 +150,15 @@ BAD_TARGETS = {
     "NaN": (torch.full((1, 3, 8, 8), float("nan")), "NaN"),
     "HWC": (torch.rand(1, 8, 8, 3), r"\(1, 8, 8, 3\)"),
     "empty batch": (torch.rand(0, 3, 8, 8), r"\(0, 3, 8, 8\)"),
+    "grey": (torch.rand(1, 1, 8, 8), r"\(1, 1, 8, 8\) .*grey \(1 channel\)"),
+    "RGBA": (torch.rand(1, 4, 8, 8), r"\(1, 4, 8, 8\) .*RGBA \(4 channels\)"),
+    "5-D": (torch.rand(1, 1, 3, 8, 8), r"\(1, 1, 3, 8, 8\)"),
+    "NumPy": (
+        np.random.default_rng(0).random((1, 3, 8, 8)),
+        "a NumPy array: make one with depthrep.load_image",
+    ),
+    "infinite": (torch.full((1, 3, 8, 8), float("inf")), "infinite values"),
+    "bool": (torch.ones(1, 3, 8, 8, dtype=torch.bool), r"\(1, 3, 8, 8\) bool"),
 }
 
 

@@ -1,9 +1,12 @@
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import ExifTags, Image
 
-from depthrep import ImageError, load_image, samples
+from depthrep import ImageError, images, load_image, samples
 
 
 @pytest.mark.parametrize("name", ["grace_hopper", "astronaut", "camera"])
@@ -92,3 +95,115 @@ def test_unreadable_files_and_folders(tmp_path):
 def test_bad_sizes(size):
     with pytest.raises(ImageError):
         load_image("grace_hopper", size)
+
+
+def _png(width: int, height: int, pixels: bytes = b"", bit_depth: int = 8, colour: int = 2) -> bytes:
+    """A PNG file written by hand: ``pixels`` are the raw rows (filter bytes included). With none,
+    only the header is honest: a decoder that went on to read the pixels would find them missing."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
+    body = zlib.compress(pixels or b"\0" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [30000, 9500])  # beyond Pillow's bomb limit; within it, beyond ours
+@pytest.mark.parametrize("size", [None, 32, (32, 48)])
+def test_a_picture_declaring_too_many_pixels_is_refused_before_decoding(side, size, tmp_path):
+    path = tmp_path / "huge.png"
+    path.write_bytes(_png(side, side))  # the header alone: decoding would fail on the missing pixels
+    with pytest.raises(ImageError, match=rf"{path} has .* pixels, more than depthrep decodes \(MAX_PIXELS"):
+        load_image(path, size)
+
+
+def test_a_large_jpeg_is_decoded_near_the_requested_size(tmp_path, monkeypatch):
+    across, down = np.meshgrid(np.linspace(0, 255, 400), np.linspace(0, 255, 300))
+    picture = Image.fromarray(np.stack([across, down, np.full_like(across, 128)], -1).astype(np.uint8))
+    picture.save(tmp_path / "big.jpg", quality=95)
+    picture.save(tmp_path / "big.png")
+    full = images.resize(load_image(tmp_path / "big.jpg"), 16)
+    monkeypatch.setattr(images, "MAX_PIXELS", 400 * 300 // 16)  # a quarter of each side fits, no more
+    small = load_image(tmp_path / "big.jpg", 16)  # decoded at 1/4 or 1/8 scale
+    torch.testing.assert_close(small, full, atol=0.03, rtol=0)
+    with pytest.raises(ImageError, match="MAX_PIXELS"):
+        load_image(tmp_path / "big.jpg")  # at full size: over the limit
+    with pytest.raises(ImageError, match="MAX_PIXELS"):
+        load_image(tmp_path / "big.png", 16)  # a PNG cannot be decoded at a smaller scale
+
+
+@pytest.mark.parametrize("size", [9, (7, 12)])
+def test_large_pictures_box_reduced_first_look_as_if_resized_from_full_size(size, tmp_path):
+    down, across = np.meshgrid(np.linspace(0, np.pi, 121), np.linspace(0, 2 * np.pi, 203), indexing="ij")
+    waves = 127.5 + 127 * np.sin(across) * np.cos(down)  # odd sides: the reduction drops a few edge pixels
+    Image.fromarray(waves.round().astype(np.uint8)).save(tmp_path / "wide.png")
+    reduced = load_image(tmp_path / "wide.png", size)
+    full = images.resize(load_image(tmp_path / "wide.png"), size)
+    torch.testing.assert_close(reduced, full, atol=0.03, rtol=0)  # 0.11 when the square was not the same
+
+
+def test_exif_orientation_turns_the_photo_upright(tmp_path):
+    stored = Image.new("RGB", (4, 2), (0, 0, 255))
+    stored.paste((255, 0, 0), (0, 0, 2, 2))  # red left half, blue right half, as stored
+    exif = stored.getexif()
+    exif[ExifTags.Base.Orientation] = 6  # the camera was turned: rotate 90 degrees clockwise to view
+    stored.save(tmp_path / "turned.png", exif=exif.tobytes())
+    image = load_image(tmp_path / "turned.png")
+    assert image.shape == (1, 3, 4, 2)  # upright: taller than wide
+    red, blue = torch.tensor([1.0, 0, 0]), torch.tensor([0, 0, 1.0])
+    assert torch.equal(image[0, :, :2].permute(1, 2, 0), red.expand(2, 2, 3))  # the stored left is the top
+    assert torch.equal(image[0, :, 2:].permute(1, 2, 0), blue.expand(2, 2, 3))
+
+
+def test_colour_spaces_and_transparency_of_files(tmp_path):
+    Image.new("CMYK", (4, 4), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg", quality=100)  # red in ink
+    torch.testing.assert_close(
+        load_image(tmp_path / "cmyk.jpg")[0, :, 0, 0], torch.tensor([1.0, 0, 0]), atol=0.02, rtol=0
+    )
+    palette = Image.new("P", (2, 1))
+    palette.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    palette.putpixel((1, 0), 1)
+    palette.save(tmp_path / "palette.png", transparency=0)  # colour 0 transparent: white; colour 1 red
+    assert torch.equal(
+        load_image(tmp_path / "palette.png")[0, :, 0], torch.tensor([[1.0, 1], [1, 0], [1, 0]])
+    )
+    Image.fromarray(np.array([[[0, 0], [0, 255]]], dtype=np.uint8).reshape(1, 2, 2), "LA").save(
+        tmp_path / "la.png"
+    )
+    assert torch.equal(load_image(tmp_path / "la.png")[0, 0, 0], torch.tensor([1.0, 0]))  # clear black: white
+
+
+def test_sixteen_bit_files(tmp_path):
+    Image.fromarray(np.full((2, 3), 32768, dtype=np.uint16)).save(tmp_path / "grey16.png")
+    assert torch.equal(load_image(tmp_path / "grey16.png"), torch.full((1, 3, 2, 3), 32768 / 65535))
+    rows = b"".join(b"\0" + bytes.fromhex("8000" * 3) * 2 for _ in range(2))  # 2 x 2 RGB at 16 bits
+    (tmp_path / "rgb16.png").write_bytes(_png(2, 2, rows, bit_depth=16))
+    torch.testing.assert_close(load_image(tmp_path / "rgb16.png"), torch.full((1, 3, 2, 2), 128 / 255))
+
+
+@pytest.mark.parametrize(
+    "dtype, top",  # top: the value that means white
+    [(">f4", 1), (">f8", 1), ("<f4", 1), (">u2", 65535), (">i8", 255), (">i4", 65535)],
+)
+def test_byte_order_does_not_matter(dtype, top):
+    levels = np.array([[0, 51], [102, 255]])  # 0, 0.2, 0.4, 1 of white
+    array = (levels / 255 if top == 1 else levels * (top // 255)).astype(dtype)
+    expected = torch.tensor([[0, 0.2], [0.4, 1]]).expand(1, 3, 2, 2)
+    torch.testing.assert_close(load_image(array), expected)
+
+
+@pytest.mark.filterwarnings("ignore:.*(quantized|nested):UserWarning")  # torch: deprecated, prototype
+def test_tensors_of_every_kind():
+    assert torch.equal(load_image(torch.full((3, 2, 2), 65535, dtype=torch.uint16)), torch.ones(1, 3, 2, 2))
+    sparse = torch.eye(3).to_sparse()
+    assert torch.equal(load_image(sparse), torch.eye(3).expand(1, 3, 3, 3))
+    assert torch.equal(
+        load_image(torch.full((3, 2, 2), 0.5, dtype=torch.bfloat16)), torch.full((1, 3, 2, 2), 0.5)
+    )
+    with pytest.raises(ImageError, match="meta device"):
+        load_image(torch.empty(3, 2, 2, device="meta"))
+    with pytest.raises(ImageError, match="dequantize"):
+        load_image(torch.quantize_per_tensor(torch.rand(3, 2, 2), 0.1, 0, torch.quint8))
+    with pytest.raises(ImageError, match="nested"):
+        load_image(torch.nested.nested_tensor([torch.rand(3, 2, 2), torch.rand(3, 4, 4)]))

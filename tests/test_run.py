@@ -321,28 +321,26 @@ def test_a_read_only_cache_folder_loses_the_wall_times_only(tmp_path, monkeypatc
 @pytest.mark.parametrize(
     "out, said",
     [
-        ("file", "is a file, not a folder"),
-        ("file/out", "lies under a file, not a folder"),
-        ("read-only", "cannot be written (Permission denied)"),
+        ("file", "{tmp}/file is a file, not a folder"),
+        ("file/out", "{tmp}/file is a file, not a folder"),
+        ("read-only", "cannot write into {tmp} (Permission denied)"),
     ],
 )
 def test_an_unusable_out_folder_is_refused_before_any_notebook_runs(tmp_path, monkeypatch, capsys, out, said):
     (tmp_path / "file").write_text("")
+    good = notebook(tmp_path / "good.ipynb", True)
     if out == "read-only":  # root writes anywhere: the probe file is refused as it would be
 
-        def refused(dir):
-            raise PermissionError(13, "Permission denied", dir)
+        def refused(self, data):
+            raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr(
-            runner, "tempfile", type("tempfile", (), {"TemporaryFile": staticmethod(refused)})
-        )
+        monkeypatch.setattr(Path, "write_bytes", refused)
     monkeypatch.setattr(runner, "run_all", lambda *args: pytest.fail("a notebook ran"))
-    good = notebook(tmp_path / "good.ipynb", True)
     with pytest.raises(SystemExit) as exit_info:
         runner.main(["--profile", "ci", "--out", str(tmp_path / out), str(good)])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error == (
-        f"python -m depthrep.run: error: --out {tmp_path / out}: {said}; "
+        f"python -m depthrep.run: error: --out {tmp_path / out}: {said.format(tmp=tmp_path)}; "
         "pass a folder the executed notebooks can be written to"
     )
