@@ -73,7 +73,7 @@ PROFILES: dict[str, Profile] = {
         name="ci", size=64, steps=150, models=("resnet18", "resnet50"), images=("grace_hopper",),
         seeds=(0, 1), run_steps=300, fc_size=12, fc_steps=1500, fc_budgets=(100, 1000, 4000),
         weights="local", trained_model="resnet18", train_size=64, train_steps=500, train_seeds=(0, 1),
-        world_size=32, world_steps=300, world_seeds=(0, 1), judge_steps=1200,
+        world_size=32, world_steps=300, world_seeds=(0, 1), judge_steps=2400,
     ),
     "laptop": Profile(
         name="laptop", size=128, steps=300, models=("resnet18", "resnet50", "resnet152"),
