@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from .gains import Gains
 from .results import InversionResult
 
 Results = Mapping[str, InversionResult]
@@ -161,8 +162,8 @@ def plot_ratios(rows: Results | Mapping[str, Results], *, title: str | None = No
     for k, (label, results) in enumerate(rows.items()):
         names = list(results)
         x = np.arange(len(names))
-        embedding = torch.stack([r.embedding_distance / r.reference_distance for r in results.values()])
-        pixels = torch.stack([r.input_distance / r.shift_distance for r in results.values()])
+        embedding = torch.stack([r.reference_ratio for r in results.values()])
+        pixels = torch.stack([r.shift_ratio for r in results.values()])
         for axis, values in ((left, embedding), (right, pixels)):
             color = f"C{k}"
             axis.plot(x, values.mean(1).numpy(), "-", color=color, label=label or None)
@@ -176,6 +177,36 @@ def plot_ratios(rows: Results | Mapping[str, Results], *, title: str | None = No
         axis.grid(alpha=0.3)
     if any(rows):
         left.legend(fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gains(models: Mapping[str, Mapping[str, Gains]], *, title: str | None = None) -> Figure:
+    """Local gains per layer (:func:`depthrep.local_gains`), a panel per model, log scale: the
+    largest gain, the median over random directions (the band: their 10th to 90th
+    percentile) and the gain along the reconstruction's error; a dot per batch member."""
+    fig, axes = plt.subplots(1, len(models), figsize=(4.6 * len(models), 3.6), squeeze=False, sharey=True)
+    for ax, (label, gains) in zip(axes[0], models.items(), strict=True):
+        x = np.arange(len(gains))
+        random = torch.stack([g.random for g in gains.values()])  # (layers, B, D)
+        low, high = (random.flatten(1).quantile(q, dim=1).numpy() for q in (0.1, 0.9))
+        ax.fill_between(x, low, high, color="C1", alpha=0.2, lw=0)
+        lines = {"largest": [g.largest for g in gains.values()],
+                 "random (median)": [g.typical for g in gains.values()]}  # fmt: skip
+        if all(g.error is not None for g in gains.values()):
+            lines["along the error $a_g - a$"] = [g.error for g in gains.values()]
+        for k, (name, values) in enumerate(lines.items()):
+            values = torch.stack(values)  # (layers, B)
+            ax.plot(x, values.mean(1).numpy(), "-", color=f"C{k}", label=name)
+            for member in values.T:
+                ax.plot(x, member.numpy(), "o", color=f"C{k}", ms=3, alpha=0.6)
+        ax.set_xticks(x, list(gains), rotation=30, ha="right")
+        ax.set(yscale="log", title=label)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel(r"gain $\|J v\| / \|v\|$")
+    axes[0, 0].legend(fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()

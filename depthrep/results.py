@@ -109,6 +109,19 @@ class InversionResult:
         return {k: v if v is None or math.isfinite(v) else None for k, v in numbers.items()}
 
     @property
+    def reference_ratio(self) -> torch.Tensor:
+        """``(B,)``: ``m_g / m_r``; below 1 the layer sees the reconstruction as closer to the
+        target than the shifted copy ``a'``."""
+        return self.embedding_distance / self.reference_distance
+
+    @property
+    def shift_ratio(self) -> torch.Tensor:
+        """``(B,)``: ``m_i / ||a' - a||``; above 1 the reconstruction is farther from the target
+        in pixels than ``a'``. Non-uniqueness is both ratios at once: this far above 1 while
+        :attr:`reference_ratio` is below 1."""
+        return self.input_distance / self.shift_distance
+
+    @property
     def relative_reference_distance(self) -> torch.Tensor:
         """``(B,)``: ``m_r / ||O(a)||``, the yardstick for :attr:`relative_embedding_distance`."""
         return self.reference_distance / self.target_norm

@@ -55,6 +55,9 @@ def test_summary_gives_each_members_numbers_and_none_where_undefined(two_runs, h
         )
         assert n["diverged_at"] is None
     assert r.summary(0)["ssim"] is None  # no target given
+    torch.testing.assert_close(r.reference_ratio, r.embedding_distance / r.reference_distance)
+    torch.testing.assert_close(r.shift_ratio, r.input_distance / r.shift_distance)
+    assert r.summary(1)["m_i_over_shift"] == pytest.approx(float(r.shift_ratio[1]))
     zero = dataclasses.replace(r, target_norm=torch.zeros(2), reference_distance=torch.zeros(2))
     n = zero.summary(1)
     assert (
