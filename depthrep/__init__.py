@@ -14,7 +14,7 @@ and measure what was lost::
 from .distances import embedding_distance, input_distance, shifted_reference
 from .encoder import Encoder
 from .errors import DepthrepError
-from .gains import Gains, LayerSize, layer_sizes, local_gains
+from .gains import Gains, LayerSize, gains_over_seeds, layer_sizes, local_gains
 from .images import ImageError, load_image, samples
 from .invert import (
     DivergenceError,
@@ -40,6 +40,7 @@ from .models import (
 from .plot import (
     plot_depth_profiles,
     plot_distances,
+    plot_gains,
     plot_heat,
     plot_history,
     plot_neighbourhood,
@@ -96,6 +97,7 @@ __all__ = [
     "embedding_distance",
     "explore",
     "filter_roughness",
+    "gains_over_seeds",
     "get_method",
     "get_profile",
     "input_distance",
@@ -116,6 +118,7 @@ __all__ = [
     "node_names",
     "plot_depth_profiles",
     "plot_distances",
+    "plot_gains",
     "plot_heat",
     "plot_history",
     "plot_neighbourhood",

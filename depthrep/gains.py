@@ -29,7 +29,8 @@ from torch.func import jvp, vjp
 from .distances import norm
 from .encoder import Encoder
 from .images import check_image
-from .models import model_device
+from .models import load_model, model_device
+from .results import InversionResult
 from .streams import generator
 
 POWER_ITERATIONS = 30
@@ -133,10 +134,39 @@ def local_gains(
 
         error = None
         if reconstructions is not None and layer in reconstructions:
-            error = gain(f, a, (reconstructions[layer].to(device) - a).contiguous())
+            error = gain(f, a, (reconstructions[layer].to(device) - a).contiguous()).cpu()
         largest, converged = _largest_gain(f, a, iterations, seed)
         out[layer] = Gains(layer, largest, converged, _random_gains(f, a, directions, seed), error)
     return out
+
+
+def gains_over_seeds(
+    model: str,
+    image: torch.Tensor,
+    results: Mapping[str, InversionResult],
+    seeds: Iterable[int] = (0, 1),
+    *,
+    weights: str = "random",
+    device: str | torch.device | None = None,
+    **kwargs,
+) -> dict[str, Gains]:
+    """:func:`local_gains` of each seed's model at ``image`` ``(1, 3, H, W)``, along the errors
+    of ``results`` (from :func:`depthrep.invert_over_seeds` with the same seeds: member ``k``
+    is seed ``k``'s); joined along the batch, one member per seed, in seed order."""
+    seeds = list(seeds)
+    members = {len(r.image) for r in results.values()}
+    if members != {len(seeds)}:
+        raise ValueError(f"results hold {sorted(members)} members per layer, not one per seed of {seeds}")
+    runs = []
+    for k, seed in enumerate(seeds):
+        net = load_model(model, weights, seed=seed, device=device, image_size=image.shape[-1])
+        errors = {layer: r.image[k : k + 1] for layer, r in results.items()}
+        runs.append(local_gains(net, image, list(results), reconstructions=errors, seed=seed, **kwargs))
+    fields = ("largest", "converged", "random", "error")
+    return {
+        layer: Gains(layer, *(torch.cat([getattr(run[layer], f) for run in runs]) for f in fields))
+        for layer in results
+    }
 
 
 def gain(f, a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -148,12 +178,12 @@ def _random_gains(f, a: torch.Tensor, count: int, seed: int) -> torch.Tensor:
     b = len(a)
     v = torch.randn((count, *a.shape), generator=generator(seed, "directions")).to(a.device)
     gains = [gain(f, a, v[k]) for k in range(count)]  # one member batch per direction: same memory as a
-    return torch.stack(gains, dim=1).reshape(b, count)
+    return torch.stack(gains, dim=1).reshape(b, count).cpu()
 
 
 def _largest_gain(f, a: torch.Tensor, iterations: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     _, pullback = vjp(f, a)
-    v = torch.randn(a.shape, generator=generator(seed + 1, "directions")).to(a.device)
+    v = torch.randn(a.shape, generator=generator(seed, "power iteration")).to(a.device)
     estimate = previous = torch.zeros(len(a), device=a.device)
     for _ in range(max(1, iterations)):
         v = v / norm(v).clamp_min(1e-30).view(-1, *[1] * (v.dim() - 1))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import torch
 
-STREAMS = ("starts", "shifts", "neighbourhood", "random maps", "phases", "directions")
+STREAMS = ("starts", "shifts", "neighbourhood", "random maps", "phases", "directions", "power iteration")
 """The purposes, in the order of their index: the starting noise of an inversion, the shift
 ``a' - a``, the neighbourhood of a linear net's target, random linear maps, the phases of a
-phase-randomised image, and the random directions of :func:`depthrep.gains.local_gains`."""
+phase-randomised image, and the random directions and the power iteration's start of
+:func:`depthrep.gains.local_gains`."""
 MAX_STREAMS = 16
 """Room for streams: indices below it map to distinct generator seeds."""
 MAX_SEED = 2**27

@@ -58,3 +58,26 @@ def test_layer_sizes_are_a_forward_passes_shapes(resnet18):
     assert by_name["conv5"].shape == tuple(conv5.shape[1:]) == (512, 2, 2)
     assert by_name["conv5"].ratio == pytest.approx(512 * 2 * 2 / (3 * 64 * 64))
     assert [s.layer for s in sizes] == depthrep.layers(resnet18)
+
+
+def test_gains_over_seeds_is_each_seeds_model_along_its_own_error(hopper32):
+    layers = ["conv1", "conv3"]
+    results = depthrep.invert_over_seeds("resnet18", hopper32, layers, 2, seeds=(0, 3), progress=False)
+    settings = {"iterations": 3, "directions": 2}
+    joined = depthrep.gains_over_seeds("resnet18", hopper32, results, seeds=(0, 3), **settings)
+    for k, seed in enumerate((0, 3)):
+        errors = {layer: r.image[k : k + 1] for layer, r in results.items()}
+        model = depthrep.load_model("resnet18", seed=seed)
+        own = local_gains(model, hopper32, layers, reconstructions=errors, seed=seed, **settings)
+        for layer in layers:
+            for field in ("largest", "random", "error"):
+                torch.testing.assert_close(getattr(joined[layer], field)[k], getattr(own[layer], field)[0])
+    with pytest.raises(ValueError, match="one per seed"):
+        depthrep.gains_over_seeds("resnet18", hopper32, results, seeds=(0,))
+
+
+def test_layer_sizes_need_no_computation():
+    model = depthrep.load_model("resnet50", device="meta")
+    sizes = {s.layer: s for s in layer_sizes(model, 299, depthrep.layers(model))}
+    assert sizes["conv5"].values == 2048 * 10 * 10
+    assert sizes["conv5"].ratio == pytest.approx(204_800 / 268_203)

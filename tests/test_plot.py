@@ -50,6 +50,21 @@ def test_curve_and_bar_plots_draw_every_layer(draw, results):
     plt.close(fig)
 
 
+def test_gains_plot_draws_three_lines_and_a_band_per_model(results, resnet18):
+    res, images = results
+    errors = {layer: r.image for layer, r in res.items()}
+    gains = depthrep.local_gains(
+        resnet18, images, list(res), reconstructions=errors, iterations=2, directions=3
+    )
+    fig = depthrep.plot_gains({"a": gains, "b": gains}, title="gains")
+    assert len(fig.axes) == 2 and fig.axes[0].get_yscale() == "log"
+    assert (
+        len(fig.axes[0].lines) == 3 * (1 + 2) and len(fig.axes[0].collections) == 1
+    )  # mean + a dot row per member
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(res)
+    plt.close(fig)
+
+
 def test_series_spiky_ball_and_neighbourhood():
     fig = depthrep.plot_series(
         [1, 2, 3], {"a": torch.rand(3, 2), "b": [1.0, 2.0, 3.0]}, xlabel="x", ylabel="y"
