@@ -36,6 +36,9 @@ class Profile:
     """Seeds of the starting noise: every claim is checked on each."""
     run_steps: int
     """Steps of the long runs whose curves are plotted (experiment 4)."""
+    run_budgets: tuple[int, ...]
+    """Step budgets of separate runs at a deep and an early layer, spanning at least two
+    orders of magnitude: does ``m_i`` keep falling with the budget, or level off?"""
     fc_size: int
     """Side of the fully connected nets' input (the paper: 29, so 2523 values)."""
     fc_steps: int
@@ -71,23 +74,24 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "ci": Profile(
         name="ci", size=64, steps=150, models=("resnet18", "resnet50"), images=("grace_hopper",),
-        seeds=(0, 1), run_steps=300, fc_size=12, fc_steps=1500, fc_budgets=(100, 1000, 4000),
-        weights="local", trained_model="resnet18", train_size=64, train_steps=500, train_seeds=(0, 1),
-        world_size=32, world_steps=300, world_seeds=(0, 1), judge_steps=2400,
+        seeds=(0, 1), run_steps=300, run_budgets=(10, 100, 1000), fc_size=12, fc_steps=1500,
+        fc_budgets=(100, 1000, 4000), weights="local", trained_model="resnet18", train_size=64,
+        train_steps=500, train_seeds=(0, 1), world_size=32, world_steps=300, world_seeds=(0, 1),
+        judge_steps=2400,
     ),
     "laptop": Profile(
         name="laptop", size=128, steps=300, models=("resnet18", "resnet50", "resnet152"),
-        images=("grace_hopper", "chelsea"), seeds=(0, 1), run_steps=600, fc_size=16, fc_steps=3000,
-        fc_budgets=(100, 1000, 8000), weights="local", trained_model="resnet18", train_size=64,
-        train_steps=1000, train_seeds=(0, 1), world_size=32, world_steps=1000, world_seeds=(0, 1, 2),
-        judge_steps=3000,
+        images=("grace_hopper", "chelsea"), seeds=(0, 1), run_steps=600, run_budgets=(30, 300, 3000),
+        fc_size=16, fc_steps=3000, fc_budgets=(100, 1000, 8000), weights="local", trained_model="resnet18",
+        train_size=64, train_steps=1000, train_seeds=(0, 1), world_size=32, world_steps=1000,
+        world_seeds=(0, 1, 2), judge_steps=3000,
     ),
     "paper": Profile(
         name="paper", size=299, steps=1000, models=("resnet18", "resnet50", "resnet152"),
-        images=("grace_hopper", "chelsea", "astronaut"), seeds=(0, 1, 2), run_steps=5000, fc_size=29,
-        fc_steps=20_000, fc_budgets=(1000, 10_000, 100_000), weights="imagenet", trained_model="resnet50",
-        train_size=224, train_steps=5000, train_seeds=(0,), world_size=128, world_steps=5000,
-        world_seeds=(0, 1, 2), judge_steps=10_000,
+        images=("grace_hopper", "chelsea", "astronaut"), seeds=(0, 1, 2), run_steps=5000,
+        run_budgets=(1000, 10_000, 100_000), fc_size=29, fc_steps=20_000, fc_budgets=(1000, 10_000, 100_000),
+        weights="imagenet", trained_model="resnet50", train_size=224, train_steps=5000, train_seeds=(0,),
+        world_size=128, world_steps=5000, world_seeds=(0, 1, 2), judge_steps=10_000,
     ),
 }  # fmt: skip
 

@@ -9,6 +9,9 @@ def test_three_profiles_grow_in_size():
         assert getattr(ci, field) <= getattr(laptop, field) <= getattr(paper, field), field
     assert paper.size == 299 and paper.fc_size == 29  # the paper's sizes
     assert all(len(p.seeds) >= 2 for p in PROFILES.values())  # every claim is checked on two seeds at least
+    for p in (ci, laptop, paper):  # the budgets span two orders of magnitude, growing with the profile
+        assert p.run_budgets == tuple(sorted(p.run_budgets)) and p.run_budgets[-1] >= 100 * p.run_budgets[0]
+    assert ci.run_budgets[-1] <= laptop.run_budgets[-1] <= paper.run_budgets[-1]
 
 
 def test_overrides_replace_fields_and_ignore_none():
