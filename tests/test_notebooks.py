@@ -1,5 +1,7 @@
 """The notebooks as committed: output-free, one parameters cell, a claim check at the end."""
 
+import json
+
 import nbformat
 import pytest
 
@@ -18,6 +20,15 @@ def test_committed_without_outputs(path):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: strip outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_cell_has_a_unique_id(path):
+    """nbformat 4.5 cells carry ids; a cell added by hand without one is a warning today, an error later."""
+    ids = [
+        c.get("id") for c in json.loads(path.read_text())["cells"]
+    ]  # as stored: nbformat would fill them in
+    assert None not in ids and len(set(ids)) == len(ids), f"{path.name}: run nbformat's normalize()"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
