@@ -12,7 +12,7 @@ and measure what was lost::
 """
 
 from .distances import embedding_distance, input_distance, shifted_reference
-from .encoder import Encoder
+from .encoder import Encoder, encoder_for
 from .errors import DepthrepError
 from .gains import Gains, LayerSize, gains_over_seeds, layer_sizes, local_gains
 from .images import ImageError, load_image, samples
@@ -168,4 +168,4 @@ def embed(model, image, layers, *, normalize: bool = False):
     from .models import model_device
 
     with torch.no_grad():
-        return Encoder(model, layers, normalize=normalize)(image.to(model_device(model)))
+        return encoder_for(model, layers, normalize=normalize)(image.to(model_device(model)))

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .encoder import Encoder
+from .encoder import encoder_for
 from .models import model_device
 from .streams import generator
 
@@ -50,7 +50,7 @@ def embedding_distance(
     Returns:
         ``(B,)`` float32 on the model's device.
     """
-    encoder = Encoder(model, [layer], normalize=normalize)
+    encoder = encoder_for(model, [layer], normalize=normalize)
     device = model_device(model)
     with torch.no_grad():
         both = encoder(torch.cat([a, b]).to(device))[layer]

@@ -27,7 +27,7 @@ from torch import nn
 from torch.func import jvp, vjp
 
 from .distances import norm
-from .encoder import Encoder
+from .encoder import encoder_for
 from .images import check_image
 from .models import load_model, model_device
 from .results import InversionResult
@@ -58,7 +58,7 @@ def layer_sizes(model: nn.Module, size: int, layers: str | Iterable[str]) -> lis
     Computed from one forward pass of a blank image through the truncated model, so it
     holds for any architecture :func:`depthrep.layers` knows.
     """
-    encoder = Encoder(model, layers)
+    encoder = encoder_for(model, layers)
     inputs = 3 * size * size
     with torch.no_grad():
         shapes = {k: tuple(v.shape[1:]) for k, v in encoder(_blank(model, size)).items()}
@@ -127,7 +127,7 @@ def local_gains(
     layers = [layers] if isinstance(layers, str) else list(layers)
     out = {}
     for layer in layers:
-        encoder = Encoder(model, [layer], normalize=normalize)
+        encoder = encoder_for(model, [layer], normalize=normalize)
 
         def f(x, encoder=encoder, layer=layer):
             return encoder(x)[layer]

@@ -23,7 +23,7 @@ from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
 from .distances import SHIFT_SIGMA, norm, shift
-from .encoder import Encoder
+from .encoder import Encoder, encoder_for
 from .errors import DepthrepError
 from .images import ImageError, check_image
 from .methods import METHODS, Method, get_method, start_image
@@ -135,7 +135,7 @@ def invert(
     _check_size(check_image(image, "invert's image"), m)
     device = model_device(model)
     precision = choose_precision(device, precision)
-    encoder = Encoder(model, layers, normalize=normalize)
+    encoder = encoder_for(model, layers, normalize=normalize)
     target = image.detach().to(device, torch.float32)
     # Noise for the whole batch, drawn once: a chunk gets the rows of its images.
     start = start_image(tuple(target.shape), seed, m).to(device)
@@ -238,7 +238,8 @@ def _run(
     blocks = {name: slice(i * batch, (i + 1) * batch) for i, name in enumerate(order)}
     with torch.no_grad():
         embeddings = _embed(encoder, target)
-        reference = {n: norm(e - encoder(shifted)[n]) for n, e in embeddings.items()}
+        near = encoder(shifted)  # one pass for every layer
+        reference = {n: norm(e - near[n]) for n, e in embeddings.items()}
         # Weight of the regularisers: sum|O(a)| per member, in batch order.
         l1 = torch.cat([embeddings[n].abs().flatten(1).sum(1) for n in order]).view(-1, 1, 1, 1)
     fixed = {
@@ -387,7 +388,7 @@ def _run_chunks(
 ) -> dict[str, InversionResult]:
     by_layers: dict[tuple[str, ...], list[dict[str, InversionResult]]] = {}
     for names, rows in chunks:
-        encoder = Encoder(model, names, normalize=normalize)
+        encoder = encoder_for(model, names, normalize=normalize)
         part = _run(encoder, target[rows], start[rows], shifted[rows], **settings)
         by_layers.setdefault(tuple(names), []).append(part)
     joined: dict[str, InversionResult] = {}

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+import depthrep
 from depthrep import Encoder, embed, layers, load_model
 
 
@@ -99,3 +100,34 @@ def test_training_mode_is_refused(device):
     model = load_model("resnet18", device=device).train()
     with pytest.raises(ValueError, match="eval"):
         Encoder(model, "conv2")
+
+
+def test_encoder_for_builds_once_per_model_and_state():
+    import gc
+    import weakref
+
+    from depthrep.encoder import encoder_for
+
+    model = depthrep.load_model("resnet18")
+    first = encoder_for(model, ["conv1", "conv5"])
+    assert encoder_for(model, ["conv1", "conv5"]) is first
+    assert encoder_for(model, ["conv5"]) is not first  # other layers, another encoder
+    x = torch.rand(1, 3, 32, 32)
+
+    other = depthrep.load_model("resnet18", seed=3)
+    model.load_state_dict(other.state_dict())  # weights changed in place: the folded copies are stale
+    fresh = encoder_for(model, ["conv1", "conv5"])
+    assert fresh is not first
+    torch.testing.assert_close(fresh(x)["conv5"], Encoder(other, ["conv5"])(x)["conv5"], rtol=1e-4, atol=1e-5)
+
+    model.layer4 = other.layer4  # a replaced module
+    assert encoder_for(model, ["conv1", "conv5"]) is not fresh
+
+    model.train()
+    with pytest.raises(ValueError, match="training mode"):
+        encoder_for(model, ["conv5"])
+
+    alive = weakref.ref(model)
+    del model, first, fresh
+    gc.collect()
+    assert alive() is None  # the cache never keeps a model alive
