@@ -253,8 +253,17 @@ def _run(
     records: list[tuple[int, torch.Tensor, torch.Tensor]] = []
     watch = _Watch(len(x), order, batch, strict, grace=max(2, int(GRACE * steps)))
 
-    def record(step: int, m_g: torch.Tensor) -> dict[str, InversionResult]:
+    scale = torch.cat([fixed["target_norm"][n] for n in order])  # ||O(a)|| per member, batch order
+
+    def record(step: int, m_g: torch.Tensor) -> float:
+        """Keep this step's distances; returns the worst finite m_g / ||O(a)|| (the bar's postfix).
+        Results are built only for a callback and at the end: building them copies every image."""
         records.append((step, norm(x - goal).cpu(), m_g.cpu()))
+        relative = records[-1][2] / scale
+        finite = relative[torch.isfinite(relative)]
+        return float(finite.max()) if len(finite) else float("nan")
+
+    def results_at(step: int) -> dict[str, InversionResult]:
         return _results(encoder.layers, blocks, x, records, fixed, step, watch.diverged_at)
 
     step = 0
@@ -271,9 +280,8 @@ def _run(
             m_g = torch.cat([norm(d) for d in diffs])
             frozen = watch.check(step, m_g, x)
             if step % record_every == 0:
-                results = record(step, m_g)
-                bar.set_postfix(rel_m_g=f"{_worst(results):.3g}")
-                if callback is not None and callback(step, results):
+                bar.set_postfix(rel_m_g=f"{record(step, m_g):.3g}")
+                if callback is not None and callback(step, results_at(step)):
                     break
             with torch.no_grad():
                 kept = x[frozen].clone() if frozen is not None else None
@@ -296,7 +304,8 @@ def _run(
         final = encoder.staged(x, blocks)
     m_g = torch.cat([norm(final[n].float() - embeddings[n]) for n in order])
     watch.check(step, m_g, x)
-    results = record(step, m_g)
+    record(step, m_g)
+    results = results_at(step)
     if callback is not None:
         callback(step, results)
     return results
@@ -430,13 +439,6 @@ def _results(layers, blocks, x, records, fixed, steps, diverged_at) -> dict[str,
             diverged_at=diverged_at[block].clone(),
         )
     return out
-
-
-def _worst(results: dict[str, InversionResult]) -> float:
-    """The largest finite ``m_g / ||O(a)||`` of the run, for the progress bar (NaN if none)."""
-    relative = torch.cat([r.relative_embedding_distance for r in results.values()])
-    finite = relative[torch.isfinite(relative)]
-    return float(finite.max()) if len(finite) else float("nan")
 
 
 def invert_over_seeds(
