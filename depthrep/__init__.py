@@ -11,7 +11,7 @@ and measure what was lost::
     depthrep.show_reconstructions(results, image)    # figure: one row, a column per layer
 """
 
-from .distances import embedding_distance, input_distance, shifted_reference
+from .distances import embedding_distance, flat_distance, input_distance, shifted_reference
 from .encoder import Encoder, encoder_for
 from .errors import DepthrepError
 from .gains import Gains, LayerSize, gains_over_seeds, layer_sizes, local_gains
@@ -97,6 +97,7 @@ __all__ = [
     "embedding_distance",
     "explore",
     "filter_roughness",
+    "flat_distance",
     "gains_over_seeds",
     "get_method",
     "get_profile",

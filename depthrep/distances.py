@@ -40,6 +40,15 @@ def input_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return norm(a - b)
 
 
+def flat_distance(a: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W) -> (B,)``: ``m_i`` of the image of ``a``'s mean colour, flat, from ``a``.
+
+    The baseline of no information beyond the average colour: a reconstruction farther from
+    the target than this has kept less of it, in pixels, than a flat image would.
+    """
+    return norm(a - a.mean(dim=(2, 3), keepdim=True))
+
+
 def embedding_distance(
     model: nn.Module, layer: str, a: torch.Tensor, b: torch.Tensor, *, normalize: bool = False
 ) -> torch.Tensor:
