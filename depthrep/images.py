@@ -191,11 +191,26 @@ def resize(
     size = _check_size(size)
     if isinstance(size, int):
         scaled = _scaled(full_size or tuple(image.shape[-2:]), size)
+        if scaled[0] * scaled[1] > MAX_PIXELS:  # a long thin picture: keep only what the square shows
+            image, scaled = _central_band(image, size)
         out = image if tuple(image.shape[-2:]) == scaled else TF.resize(image, list(scaled), antialias=True)
         out = TF.center_crop(out, [size, size])
     else:
         out = TF.resize(image, list(size), antialias=True)
     return out.clamp_(0, 1)
+
+
+def _central_band(image: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The central square of ``image`` (plus the resampling filter's reach) and its scaled size.
+
+    Scaling a 1,000,000 x 1 picture's short side to 32 px first would build 32 x 32,000,000
+    pixels to keep 32 x 32 of them; the square crop keeps the same part of the picture.
+    """
+    height, width = image.shape[-2:]
+    short = min(height, width)
+    reach = 2 * math.ceil(short / size) + 2  # source pixels the antialiasing filter reads beyond the square
+    band = TF.center_crop(image, [min(height, short + 2 * reach), min(width, short + 2 * reach)])
+    return band, _scaled(tuple(band.shape[-2:]), size)
 
 
 def _scaled(height_width: tuple[int, int], short: int) -> tuple[int, int]:

@@ -207,3 +207,20 @@ def test_tensors_of_every_kind():
         load_image(torch.quantize_per_tensor(torch.rand(3, 2, 2), 0.1, 0, torch.quint8))
     with pytest.raises(ImageError, match="nested"):
         load_image(torch.nested.nested_tensor([torch.rand(3, 2, 2), torch.rand(3, 4, 4)]))
+
+
+def test_a_long_thin_picture_is_cropped_before_it_is_scaled(tmp_path):
+    from depthrep.images import _central_band, resize
+
+    wave = 0.5 + 0.4 * torch.sin(torch.arange(2000) * 2 * torch.pi / 100)  # smooth: shows where it was cut
+    strip = wave.expand(1, 3, 3, 2000) * torch.tensor([1.0, 0.8, 0.6]).view(1, 3, 1, 1)
+    band, scaled = _central_band(strip, 32)
+    assert band.shape[-1] < 40 and scaled[0] == 32
+    full = resize(strip, 32)  # 32 x 21,333 pixels: small enough to scale whole, the reference
+    # the same part of the picture, up to the alignment of two rounded scalings (under a source pixel)
+    assert (resize(band, 32) - full).abs().mean() < 0.02
+    # 1,000,000 x 1 is 1 megapixel, under MAX_PIXELS, but scaled whole to 32 px it is 32 x 32,000,000
+    Image.new("RGB", (1_000_000, 1), (200, 40, 90)).save(tmp_path / "line.png")
+    image = load_image(tmp_path / "line.png", 32)
+    assert image.shape == (1, 3, 32, 32)
+    torch.testing.assert_close(image[0, :, 0, 0], torch.tensor([200, 40, 90]) / 255, rtol=0, atol=1e-6)
