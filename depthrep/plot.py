@@ -129,7 +129,7 @@ def plot_distances(results: Results, *, index: int = 0, title: str | None = None
     x = np.arange(len(names))
     width = 0.38
     m_g = [float(r.relative_embedding_distance[index]) for r in results.values()]
-    m_r = [float(r.reference_distance[index] / r.target_norm[index]) for r in results.values()]
+    m_r = [float(r.relative_reference_distance[index]) for r in results.values()]
     m_i = [float(r.input_distance[index]) for r in results.values()]
     shifted = [float(r.shift_distance[index]) for r in results.values()]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -386,7 +386,7 @@ def plot_depth_profiles(
     for k, (label, (depth, results)) in enumerate(rows.items()):
         x = np.array([depth[name] for name in results])
         pixels = torch.stack([r.input_distance for r in results.values()]) / image_norm
-        embedding = torch.stack([r.embedding_distance / r.reference_distance for r in results.values()])
+        embedding = torch.stack([r.reference_ratio for r in results.values()])
         for axis, values in ((left, pixels), (right, embedding)):
             axis.plot(x, values.mean(1).numpy(), "-o", color=f"C{k}", label=label, ms=3)
     xlabel = "relative depth (0 = input, 1 = last stage)"
