@@ -24,6 +24,7 @@ from .invert import (
     invert,
     invert_fc,
     invert_over_seeds,
+    invert_over_starts,
 )
 from .judge import WorldPull, judge_accuracy, measure_pull, world_targets
 from .layers import UnknownLayerError, layers, node_names
@@ -54,7 +55,7 @@ from .plot import (
 )
 from .profiles import PROFILES, Profile, get_profile
 from .report import Claim, ClaimFailed, Run, check, claim, start, table
-from .results import History, InversionResult, concat_results
+from .results import History, InversionResult, concat_results, fall_per_decade, mean_per_target
 from .scores import psnr, ssim
 from .train import trained_models, world_judge, world_models
 from .worlds import HELD_OUT, UNTRAINED, WORLDS
@@ -96,6 +97,7 @@ __all__ = [
     "embed",
     "embedding_distance",
     "explore",
+    "fall_per_decade",
     "filter_roughness",
     "flat_distance",
     "gains_over_seeds",
@@ -105,6 +107,7 @@ __all__ = [
     "invert",
     "invert_fc",
     "invert_over_seeds",
+    "invert_over_starts",
     "judge_accuracy",
     "layer_grid",
     "layer_picker",
@@ -113,6 +116,7 @@ __all__ = [
     "load_image",
     "load_model",
     "local_gains",
+    "mean_per_target",
     "measure_pull",
     "min_image_size",
     "model_names",

@@ -472,6 +472,20 @@ def invert_over_seeds(
     return concat_results(runs)
 
 
+def invert_over_starts(
+    model: nn.Module,
+    image: torch.Tensor,
+    layers: str | Iterable[str],
+    steps: int,
+    seeds: Iterable[int] = (0, 1),
+    **invert_kwargs,
+) -> dict[str, InversionResult]:
+    """Invert with one model from a fresh start per seed; results joined along the batch, in seed
+    order (member ``k * B + b`` is seed ``k``'s image ``b``). :func:`invert_over_seeds` also
+    draws a fresh model per seed."""
+    return concat_results(invert(model, image, layers, steps, seed=seed, **invert_kwargs) for seed in seeds)
+
+
 def invert_fc(
     widths,
     image: torch.Tensor,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -40,6 +40,10 @@ class History:
     def embedding_fall(self, after: float = 0.5) -> torch.Tensor:
         """``(B,)``: factor by which ``m_g`` fell from fraction ``after`` of the run to its end."""
         return self.embedding_distance[self._index(after)] / self.embedding_distance[-1]
+
+    def embedding_left(self) -> torch.Tensor:
+        """``(B,)``: the share of the starting embedding mismatch left at the end, ``m_g(end) / m_g(0)``."""
+        return self.embedding_distance[-1] / self.embedding_distance[0]
 
     def select(self, members: Sequence[int] | slice) -> History:
         """The history of some batch members only: ``(T, B')`` for ``B'`` members."""
@@ -172,3 +176,23 @@ def concat_results(runs: Iterable[dict[str, InversionResult]]) -> dict[str, Inve
             steps=min(p.steps for p in parts),
         )
     return joined
+
+
+def mean_per_target(values: torch.Tensor, targets: int) -> torch.Tensor:
+    """``(members,) -> (targets,)``: the mean over the runs joined by :func:`concat_results`
+    (models, starts) for each target, when every run inverted the same ``targets`` images."""
+    return values.reshape(-1, targets).mean(0)
+
+
+def fall_per_decade(
+    budgets: Mapping[int, Mapping[str, InversionResult]],
+    layer: str,
+    field: str = "input_distance",
+    first: int = 0,
+) -> torch.Tensor:
+    """``(B,)``: the factor by which a distance falls per tenfold budget, from the ``first``-th
+    budget of ``budgets`` (``{steps: {layer: InversionResult}}``, separate runs, in increasing
+    steps) to the last; ``first=-2`` gives the last span."""
+    steps = sorted(budgets)
+    start, end = (getattr(budgets[steps[i]][layer], field) for i in (first, -1))
+    return (start / end) ** (1 / math.log10(steps[-1] / steps[first]))

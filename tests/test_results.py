@@ -67,3 +67,26 @@ def test_summary_gives_each_members_numbers_and_none_where_undefined(two_runs, h
     )
     perfect = dataclasses.replace(r, input_distance=torch.zeros(2), diverged_at=torch.tensor([-1, 7]))
     assert perfect.summary(0)["psnr"] is None and perfect.summary(1)["diverged_at"] == 7
+
+
+def test_over_starts_joins_one_models_runs_and_helpers_read_them(resnet18, hopper32):
+    joined = depthrep.invert_over_starts(resnet18, hopper32, ["conv1"], 3, seeds=(0, 1), record_every=1)
+    for k, run in enumerate(two_runs_of(resnet18, hopper32)):
+        assert torch.equal(joined["conv1"].image[k], run["conv1"].image[0])
+    r = joined["conv1"]
+    first = r.history.embedding_distance[0]
+    torch.testing.assert_close(r.history.embedding_left(), r.embedding_distance / first)
+    values = torch.tensor([1.0, 2.0, 3.0, 5.0, 7.0, 11.0])  # two runs of three targets
+    torch.testing.assert_close(depthrep.mean_per_target(values, 3), torch.tensor([3.0, 4.5, 7.0]))
+
+
+def two_runs_of(model, image):
+    return [depthrep.invert(model, image, ["conv1"], 3, seed=s, progress=False) for s in (0, 1)]
+
+
+def test_fall_per_decade_is_the_geometric_rate_between_budgets(two_runs):
+    at = {10: two_runs[0], 1000: two_runs[1]}
+    start, end = two_runs[0]["conv3"].input_distance, two_runs[1]["conv3"].input_distance
+    torch.testing.assert_close(depthrep.fall_per_decade(at, "conv3"), (start / end) ** 0.5)
+    at[100] = two_runs[0]
+    torch.testing.assert_close(depthrep.fall_per_decade(at, "conv3", first=-2), start / end)
