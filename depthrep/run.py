@@ -238,6 +238,9 @@ def train_first(profile: str | Profile, jobs: int) -> None:
         return
     if not missing:
         return
+    # Largest first, so no long run starts last beside an idle worker (a cold ci run: 1496 -> ~1409 s
+    # expected from the measured times of each model; the judge had run alone at the end)
+    missing.sort(key=lambda c: c.pixels_seen, reverse=True)
     print(f"Training {len(missing)} local model(s) first, {min(jobs, len(missing))} at a time", flush=True)
     start = time.perf_counter()
     try:

@@ -78,6 +78,12 @@ class TrainConfig:
             get_world(self.data)
         check_precision(self.precision)
 
+    @property
+    def pixels_seen(self) -> int:
+        """Pixels the run trains on (steps x batch x size^2): what its time grows with, for
+        one architecture; :func:`depthrep.run.train_first` starts the largest runs first."""
+        return self.steps * self.batch * self.size**2
+
     def resolved(self, device=None) -> TrainConfig:
         """This config with :attr:`precision` decided for ``device`` (default:
         :func:`depthrep.models.default_device`)."""

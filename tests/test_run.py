@@ -218,6 +218,22 @@ def test_local_models_are_trained_first_side_by_side_and_once(capsys):
     assert capsys.readouterr().out == ""  # all cached: nothing to do, nothing said
 
 
+def test_the_largest_trainings_start_first(monkeypatch, capsys):
+    from depthrep import get_profile, train
+
+    started = []
+    monkeypatch.setattr(train, "is_trained", lambda config: False)
+    monkeypatch.setattr(runner, "_side_by_side", lambda work, items, jobs: started.extend(items) or [])
+    runner.train_first("ci", jobs=2)
+    configs = train.profile_trainings(get_profile("ci"))
+    assert sorted(started, key=configs.index) == configs  # every one, once
+    sizes = [c.pixels_seen for c in started]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1]
+    assert started[0].data == train.JUDGE_DATA  # ci's judge sees the most pixels, and ran alone at the end
+    assert train.TrainConfig(steps=2, batch=3, size=5).pixels_seen == 2 * 3 * 25
+    capsys.readouterr()
+
+
 def test_imagenet_profiles_train_only_the_worlds_and_the_judge():
     from depthrep import get_profile, train
 
