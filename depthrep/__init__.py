@@ -55,7 +55,14 @@ from .plot import (
 )
 from .profiles import PROFILES, Profile, get_profile
 from .report import Claim, ClaimFailed, Run, check, claim, start, table
-from .results import History, InversionResult, concat_results, fall_per_decade, mean_per_target
+from .results import (
+    History,
+    InversionResult,
+    concat_results,
+    fall_per_decade,
+    mean_per_target,
+    response_over_budgets,
+)
 from .scores import psnr, ssim
 from .train import trained_models, world_judge, world_models
 from .worlds import HELD_OUT, UNTRAINED, WORLDS
@@ -132,6 +139,7 @@ __all__ = [
     "plot_spiky_ball",
     "plot_tradeoff",
     "psnr",
+    "response_over_budgets",
     "samples",
     "shifted_reference",
     "show_filters",

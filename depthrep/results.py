@@ -196,3 +196,14 @@ def fall_per_decade(
     steps = sorted(budgets)
     start, end = (getattr(budgets[steps[i]][layer], field) for i in (first, -1))
     return (start / end) ** (1 / math.log10(steps[-1] / steps[first]))
+
+
+def response_over_budgets(
+    budgets: Mapping[int, Mapping[str, InversionResult]], layer: str, first: int = -2
+) -> torch.Tensor:
+    """``(B,)``: how far ``m_i`` follows ``m_g`` from one budget to a larger one,
+    ``d log m_i / d log m_g`` between separate runs (:meth:`History.input_response` within one
+    run). Independent of how far apart the budgets are: near 1, a better embedding match is
+    a proportionally better reconstruction; near 0, ``m_i`` stays while ``m_g`` falls."""
+    input_fall = fall_per_decade(budgets, layer, "input_distance", first)
+    return input_fall.log() / fall_per_decade(budgets, layer, "embedding_distance", first).log()

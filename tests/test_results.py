@@ -90,3 +90,14 @@ def test_fall_per_decade_is_the_geometric_rate_between_budgets(two_runs):
     torch.testing.assert_close(depthrep.fall_per_decade(at, "conv3"), (start / end) ** 0.5)
     at[100] = two_runs[0]
     torch.testing.assert_close(depthrep.fall_per_decade(at, "conv3", first=-2), start / end)
+
+
+def test_response_over_budgets_is_the_log_log_slope_between_runs(two_runs):
+    first, last = (run["conv3"] for run in two_runs)
+    slope = (last.input_distance / first.input_distance).log() / (
+        last.embedding_distance / first.embedding_distance
+    ).log()
+    at = {10: two_runs[1], 100: two_runs[0], 4000: two_runs[1]}  # the last span: 100 -> 4000
+    torch.testing.assert_close(depthrep.response_over_budgets(at, "conv3"), slope)
+    far_apart = {10: two_runs[0], 10**6: two_runs[1]}  # the same two runs: the same slope
+    torch.testing.assert_close(depthrep.response_over_budgets(far_apart, "conv3"), slope)
