@@ -8,7 +8,7 @@ import torch
 
 import depthrep
 from depthrep import precision, train
-from depthrep.checkpoints import local_checkpoints
+from depthrep.checkpoints import load_checkpoint, local_checkpoints
 from depthrep.models import WeightsUnavailable, available_weights
 
 TINY = dict(size=16, steps=3, batch=4)
@@ -150,6 +150,8 @@ def test_tiny_training_writes_a_reusable_checkpoint(cache):
     assert model.fc.out_features == len(train.TRAIN_PHOTOS)
     assert local_checkpoints("resnet18") == [first.path]
     assert available_weights("resnet18")["local"] is None
+    state, _ = load_checkpoint(first.path)  # trained channels-last, saved in the usual layout
+    assert all(t.is_contiguous() for t in state.values())
 
 
 def test_two_callers_at_once_train_the_model_once(cache, monkeypatch):
