@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from .checkpoints import atomic_write, unwritable
-from .errors import DepthrepError
+from .errors import exit_status, one_line
 from .images import load_image, samples
 from .invert import METHODS, DivergenceWarning, invert
 from .layers import named_layers, node_names, resolve
@@ -50,8 +50,6 @@ EXAMPLES = """examples:
   depthrep invert --model resnet50 --weights random --layers conv1 conv5 \\
       --image grace_hopper --size 128 --steps 200 --out out/
   depthrep train resnet18 --steps 500 && depthrep invert --model resnet18 --weights local --out out/"""
-USER_ERRORS = (DepthrepError,)
-"""The library's errors about what was asked for: exit status 2, their message on one line."""
 DIVERGED = 3
 """Exit status of ``invert`` when a layer's run diverged (its results are written, marked)."""
 UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
@@ -207,23 +205,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "invert" and (problem := unwritable(args.out)):
         cli.error(f"--out {args.out}: {problem}; pass a folder you can write to")
     command = {"layers": _layers, "invert": _invert, "train": _train, "precision": _precision}[args.command]
-    try:
-        return command(args)
-    except USER_ERRORS as err:
-        print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
-    except MemoryError as err:  # the run, not the arguments: say so in one line, status 1
-        message = " ".join(str(err).replace("memory_budget=<bytes>", "--memory-budget").split())
-        if "--memory-budget" not in message:
-            message = f"{message.rstrip('.') or 'the run does not fit'}; --memory-budget (e.g. 2G) splits it"
-        print(f"{PROG}: out of memory: {message}", file=sys.stderr)
-        return 1
-    except OSError as err:  # writing the results: a full disk, a folder gone read-only
-        print(f"{PROG}: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; the output folder is as it was", file=sys.stderr)
-        return 130
+    return exit_status(
+        PROG,
+        lambda: command(args),
+        interrupted="interrupted; the output folder is as it was",
+        out_of_memory=_memory_hint,
+    )
+
+
+def _memory_hint(message: str) -> str:
+    """An out-of-memory message that names the CLI's option for splitting the run."""
+    message = message.replace("memory_budget=<bytes>", "--memory-budget")
+    if "--memory-budget" in message:
+        return message
+    return f"{message.rstrip('.') or 'the run does not fit'}; --memory-budget (e.g. 2G) splits it"
 
 
 def _precision(args) -> int:
@@ -312,7 +307,7 @@ def _invert(args) -> int:
 
 def _warn(message, category, filename, lineno, file=None, line=None) -> None:
     """A warning during the run (a zero embedding, say) on one line, as it happens."""
-    print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    print(f"{PROG}: warning: {one_line(message)}", file=sys.stderr, flush=True)
 
 
 COLUMNS = {"m_i": "m_i", "shift_distance": "||a'-a||", "relative_m_g": "m_g/|O(a)|",

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import atomic_write
-from .errors import DepthrepError
+from .errors import DepthrepError, one_line
 from .images import load_image, samples
 from .invert import DivergenceWarning, get_method, invert
 from .layers import layers as default_layers
@@ -300,7 +300,7 @@ def load_result(path: str | os.PathLike) -> JobResult:
 def save_failure(directory: str | os.PathLike, job: Job, error: BaseException, seconds: float) -> Path:
     """Write ``directory/results/<id>.failed.json``: the error, its traceback, where it ran."""
     record = {
-        "id": job.id, "job": job.spec(), "error": f"{type(error).__name__}: {' '.join(str(error).split())}",
+        "id": job.id, "job": job.spec(), "error": f"{type(error).__name__}: {one_line(error)}",
         "traceback": "".join(traceback.format_exception(error)), "seconds": round(seconds, 3),
         "host": _host(), "versions": _versions(),
     }  # fmt: skip

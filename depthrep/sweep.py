@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import DepthrepError
+from .errors import exit_status, one_line
 from .jobs import (
     CorruptResultError,
     Job,
@@ -143,7 +143,7 @@ def run_shard(
                 result = run_job(job, device)
             except Exception as err:  # the job's failure, recorded; the shard goes on
                 save_failure(directory, job, err, time.perf_counter() - start)
-                print(f"  failed: {type(err).__name__}: {' '.join(str(err).split())}", flush=True)
+                print(f"  failed: {type(err).__name__}: {one_line(err)}", flush=True)
                 failed.append(job.id)
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
@@ -298,17 +298,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """``python -m depthrep sweep plan|run|submit|merge ...``; returns the exit status."""
     args = _parser().parse_args(argv)
-    try:
-        return {"plan": _plan, "run": _run, "submit": _submit, "merge": _merge}[args.command](args)
-    except DepthrepError as err:
-        print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
-    except OSError as err:  # writing results: a full disk, a folder gone read-only
-        print(f"{PROG}: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; finished jobs are kept, run again to resume", file=sys.stderr)
-        return 130
+    command = {"plan": _plan, "run": _run, "submit": _submit, "merge": _merge}[args.command]
+    return exit_status(
+        PROG, lambda: command(args), interrupted="interrupted; finished jobs are kept, run again to resume"
+    )
 
 
 def _plan(args) -> int:

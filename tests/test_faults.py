@@ -218,3 +218,35 @@ def test_other_runtime_errors_are_not_called_memory(resnet18, monkeypatch):
     monkeypatch.setattr(depthrep.Encoder, "staged", broken)
     with pytest.raises(RuntimeError, match="some kernel bug"):
         invert(resnet18, torch.rand(1, 3, 16, 16), "conv2", steps=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    "raised, status, line",
+    [
+        (depthrep.DepthrepError("no layer\n  'conv9'"), 2, "prog: error: no layer 'conv9'"),
+        (MemoryError("needs 3 GiB."), 1, "prog: out of memory: NEEDS 3 GIB."),
+        (OSError(28, "No space left on device"), 1, "prog: [Errno 28] No space left on device"),
+        (KeyboardInterrupt(), 130, "prog: interrupted; nothing lost"),
+    ],
+)
+def test_each_command_line_stops_in_one_line_with_its_status(raised, status, line, capsys):
+    from depthrep.errors import exit_status
+
+    def command():
+        raise raised
+
+    stopped = exit_status("prog", command, interrupted="interrupted; nothing lost", out_of_memory=str.upper)
+    assert stopped == status
+    assert capsys.readouterr().err == line + "\n"
+    assert exit_status("prog", lambda: 3, interrupted="") == 3
+
+
+def test_a_sweep_out_of_memory_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    from depthrep import sweep
+
+    def plan(args):
+        raise MemoryError("the job needs 9 GiB")
+
+    monkeypatch.setattr(sweep, "_plan", plan)
+    assert sweep.main(["plan", "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == "depthrep sweep: out of memory: the job needs 9 GiB\n"
