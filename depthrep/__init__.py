@@ -29,7 +29,7 @@ from .invert import (
 from .judge import WorldPull, judge_accuracy, measure_pull, world_targets
 from .layers import UnknownLayerError, layers, node_names
 from .manifold import filter_roughness
-from .methods import METHODS, Method, get_method, start_image
+from .methods import METHODS, Method, MethodError, get_method, start_image
 from .models import (
     ImageSizeError,
     UnknownModelError,
@@ -90,6 +90,7 @@ __all__ = [
     "LayerPicker",
     "LayerSize",
     "Method",
+    "MethodError",
     "Profile",
     "Run",
     "UnknownLayerError",

@@ -26,7 +26,7 @@ from .distances import SHIFT_SIGMA, norm, shift
 from .encoder import Encoder, encoder_for
 from .errors import DepthrepError
 from .images import ImageError, check_image
-from .methods import METHODS, Method, get_method, start_image
+from .methods import METHODS, Method, MethodError, get_method, start_image
 from .models import load_model, model_device
 from .precision import INVERSION, autocast, choose_precision
 from .results import History, InversionResult, concat_results
@@ -53,7 +53,7 @@ class DivergenceWarning(UserWarning):
     """Some members of an inversion diverged; their results are frozen where it happened."""
 
 
-class DivergenceError(RuntimeError):
+class DivergenceError(DepthrepError, RuntimeError):
     """Raised instead of :class:`DivergenceWarning` by ``invert(..., strict=True)``."""
 
 
@@ -131,7 +131,7 @@ def invert(
     """
     m = get_method(method)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative int, not {steps!r}")
+        raise MethodError(f"steps must be a non-negative int, not {steps!r}")
     _check_size(check_image(image, "invert's image"), m)
     device = model_device(model)
     precision = choose_precision(device, precision)

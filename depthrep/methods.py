@@ -12,8 +12,14 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import DepthrepError
 from .names import did_you_mean
 from .streams import generator
+
+
+class MethodError(DepthrepError, ValueError):
+    """An unknown method, or a setting of the update or the run out of its range
+    (``invert``'s step count included); the message gives the valid ones."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +52,9 @@ class Method:
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer must be 'adam' or 'sgd', not {self.optimizer!r}")
+            raise MethodError(f"optimizer must be 'adam' or 'sgd', not {self.optimizer!r}")
         if self.blur is not None and (self.blur_kernel < 1 or self.blur_kernel % 2 == 0):
-            raise ValueError(f"blur_kernel must be a positive odd int, not {self.blur_kernel}")
+            raise MethodError(f"blur_kernel must be a positive odd int, not {self.blur_kernel}")
 
     def schedule(self, step: int, steps: int) -> tuple[float, float]:
         """``(lr, blur sigma)`` at ``step`` of ``steps`` (sigma 0 when blur is off)."""
@@ -87,13 +93,13 @@ def get_method(method: str | Method = "adam", **overrides) -> Method:
     elif method in METHODS:
         base = METHODS[method]
     else:
-        raise ValueError(
+        raise MethodError(
             f"Unknown method {method!r}.{did_you_mean(method, METHODS)} Choose one of {', '.join(METHODS)}."
         )
     fields = {f.name for f in dataclasses.fields(Method)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        raise ValueError(f"Unknown Method fields {unknown}: valid ones are {sorted(fields)}.")
+        raise MethodError(f"Unknown Method fields {unknown}: valid ones are {sorted(fields)}.")
     return dataclasses.replace(base, **overrides)
 
 

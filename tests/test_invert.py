@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+import depthrep
 from depthrep import get_method, invert, layers, precision, start_image
 from depthrep.methods import METHODS
 
@@ -139,6 +140,31 @@ def test_method_overrides_are_checked():
         get_method("papr")
     with pytest.raises(ValueError, match="odd"):
         get_method("adam", blur_kernel=4)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda: get_method("lbfgs"),
+        lambda: get_method("adam", learning_rate=0.1),
+        lambda: depthrep.Method(optimizer="lbfgs"),
+        lambda: depthrep.Method(blur_kernel=4),
+    ],
+)
+def test_bad_methods_are_the_packages_own_error(bad):
+    with pytest.raises(depthrep.MethodError):  # one line and status 2 on the command line
+        bad()
+
+
+@pytest.mark.parametrize("steps", [-1, 1.5, True, "10"])
+def test_bad_step_counts_are_the_packages_own_error(resnet18, hopper32, steps):
+    with pytest.raises(depthrep.DepthrepError, match="steps must be a non-negative int"):
+        invert(resnet18, hopper32, "conv2", steps=steps, progress=False)
+
+
+def test_divergence_raised_is_the_packages_own_error():
+    assert issubclass(depthrep.DivergenceError, depthrep.DepthrepError)
+    assert issubclass(depthrep.DivergenceError, RuntimeError)  # what it was before
 
 
 def test_layers_of_default_catalogue_all_invert(resnet18, hopper32, device):
