@@ -15,7 +15,7 @@ from .distances import embedding_distance, flat_distance, input_distance, shifte
 from .encoder import Encoder, encoder_for
 from .errors import DepthrepError
 from .gains import Gains, LayerSize, gains_over_seeds, layer_sizes, local_gains
-from .images import ImageError, load_image, samples
+from .images import ImageError, load_image, load_images, samples
 from .invert import (
     DivergenceError,
     DivergenceWarning,
@@ -122,6 +122,7 @@ __all__ = [
     "layer_sizes",
     "layers",
     "load_image",
+    "load_images",
     "load_model",
     "local_gains",
     "mean_per_target",

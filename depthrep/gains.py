@@ -150,17 +150,22 @@ def gains_over_seeds(
     device: str | torch.device | None = None,
     **kwargs,
 ) -> dict[str, Gains]:
-    """:func:`local_gains` of each seed's model at ``image`` ``(1, 3, H, W)``, along the errors
-    of ``results`` (from :func:`depthrep.invert_over_seeds` with the same seeds: member ``k``
-    is seed ``k``'s); joined along the batch, one member per seed, in seed order."""
+    """:func:`local_gains` of each seed's model at the targets ``image`` ``(B, 3, H, W)``, along
+    the errors of ``results`` (from :func:`depthrep.invert_over_seeds` with the same seeds and
+    targets: member ``k * B + b`` is seed ``k``'s image ``b``); joined along the batch in the
+    same order."""
     seeds = list(seeds)
+    targets = len(check_image(image, what="image"))
     members = {len(r.image) for r in results.values()}
-    if members != {len(seeds)}:
-        raise ValueError(f"results hold {sorted(members)} members per layer, not one per seed of {seeds}")
+    if members != {len(seeds) * targets}:
+        raise ValueError(
+            f"results hold {sorted(members)} members per layer, not one per seed of {seeds} "
+            f"and image ({targets} images)"
+        )
     runs = []
     for k, seed in enumerate(seeds):
         net = load_model(model, weights, seed=seed, device=device, image_size=image.shape[-1])
-        errors = {layer: r.image[k : k + 1] for layer, r in results.items()}
+        errors = {layer: r.image[k * targets : (k + 1) * targets] for layer, r in results.items()}
         runs.append(local_gains(net, image, list(results), reconstructions=errors, seed=seed, **kwargs))
     fields = ("largest", "converged", "random", "error")
     return {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +156,20 @@ def load_image(source, size: int | tuple[int, int] | None = None) -> torch.Tenso
             f"({', '.join(samples())}), a file path, a PIL image, an array or a tensor."
         )
     return resize(tensor, size, full_size=full) if size is not None else tensor
+
+
+def load_images(sources: Sequence, size: int | tuple[int, int]) -> torch.Tensor:
+    """Several targets as one ``(B, 3, H, W)`` batch, each loaded by :func:`load_image` at ``size``
+    (an int crops each to the same centre square), in the order given.
+
+    >>> load_images(["grace_hopper", "rocket"], 32).shape
+    torch.Size([2, 3, 32, 32])
+    """
+    if isinstance(sources, str | bytes) or not isinstance(sources, Sequence) or not sources:
+        raise ImageError(
+            f"load_images needs a non-empty list of images, not {sources!r}: use load_image for one."
+        )
+    return torch.cat([load_image(source, size) for source in sources])
 
 
 def check_image(image, what: str = "image") -> torch.Tensor:

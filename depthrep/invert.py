@@ -22,7 +22,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
-from .distances import SHIFT_SIGMA, norm, shift
+from .distances import SHIFT_SIGMA, flat_distance, norm, shift
 from .encoder import Encoder, encoder_for
 from .errors import DepthrepError
 from .images import ImageError, check_image
@@ -245,6 +245,7 @@ def _run(
     fixed = {
         "reference_distance": reference,
         "shift_distance": norm(shifted - target).cpu(),
+        "flat_distance": flat_distance(target).cpu(),
         "target_norm": {n: norm(e).cpu() for n, e in embeddings.items()},
     }
     goal = target.repeat(len(order), 1, 1, 1)
@@ -433,6 +434,7 @@ def _results(layers, blocks, x, records, fixed, steps, diverged_at) -> dict[str,
             embedding_distance=m_g[-1, block],
             reference_distance=fixed["reference_distance"][name].cpu(),
             shift_distance=fixed["shift_distance"],
+            flat_distance=fixed["flat_distance"],
             target_norm=fixed["target_norm"][name],
             history=History(step, m_i[:, block], m_g[:, block]),
             steps=steps,

@@ -44,7 +44,7 @@ JOBS = "jobs.jsonl"
 """The job list in a sweep folder: one JSON object per line."""
 RESULTS = "results"
 """The folder of a sweep that holds ``<id>.pt`` results and ``<id>.failed.json`` records."""
-FORMAT = 1
+FORMAT = 2
 """Version of the result files' layout; :func:`load_result` refuses others."""
 
 

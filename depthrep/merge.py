@@ -62,10 +62,13 @@ class Row:
     """``||O(a') - O(a)||``, the shifted-input reference."""
     shift_distance: float | None
     """``||a' - a||``."""
+    flat_distance: float | None
+    """``||mean colour - a||``: the ``m_i`` of a flat image of the target's mean colour."""
     target_norm: float | None
     """``||O(a)||``."""
     m_g_over_m_r: float | None
     m_i_over_shift: float | None
+    m_i_over_flat: float | None
     relative_m_g: float | None
     """``m_g / ||O(a)||``."""
     relative_m_r: float | None

@@ -371,27 +371,30 @@ def plot_heat(
 
 def plot_depth_profiles(
     rows: Mapping[str, tuple[Mapping[str, float], Results]],
-    image_norm: float,
     *,
     title: str | None = None,
 ) -> Figure:
-    """Every family on one axis: ``m_i / ||a||`` and ``m_g / m_r`` against relative depth.
+    """Every family on one axis: ``m_i`` over the flat image's and ``m_g / m_r`` against relative depth.
 
     Args:
         rows: ``{label: (relative depth per layer, results per layer)}`` (see
             ``depthrep.layers.relative_depth``); lines join the means over batch members.
-        image_norm: ``||a||``, the target's norm.
+
+    The left panel divides ``m_i`` by the distance of the target's flat mean colour
+    (:attr:`InversionResult.flat_ratio`), so targets of any texture share one scale; its dashed
+    line at 1 is that flat image, no information. The right panel's dashed line is ``m_r``.
     """
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for k, (label, (depth, results)) in enumerate(rows.items()):
         x = np.array([depth[name] for name in results])
-        pixels = torch.stack([r.input_distance for r in results.values()]) / image_norm
+        pixels = torch.stack([r.flat_ratio for r in results.values()])
         embedding = torch.stack([r.reference_ratio for r in results.values()])
         for axis, values in ((left, pixels), (right, embedding)):
             axis.plot(x, values.mean(1).numpy(), "-o", color=f"C{k}", label=label, ms=3)
     xlabel = "relative depth (0 = input, 1 = last stage)"
-    left.set(xlabel=xlabel, ylabel=r"$m_i / \|a\|$", yscale="log")
+    left.set(xlabel=xlabel, ylabel=r"$m_i$ / flat mean colour's $m_i$", yscale="log")
     right.set(xlabel=xlabel, ylabel=r"$m_g / m_r$", yscale="log")
+    left.axhline(1, color="k", lw=0.8, ls="--", label="flat mean colour")
     right.axhline(1, color="k", lw=0.8, ls="--")
     for axis in (left, right):
         axis.grid(alpha=0.3, which="both")

@@ -41,6 +41,10 @@ class History:
         """``(B,)``: factor by which ``m_g`` fell from fraction ``after`` of the run to its end."""
         return self.embedding_distance[self._index(after)] / self.embedding_distance[-1]
 
+    def input_fall(self, after: float = 0.5) -> torch.Tensor:
+        """``(B,)``: factor by which ``m_i`` fell from fraction ``after`` of the run to its end."""
+        return self.input_distance[self._index(after)] / self.input_distance[-1]
+
     def embedding_left(self) -> torch.Tensor:
         """``(B,)``: the share of the starting embedding mismatch left at the end, ``m_g(end) / m_g(0)``."""
         return self.embedding_distance[-1] / self.embedding_distance[0]
@@ -68,6 +72,9 @@ class InversionResult:
     """``(B,)``: ``m_r = ||O(a) - O(a')||``, the shifted-input reference."""
     shift_distance: torch.Tensor
     """``(B,)``: ``||a' - a||``, how far the shifted input is from the target."""
+    flat_distance: torch.Tensor
+    """``(B,)``: how far a flat image of the target's mean colour is from the target
+    (:func:`depthrep.distances.flat_distance`): the ``m_i`` of no information."""
     target_norm: torch.Tensor
     """``(B,)``: ``||O(a)||``, the scale of the layer's embedding."""
     history: History
@@ -99,13 +106,14 @@ class InversionResult:
         ratios, PSNR, SSIM against ``target`` ``(1, 3, H, W)`` when given, and the step the run
         diverged at. A ratio whose denominator is zero, and any value that is not finite, is
         ``None`` (JSON has no NaN)."""
-        m_i, m_g, m_r, shift, norm = (float(getattr(self, name)[member]) for name in DISTANCES)
+        m_i, m_g, m_r, shift, flat, norm = (float(getattr(self, name)[member]) for name in DISTANCES)
         image = self.image[member : member + 1].clamp(0, 1)
         score = None if target is None else float(ssim(image, target)[0])
         diverged = int(self.diverged_at[member])
         numbers = {
-            "m_i": m_i, "m_g": m_g, "m_r": m_r, "shift_distance": shift, "target_norm": norm,
-            "m_g_over_m_r": _ratio(m_g, m_r), "m_i_over_shift": _ratio(m_i, shift),
+            "m_i": m_i, "m_g": m_g, "m_r": m_r, "shift_distance": shift, "flat_distance": flat,
+            "target_norm": norm, "m_g_over_m_r": _ratio(m_g, m_r), "m_i_over_shift": _ratio(m_i, shift),
+            "m_i_over_flat": _ratio(m_i, flat),
             "relative_m_g": _ratio(m_g, norm), "relative_m_r": _ratio(m_r, norm),
             "psnr": float(self.psnr[member]), "ssim": score,
             "diverged_at": diverged if diverged >= 0 else None,
@@ -126,6 +134,12 @@ class InversionResult:
         return self.input_distance / self.shift_distance
 
     @property
+    def flat_ratio(self) -> torch.Tensor:
+        """``(B,)``: ``m_i`` over the flat mean-colour image's distance from the target; above 1
+        the reconstruction is farther from the target, in pixels, than no information."""
+        return self.input_distance / self.flat_distance
+
+    @property
     def relative_reference_distance(self) -> torch.Tensor:
         """``(B,)``: ``m_r / ||O(a)||``, the yardstick for :attr:`relative_embedding_distance`."""
         return self.reference_distance / self.target_norm
@@ -136,8 +150,12 @@ class InversionResult:
         return self.embedding_distance / self.target_norm
 
 
-DISTANCES = ("input_distance", "embedding_distance", "reference_distance", "shift_distance", "target_norm")
-"""The distances of :class:`InversionResult`: ``m_i``, ``m_g``, ``m_r``, ``||a' - a||``, ``||O(a)||``."""
+DISTANCES = (
+    "input_distance", "embedding_distance", "reference_distance", "shift_distance", "flat_distance",
+    "target_norm",
+)  # fmt: skip
+"""The distances of :class:`InversionResult`: ``m_i``, ``m_g``, ``m_r``, ``||a' - a||``, the flat
+image's ``m_i`` and ``||O(a)||``."""
 
 
 def _ratio(a: float, b: float) -> float | None:

@@ -62,18 +62,21 @@ def test_layer_sizes_are_a_forward_passes_shapes(resnet18):
 
 def test_gains_over_seeds_is_each_seeds_model_along_its_own_error(hopper32):
     layers = ["conv1", "conv3"]
-    results = depthrep.invert_over_seeds("resnet18", hopper32, layers, 2, seeds=(0, 3), progress=False)
+    targets = torch.cat([hopper32, hopper32.flip(-1)])  # two images: member k * 2 + b
+    results = depthrep.invert_over_seeds("resnet18", targets, layers, 2, seeds=(0, 3), progress=False)
     settings = {"iterations": 3, "directions": 2}
-    joined = depthrep.gains_over_seeds("resnet18", hopper32, results, seeds=(0, 3), **settings)
+    joined = depthrep.gains_over_seeds("resnet18", targets, results, seeds=(0, 3), **settings)
     for k, seed in enumerate((0, 3)):
-        errors = {layer: r.image[k : k + 1] for layer, r in results.items()}
         model = depthrep.load_model("resnet18", seed=seed)
-        own = local_gains(model, hopper32, layers, reconstructions=errors, seed=seed, **settings)
+        errors = {layer: r.image[2 * k : 2 * k + 2] for layer, r in results.items()}
+        own = local_gains(model, targets, layers, reconstructions=errors, seed=seed, **settings)
         for layer in layers:
             for field in ("largest", "random", "error"):
-                torch.testing.assert_close(getattr(joined[layer], field)[k], getattr(own[layer], field)[0])
+                torch.testing.assert_close(
+                    getattr(joined[layer], field)[2 * k : 2 * k + 2], getattr(own[layer], field)
+                )
     with pytest.raises(ValueError, match="one per seed"):
-        depthrep.gains_over_seeds("resnet18", hopper32, results, seeds=(0,))
+        depthrep.gains_over_seeds("resnet18", targets, results, seeds=(0,))
 
 
 def test_layer_sizes_need_no_computation():

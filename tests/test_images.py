@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import ExifTags, Image
 
-from depthrep import ImageError, images, load_image, samples
+from depthrep import ImageError, images, load_image, load_images, samples
 
 
 @pytest.mark.parametrize("name", ["grace_hopper", "astronaut", "camera"])
@@ -21,6 +21,17 @@ def test_samples_load_as_rgb_in_unit_range(name):
 def test_every_listed_sample_loads():
     for name in samples():
         assert load_image(name, 8).shape == (1, 3, 8, 8)
+
+
+def test_load_images_stacks_targets_in_order_at_one_size():
+    wide, tall = torch.rand(3, 10, 30), torch.rand(3, 40, 12)
+    batch = load_images([wide, "rocket", tall], 9)
+    assert batch.shape == (3, 3, 9, 9)
+    for row, source in zip(batch, [wide, "rocket", tall], strict=True):
+        assert torch.equal(row, load_image(source, 9)[0])
+    for bad in ("rocket", [], None):
+        with pytest.raises(ImageError, match="list of images"):
+            load_images(bad, 9)
 
 
 def test_int_size_crops_centre_square_and_pair_resizes_exactly():

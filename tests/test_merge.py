@@ -36,6 +36,9 @@ def test_each_row_matches_numbers_computed_from_the_reconstruction(swept):
             assert row.ssim == pytest.approx(float(score[0]), abs=1e-6)
             assert row.m_g_over_m_r == row.m_g / row.m_r
             assert row.m_i_over_shift == row.m_i / row.shift_distance
+            flat = target - target.mean(axis=(1, 2), keepdims=True)  # the mean colour, flat
+            assert row.flat_distance == pytest.approx(np.sqrt((flat**2).sum()), rel=1e-5)
+            assert row.m_i_over_flat == row.m_i / row.flat_distance
             assert row.relative_m_g == row.m_g / row.target_norm and row.diverged_at is None
 
 

@@ -112,3 +112,18 @@ def test_series_can_name_its_x_values():
     )
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["c1", "c2", "c3"]
     plt.close(fig)
+
+
+def test_depth_profiles_put_m_i_on_the_flat_images_scale(results):
+    runs, images = results
+    flat = (images - images.mean(dim=(2, 3), keepdim=True)).flatten(1).norm(dim=1)  # per target
+    fig = depthrep.plot_depth_profiles({"resnet18": ({"conv1": 0.3, "conv4": 0.8}, runs)}, title="t")
+    left, right = fig.axes
+    (line, baseline) = left.get_lines()
+    assert list(line.get_xdata()) == [0.3, 0.8]
+    expected = [float((runs[name].input_distance / flat).mean()) for name in ("conv1", "conv4")]
+    assert line.get_ydata() == pytest.approx(expected, rel=1e-5)
+    assert list(baseline.get_ydata()) == [1, 1] and baseline.get_label() == "flat mean colour"
+    expected = [float(runs[name].reference_ratio.mean()) for name in ("conv1", "conv4")]
+    assert right.get_lines()[0].get_ydata() == pytest.approx(expected, rel=1e-5)
+    plt.close(fig)

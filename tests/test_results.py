@@ -58,6 +58,10 @@ def test_summary_gives_each_members_numbers_and_none_where_undefined(two_runs, h
     torch.testing.assert_close(r.reference_ratio, r.embedding_distance / r.reference_distance)
     torch.testing.assert_close(r.shift_ratio, r.input_distance / r.shift_distance)
     assert r.summary(1)["m_i_over_shift"] == pytest.approx(float(r.shift_ratio[1]))
+    flat = (hopper32 - hopper32.mean(dim=(2, 3), keepdim=True)).flatten().norm()  # one target, two starts
+    torch.testing.assert_close(r.flat_distance, flat.repeat(2))
+    torch.testing.assert_close(r.flat_ratio, r.input_distance / flat)
+    assert r.summary(1)["m_i_over_flat"] == pytest.approx(float(r.flat_ratio[1]))
     zero = dataclasses.replace(r, target_norm=torch.zeros(2), reference_distance=torch.zeros(2))
     n = zero.summary(1)
     assert (
@@ -76,6 +80,12 @@ def test_over_starts_joins_one_models_runs_and_helpers_read_them(resnet18, hoppe
     r = joined["conv1"]
     first = r.history.embedding_distance[0]
     torch.testing.assert_close(r.history.embedding_left(), r.embedding_distance / first)
+    h = r.history  # records at steps 0, 1, 2, 3: fraction 0.5 of the run is step 2 (index 2)
+    torch.testing.assert_close(h.input_fall(), h.input_distance[2] / r.input_distance)
+    torch.testing.assert_close(h.embedding_fall(), h.embedding_distance[2] / r.embedding_distance)
+    torch.testing.assert_close(
+        h.input_response(), (h.input_fall().log() / h.embedding_fall().log()), rtol=1e-4, atol=1e-5
+    )
     values = torch.tensor([1.0, 2.0, 3.0, 5.0, 7.0, 11.0])  # two runs of three targets
     torch.testing.assert_close(depthrep.mean_per_target(values, 3), torch.tensor([3.0, 4.5, 7.0]))
 
