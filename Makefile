@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check depthrep tests benchmarks
 
 unit: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not browser" --durations=15 -n $(TEST_WORKERS)
+	$(PY) -m pytest -q -m "not slow and not browser and not executed" --durations=15 -n $(TEST_WORKERS)
 
 # Execute every notebook with papermill at $(PROFILE) into $(EXECUTED), $(JOBS) at a time;
 # fails on a failed claim. `make test` runs two at once: at `ci` sizes two one-thread kernels
@@ -65,6 +65,8 @@ test: $(STAMP)
 	@$(MAKE) --no-print-directory unit
 	$(call STAGE,notebooks at ci)
 	@$(MAKE) --no-print-directory notebooks PROFILE=ci JOBS=2
+	$(call STAGE,claims)
+	@$(PY) -m pytest -q -m executed
 	$(call STAGE,book)
 	@$(MAKE) --no-print-directory book-html
 	$(call STAGE,browser)

@@ -97,25 +97,60 @@ class Claim:
     holds: bool
     values: dict[str, float | list[float]]
     """Measured values, one per seed where the claim is checked per seed."""
+    baseline: str
+    """What the claim's margin is measured against, computed in the same run: ``"||a' - a||
+    of the same image"``, ``"m_i at conv1_prepool"``, ``"the untrained start"``."""
+    margin: str
+    """By how much it must beat the baseline, in words: ``"2x"``, ``"order"`` (a direction
+    or an ordering only), ``"> 5 % per decade"``."""
     departs: bool = False
     """True where the check asserts a measured direction that departs from the paper."""
+    contrast: str | None = None
+    """The layer (or model, or run) the claim sets itself against, where it says that one
+    differs from another; the same test must fail there on every member."""
+    contrast_holds: bool | None = None
+    """Whether the test held anywhere at :attr:`contrast` (a claim that it also satisfies
+    does not separate the two, and fails)."""
 
 
-def claim(statement: str, holds, *, departs: bool = False, **values) -> Claim:
+def claim(
+    statement: str,
+    holds,
+    *,
+    baseline: str,
+    margin: str,
+    contrast: str | None = None,
+    contrast_test=None,
+    departs: bool = False,
+    **values,
+) -> Claim:
     """A :class:`Claim`; ``holds`` may be a bool or a sequence of per-seed bools (all must hold).
 
-    Values may be numbers, tensors or sequences of them (one per seed); they are rounded
-    to plain floats for the table.
+    Args:
+        baseline: what the margin is measured against, computed in the same run.
+        margin: by how much, in words (``"2x"``, ``"order"`` for a direction alone).
+        contrast: where the claim says one layer differs from another, the other one; then
+            ``contrast_test`` is the same test computed there (per member), and the claim
+            holds only if that test fails on every member.
+        departs: the check asserts a measured direction that departs from the paper.
+        values: numbers, tensors or sequences of them (one per seed), rounded to plain
+            floats for the table.
     """
-    return Claim(statement, _all(holds), {k: _plain(v) for k, v in values.items()}, departs)
+    if (contrast is None) != (contrast_test is None):
+        raise ValueError("claim: pass contrast (its name) and contrast_test (the test there) together")
+    contrast_holds = None if contrast_test is None else any(_truths(contrast_test))
+    ok = all(_truths(holds)) and not contrast_holds
+    plain = {k: _plain(v) for k, v in values.items()}
+    return Claim(statement, ok, plain, baseline, margin, departs, contrast, contrast_holds)
 
 
-def _all(holds) -> bool:
+def _truths(holds) -> list[bool]:
+    """Every verdict in a bool, a tensor of them, or nested sequences of either, flattened."""
     if isinstance(holds, torch.Tensor):
-        return bool(holds.all())
+        return [bool(h) for h in holds.flatten().tolist()]
     if isinstance(holds, Iterable):
-        return all(_all(h) for h in holds)
-    return bool(holds)
+        return [t for h in holds for t in _truths(h)]
+    return [bool(holds)]
 
 
 def check(run: Run, claims: Sequence[Claim], *, results: Iterable[Mapping] = ()) -> None:
@@ -129,19 +164,30 @@ def check(run: Run, claims: Sequence[Claim], *, results: Iterable[Mapping] = ())
     claims = list(claims)
     diverged = sorted({name for r in results for name, res in r.items() if bool(res.diverged.any())})
     if diverged:
-        claims.insert(0, Claim("no inversion behind these claims diverged", False, {"diverged": diverged}))
+        claims.insert(
+            0,
+            Claim(
+                "no inversion behind these claims diverged",
+                False,
+                {"diverged": diverged},
+                "each member's own m_g at step 0",
+                "depthrep.invert.DIVERGENCE",
+            ),
+        )
     rows = "".join(
-        f"<tr><td>{html.escape(c.statement)}</td><td><code>{html.escape(_format(c.values))}</code></td>"
-        f"<td>{_verdict(c)}</td></tr>"
+        f"<tr><td>{html.escape(c.statement)}</td><td>{html.escape(against(c))}</td>"
+        f"<td><code>{html.escape(_format(c.values))}</code></td><td>{_verdict(c)}</td></tr>"
         for c in claims
     )
     footer = f"{run.describe()} · {run.elapsed():.0f} s"
     _display(
         {
-            "text/plain": "\n".join(f"[{_verdict(c)}] {c.statement}: {_format(c.values)}" for c in claims)
+            "text/plain": "\n".join(
+                f"[{_verdict(c)}] {c.statement} ({against(c)}): {_format(c.values)}" for c in claims
+            )
             + f"\n{footer}",
             "text/html": (
-                '<table class="depthrep-claims"><thead><tr><th>claim</th><th>measured</th>'
+                '<table class="depthrep-claims"><thead><tr><th>claim</th><th>against</th><th>measured</th>'
                 f"<th>verdict</th></tr></thead><tbody>{rows}</tbody></table><small>{html.escape(footer)}</small>"
             ),
             CLAIMS_MIME: {
@@ -159,7 +205,20 @@ def check(run: Run, claims: Sequence[Claim], *, results: Iterable[Mapping] = ())
         )
 
 
+def against(claim: Claim | Mapping) -> str:
+    """``"margin 2x over ||a' - a|| of the same image; not at conv1_prepool"``: what a claim (a
+    :class:`Claim`, or its JSON form read back from an executed notebook) is measured against;
+    empty for one recorded before claims named their baseline."""
+    fields = claim if isinstance(claim, Mapping) else dataclasses.asdict(claim)
+    if not fields.get("baseline"):
+        return ""
+    contrast = f"; not at {fields['contrast']}" if fields.get("contrast") else ""
+    return f"margin {fields.get('margin')} over {fields['baseline']}{contrast}"
+
+
 def _verdict(c: Claim) -> str:
+    if c.contrast_holds:
+        return f"fails (holds at {c.contrast} too)"
     if not c.holds:
         return "fails"
     return "holds (departs from the paper)" if c.departs else "holds"

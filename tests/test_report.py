@@ -38,27 +38,58 @@ def test_the_banner_counts_cpu_threads(shown):
         torch.set_num_threads(before)
 
 
+AGAINST = dict(baseline="y of the same run", margin="1x")
+
+
 def test_claims_hold_per_seed_and_record_values():
-    c = claim("x below y", torch.tensor([True, True]), x=torch.tensor([1.0, 2.0]), y=3)
+    c = claim("x below y", torch.tensor([True, True]), **AGAINST, x=torch.tensor([1.0, 2.0]), y=3)
     assert c.holds and c.values == {"x": [1.0, 2.0], "y": 3.0}
-    assert not claim("one seed fails", [torch.tensor([True, False]), True]).holds
-    assert claim("tiny values keep their digits", True, v=2.1413e-8).values["v"] == pytest.approx(2.141e-8)
+    assert (c.baseline, c.margin, c.contrast, c.contrast_holds) == ("y of the same run", "1x", None, None)
+    assert not claim("one seed fails", [torch.tensor([True, False]), True], **AGAINST).holds
+    tiny = claim("tiny values keep their digits", True, **AGAINST, v=2.1413e-8)
+    assert tiny.values["v"] == pytest.approx(2.141e-8)
+
+
+def test_a_claim_names_its_baseline_and_margin():
+    with pytest.raises(TypeError, match="baseline"):
+        claim("x below y", True, margin="1x")
+    with pytest.raises(TypeError, match="margin"):
+        claim("x below y", True, baseline="y")
+
+
+def test_a_claim_that_its_contrast_also_satisfies_fails(shown):
+    deep = torch.tensor([5.0, 6.0])
+    separates = claim(
+        "deep above 2", deep > 2, **AGAINST, contrast="stem", contrast_test=torch.tensor([1.0, 0.5]) > 2
+    )
+    assert separates.holds and separates.contrast_holds is False
+    blurred = claim(
+        "deep above 2", deep > 2, **AGAINST, contrast="stem", contrast_test=torch.tensor([1.0, 3.0]) > 2
+    )
+    assert not blurred.holds and blurred.contrast_holds is True
+    with pytest.raises(ClaimFailed):
+        check(start("ci"), [blurred])
+    assert "holds at stem too" in shown[-1]["text/plain"] and "not at stem" in shown[-1]["text/plain"]
+    with pytest.raises(ValueError, match="together"):
+        claim("deep above 2", deep > 2, **AGAINST, contrast="stem")
 
 
 def test_check_shows_a_table_and_raises_on_a_failed_claim(shown):
     run = start("ci")
-    good = claim("holds", True, a=1.0)
-    bad = claim("fails", torch.tensor([True, False]), b=[1, 2])
+    good = claim("holds", True, **AGAINST, a=1.0)
+    bad = claim("fails", torch.tensor([True, False]), **AGAINST, b=[1, 2])
     with pytest.raises(ClaimFailed, match="fails"):
         check(run, [good, bad])
     table = shown[-1]
     assert "<table" in table["text/html"] and "fails" in table["text/plain"]
     assert [c["holds"] for c in table[CLAIMS_MIME]["claims"]] == [True, False]
     assert table[CLAIMS_MIME]["profile"] == "ci"
+    assert table[CLAIMS_MIME]["claims"][0]["baseline"] == "y of the same run"
+    assert "margin 1x over y of the same run" in table["text/html"]
 
 
 def test_departures_are_labelled(shown):
-    check(start("ci"), [claim("measured direction", True, departs=True)])
+    check(start("ci"), [claim("measured direction", True, **AGAINST, departs=True)])
     assert "departs from the paper" in shown[-1]["text/plain"]
 
 
@@ -73,7 +104,7 @@ def test_a_diverged_result_is_refused(shown, resnet18, hopper32):
         diverged = depthrep.invert(resnet18, hopper32, "conv5", steps=5, method=method, progress=False)
     assert diverged["conv5"].diverged.all()
     with pytest.raises(ClaimFailed, match="diverged"):
-        check(start("ci"), [claim("some claim", True)], results=[diverged])
+        check(start("ci"), [claim("some claim", True, **AGAINST)], results=[diverged])
 
 
 def test_table_takes_every_key_and_shows_lists_of_numbers_per_seed(shown):
@@ -84,3 +115,14 @@ def test_table_takes_every_key_and_shows_lists_of_numbers_per_seed(shown):
     assert lines[0] == "a\tb\tc"
     assert lines[1] == "1\t0.123, 2\t" and lines[2] == "0.5\t\t1, 2"
     assert shown[-1]["text/html"].count("<td></td>") == 2
+
+
+def test_against_reads_a_claim_or_its_json_and_is_empty_for_older_records():
+    import dataclasses
+
+    from depthrep.report import against
+
+    c = claim("deep above 2", True, **AGAINST, contrast="stem", contrast_test=False)
+    words = "margin 1x over y of the same run; not at stem"
+    assert against(c) == words == against(dataclasses.asdict(c))
+    assert against({"statement": "recorded before baselines", "holds": True}) == ""

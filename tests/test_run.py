@@ -12,7 +12,10 @@ START = "import depthrep\nrun = depthrep.start(profile)"
 
 
 def check(holds: bool) -> str:
-    return f"depthrep.check(run, [depthrep.claim('it holds', {holds}, value=run.profile.size)])"
+    return (
+        f"depthrep.check(run, [depthrep.claim('it holds', {holds}, baseline='b', margin='1x', "
+        "value=run.profile.size)])"
+    )
 
 
 def written(path, *sources):
@@ -50,7 +53,16 @@ def test_claims_are_read_back_with_profile_and_device(outcomes):
     (good, _), out = outcomes
     assert good.status == "ok" and good.profile == "ci"
     assert good.claims == [
-        {"statement": "it holds", "holds": True, "values": {"value": 64.0}, "departs": False}
+        {
+            "statement": "it holds",
+            "holds": True,
+            "values": {"value": 64.0},
+            "baseline": "b",
+            "margin": "1x",
+            "departs": False,
+            "contrast": None,
+            "contrast_holds": None,
+        }
     ]
     assert "profile ci" in good.device
     assert (out / "a_good.ipynb").exists()  # executed into the output folder, never in place
@@ -135,7 +147,8 @@ def test_jobs_run_notebooks_at_once_each_with_its_share_of_threads(tmp_path, mon
         "import glob, os, time\nimport depthrep\nrun = depthrep.start(profile)\n"
         "open(f'mark-{os.getpid()}', 'w').close()\ndeadline = time.time() + 60\n"
         "while len(glob.glob('mark-*')) < 2 and time.time() < deadline:\n    time.sleep(0.1)\n"
-        "depthrep.check(run, [depthrep.claim('ran', True, threads=float(os.environ['OMP_NUM_THREADS']), "
+        "depthrep.check(run, [depthrep.claim('ran', True, baseline='b', margin='1x', "
+        "threads=float(os.environ['OMP_NUM_THREADS']), "
         "marks=float(len(glob.glob('mark-*'))))])"
     )
     paths = [written(tmp_path / "a.ipynb", source), written(tmp_path / "b.ipynb", source)]
@@ -253,7 +266,7 @@ def test_a_notebook_that_exits_before_its_claims_fails(tmp_path):
     assert outcome.error == (
         "stopped early: cell 2 (In [4]) `import sys ...` raised SystemExit: 0, so cell 3 "
         "`depthrep.check(run, "
-        "[depthrep.claim('it holds', True, value= ...` and those after it never ran: remove the exit; "
+        "[depthrep.claim('it holds', True, baseli ...` and those after it never ran: remove the exit; "
         "a chapter must run to its claim check"
     )
 

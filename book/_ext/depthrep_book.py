@@ -34,11 +34,13 @@ from sphinx.ext.mathjax import MATHJAX_URL
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
+from depthrep.report import CLAIMS_MIME, against
+
 logger = logging.getLogger(__name__)
 
 CHAPTERS = "notebooks"
 """Folder of the chapter notebooks, relative to the book's root."""
-RUNNER_ONLY = ("application/vnd.depthrep.claims+json",)
+RUNNER_ONLY = (CLAIMS_MIME,)
 """Output types written for ``depthrep.run`` (``depthrep.report.CLAIMS_MIME``), not for readers:
 dropped before rendering (myst-nb would warn about a type it cannot render)."""
 SCALE = {
@@ -207,13 +209,14 @@ class RunSummary(SphinxDirective):
             f"| {r['link']} | " + "".join(f"{r[k]} | " for k in varying) + f"{r['seconds']} | {r['held']} |"
             for r in rows
         ]
-        lines += ["", "| chapter | claim | verdict |", "| --- | --- | --- |"]
+        lines += ["", "| chapter | claim | against | verdict |", "| --- | --- | --- | --- |"]
         for run, row in zip(runs, rows, strict=True):
             for i, c in enumerate(run["claims"]):
                 said = "holds" if c["holds"] else "**fails**"
                 if c["holds"] and c.get("departs"):
                     said = "holds (departs from the paper)"
-                lines.append(f"| {row['link'] if i == 0 else ''} | {_cell(c['statement'])} | {said} |")
+                cells = f"{_cell(c['statement'])} | {_cell(against(c))} | {said}"
+                lines.append(f"| {row['link'] if i == 0 else ''} | {cells} |")
         return self.parse_text_to_nodes("\n".join(lines))
 
 
