@@ -66,7 +66,7 @@ test: $(STAMP)
 	$(call STAGE,notebooks at ci)
 	@$(MAKE) --no-print-directory notebooks PROFILE=ci JOBS=2
 	$(call STAGE,claims)
-	@$(PY) -m pytest -q -m executed
+	@DEPTHREP_EXECUTED=$(EXECUTED) $(PY) -m pytest -q -m executed
 	$(call STAGE,book)
 	@$(MAKE) --no-print-directory book-html
 	$(call STAGE,browser)

@@ -462,10 +462,11 @@ def invert_over_seeds(
 
     Args:
         model: a model name (see :func:`depthrep.load_model`).
-        image: ``(1, 3, H, W)`` target in ``[0, 1]``.
+        image: ``(B, 3, H, W)`` targets in ``[0, 1]``.
         invert_kwargs: passed to :func:`invert` (``method``, ``record_every``, ...).
     Returns:
-        ``{layer: InversionResult}`` with batch dimension ``len(seeds)``, in seed order.
+        ``{layer: InversionResult}`` with batch dimension ``len(seeds) * B``, seed-major:
+        member ``k * B + b`` is seed ``k``'s image ``b`` (:func:`depthrep.mean_per_target`).
     """
     runs = []
     for seed in seeds:
@@ -502,9 +503,10 @@ def invert_fc(
 
     Args:
         widths: units per layer (floats are rounded down), e.g. ``[0.8 * n] * 3``.
-        image: ``(1, 3, S, S)``: the net is built for this input size.
+        image: ``(B, 3, S, S)``: the net is built for this input size.
     Returns:
-        The last layer's result, batch dimension ``len(seeds)``.
+        The last layer's result, batch dimension ``len(seeds) * B``, seed-major (as
+        :func:`invert_over_seeds`).
     """
     from .models import fc_name
 

@@ -96,7 +96,8 @@ class Claim:
     """The claim in words, as the check tests it (with its margin)."""
     holds: bool
     values: dict[str, float | list[float]]
-    """Measured values, one per seed where the claim is checked per seed."""
+    """Measured values, one per batch member (seed and image, seed-major) where the claim is
+    checked per member."""
     baseline: str
     """What the claim's margin is measured against, computed in the same run: ``"||a' - a||
     of the same image"``, ``"m_i at conv1_prepool"``, ``"the untrained start"``."""
@@ -176,14 +177,14 @@ def check(run: Run, claims: Sequence[Claim], *, results: Iterable[Mapping] = ())
         )
     rows = "".join(
         f"<tr><td>{html.escape(c.statement)}</td><td>{html.escape(against(c))}</td>"
-        f"<td><code>{html.escape(_format(c.values))}</code></td><td>{_verdict(c)}</td></tr>"
+        f"<td><code>{html.escape(_format(c.values))}</code></td><td>{verdict(c)}</td></tr>"
         for c in claims
     )
     footer = f"{run.describe()} · {run.elapsed():.0f} s"
     _display(
         {
             "text/plain": "\n".join(
-                f"[{_verdict(c)}] {c.statement} ({against(c)}): {_format(c.values)}" for c in claims
+                f"[{verdict(c)}] {c.statement} ({against(c)}): {_format(c.values)}" for c in claims
             )
             + f"\n{footer}",
             "text/html": (
@@ -216,12 +217,15 @@ def against(claim: Claim | Mapping) -> str:
     return f"margin {fields.get('margin')} over {fields['baseline']}{contrast}"
 
 
-def _verdict(c: Claim) -> str:
-    if c.contrast_holds:
-        return f"fails (holds at {c.contrast} too)"
-    if not c.holds:
+def verdict(claim: Claim | Mapping) -> str:
+    """``"holds"``, ``"holds (departs from the paper)"``, ``"fails"`` or ``"fails (its test also
+    holds at conv2)"``, for a :class:`Claim` or its JSON form."""
+    fields = claim if isinstance(claim, Mapping) else dataclasses.asdict(claim)
+    if fields.get("contrast_holds"):
+        return f"fails (its test also holds at {fields['contrast']})"
+    if not fields["holds"]:
         return "fails"
-    return "holds (departs from the paper)" if c.departs else "holds"
+    return "holds (departs from the paper)" if fields.get("departs") else "holds"
 
 
 def _plain(value):

@@ -69,7 +69,8 @@ def test_a_claim_that_its_contrast_also_satisfies_fails(shown):
     assert not blurred.holds and blurred.contrast_holds is True
     with pytest.raises(ClaimFailed):
         check(start("ci"), [blurred])
-    assert "holds at stem too" in shown[-1]["text/plain"] and "not at stem" in shown[-1]["text/plain"]
+    text = shown[-1]["text/plain"]
+    assert "its test also holds at stem" in text and "not at stem" in text
     with pytest.raises(ValueError, match="together"):
         claim("deep above 2", deep > 2, **AGAINST, contrast="stem")
 
@@ -120,9 +121,13 @@ def test_table_takes_every_key_and_shows_lists_of_numbers_per_seed(shown):
 def test_against_reads_a_claim_or_its_json_and_is_empty_for_older_records():
     import dataclasses
 
-    from depthrep.report import against
+    from depthrep.report import against, verdict
 
     c = claim("deep above 2", True, **AGAINST, contrast="stem", contrast_test=False)
     words = "margin 1x over y of the same run; not at stem"
     assert against(c) == words == against(dataclasses.asdict(c))
     assert against({"statement": "recorded before baselines", "holds": True}) == ""
+    assert verdict(c) == "holds" == verdict(dataclasses.asdict(c))
+    assert verdict({"holds": True, "departs": True}) == "holds (departs from the paper)"
+    blurred = {"holds": False, "contrast": "stem", "contrast_holds": True}
+    assert verdict(blurred) == "fails (its test also holds at stem)"

@@ -34,7 +34,7 @@ from sphinx.ext.mathjax import MATHJAX_URL
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from depthrep.report import CLAIMS_MIME, against
+from depthrep.report import CLAIMS_MIME, against, verdict
 
 logger = logging.getLogger(__name__)
 
@@ -212,9 +212,7 @@ class RunSummary(SphinxDirective):
         lines += ["", "| chapter | claim | against | verdict |", "| --- | --- | --- | --- |"]
         for run, row in zip(runs, rows, strict=True):
             for i, c in enumerate(run["claims"]):
-                said = "holds" if c["holds"] else "**fails**"
-                if c["holds"] and c.get("departs"):
-                    said = "holds (departs from the paper)"
+                said = verdict(c) if c["holds"] else f"**{verdict(c)}**"
                 cells = f"{_cell(c['statement'])} | {_cell(against(c))} | {said}"
                 lines.append(f"| {row['link'] if i == 0 else ''} | {cells} |")
         return self.parse_text_to_nodes("\n".join(lines))
