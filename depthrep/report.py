@@ -210,17 +210,22 @@ def against(claim: Claim | Mapping) -> str:
     """``"margin 2x over ||a' - a|| of the same image; not at conv1_prepool"``: what a claim (a
     :class:`Claim`, or its JSON form read back from an executed notebook) is measured against;
     empty for one recorded before claims named their baseline."""
-    fields = claim if isinstance(claim, Mapping) else dataclasses.asdict(claim)
+    fields = _fields(claim)
     if not fields.get("baseline"):
         return ""
     contrast = f"; not at {fields['contrast']}" if fields.get("contrast") else ""
     return f"margin {fields.get('margin')} over {fields['baseline']}{contrast}"
 
 
+def _fields(claim: Claim | Mapping) -> Mapping:
+    """A claim's fields, whether a :class:`Claim` or its JSON form read back from a notebook."""
+    return claim if isinstance(claim, Mapping) else dataclasses.asdict(claim)
+
+
 def verdict(claim: Claim | Mapping) -> str:
     """``"holds"``, ``"holds (departs from the paper)"``, ``"fails"`` or ``"fails (its test also
     holds at conv2)"``, for a :class:`Claim` or its JSON form."""
-    fields = claim if isinstance(claim, Mapping) else dataclasses.asdict(claim)
+    fields = _fields(claim)
     if fields.get("contrast_holds"):
         return f"fails (its test also holds at {fields['contrast']})"
     if not fields["holds"]:
