@@ -12,20 +12,13 @@ and measure what was lost::
 """
 
 from .distances import embedding_distance, flat_distance, input_distance, shifted_reference
+from .divergence import DivergenceError, DivergenceWarning
 from .encoder import Encoder, encoder_for
 from .errors import DepthrepError
+from .experiments import invert_fc, invert_over_seeds, invert_over_starts
 from .gains import Gains, LayerSize, gains_over_seeds, layer_sizes, local_gains
 from .images import ImageError, load_image, load_images, samples
-from .invert import (
-    DivergenceError,
-    DivergenceWarning,
-    EmbeddingError,
-    ZeroEmbeddingWarning,
-    invert,
-    invert_fc,
-    invert_over_seeds,
-    invert_over_starts,
-)
+from .invert import EmbeddingError, ZeroEmbeddingWarning, invert
 from .judge import WorldPull, judge_accuracy, measure_pull, world_targets
 from .layers import UnknownLayerError, layers, node_names
 from .manifold import filter_roughness
@@ -64,6 +57,7 @@ from .results import (
     response_over_budgets,
 )
 from .scores import psnr, ssim
+from .stopping import Stop
 from .train import trained_models, world_judge, world_models
 from .worlds import HELD_OUT, UNTRAINED, WORLDS
 from .worlds import draw as draw_world
@@ -93,6 +87,7 @@ __all__ = [
     "MethodError",
     "Profile",
     "Run",
+    "Stop",
     "UnknownLayerError",
     "UnknownModelError",
     "WeightsUnavailable",

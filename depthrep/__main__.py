@@ -31,10 +31,12 @@ import matplotlib.pyplot as plt
 import torch
 
 from .checkpoints import atomic_write, unwritable
+from .divergence import DivergenceWarning
 from .errors import exit_status, one_line
 from .images import load_image, samples
-from .invert import METHODS, DivergenceWarning, invert
+from .invert import invert
 from .layers import named_layers, node_names, resolve
+from .methods import METHODS
 from .models import default_device, load_model, model_device
 from .plot import show_reconstructions
 from .precision import ENV as PRECISION_ENV

@@ -126,8 +126,7 @@ class Encoder:
         Measured by one forward pass of a single image (``image_shape = (3, H, W)``);
         ``precision`` is ``"float32"`` or ``"bfloat16"`` (half the bytes).
         """
-        device = next((t.device for s in self.segments for t in s.parameters()), torch.device("cpu"))
-        h = self.prepare(torch.zeros((1, *image_shape), device=device))
+        h = self.prepare(torch.zeros((1, *image_shape), device=self.device))
         per_segment = []
         with torch.no_grad():
             for segment in self.segments:
@@ -145,6 +144,45 @@ class Encoder:
                 per_segment.append(2 * sum(sizes) * DTYPES[precision].itemsize)
         cumulative = torch.tensor(per_segment).cumsum(0).tolist()
         return {name: int(cumulative[self.segment_of[name]]) for name in self.layers}
+
+    def chunks(
+        self, image_shape: tuple[int, ...], batch: int, budget: int, precision: str = "float32"
+    ) -> list[tuple[list[str], slice]]:
+        """Groups of (layers, images) whose activations fit in ``budget`` bytes, deepest first.
+
+        Inverting ``batch`` images of ``image_shape`` ``(3, H, W)`` at every layer, one group
+        at a time, keeps each group's activations (:meth:`activation_bytes`) within the budget;
+        groups share their deepest stages. A single group when all of it fits.
+
+        Raises:
+            MemoryError: on CUDA, when one member of the deepest layer alone is over budget.
+        """
+        per_member = self.activation_bytes(image_shape, precision)
+        deepest = max(per_member.values())
+        if deepest * batch <= budget and sum(per_member.values()) * batch <= budget:
+            return [(self.layers, slice(None))]
+        images = max(1, min(batch, budget // max(deepest, 1)))
+        if deepest > budget and self.device.type == "cuda":
+            raise MemoryError(
+                f"One member of the deepest layer needs about {deepest / 2**30:.2f} GiB of activations, "
+                f"more than the {budget / 2**30:.2f} GiB available: use smaller images or a shallower layer."
+            )
+        groups: list[list[str]] = []
+        used = 0
+        for name in self.depth_order:  # deepest first, so groups share their deepest stages
+            cost = per_member[name] * images
+            if groups and used + cost <= budget:
+                groups[-1].append(name)
+                used += cost
+            else:
+                groups.append([name])
+                used = cost
+        return [(group, slice(i, i + images)) for group in groups for i in range(0, batch, images)]
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (the CPU for a model without any)."""
+        return next((t.device for s in self.segments for t in s.parameters()), torch.device("cpu"))
 
     def staged(self, x: torch.Tensor, blocks: dict[str, slice]) -> dict[str, torch.Tensor]:
         """Embeddings of batch members that each stop at their own layer.

@@ -2,20 +2,28 @@
 
 The forward pass is the encoder and gradient descent on the input is the decoder
 (Badger, *Depth and Representation in Vision Models*): start from noise and step down the
-L1 distance between embeddings (see :mod:`depthrep.methods` for the update rules).
+L1 distance between embeddings. This module holds the loop only; it composes parts kept
+elsewhere: the update rules and loss terms (:mod:`depthrep.methods`), the truncated model
+and its memory plan (:mod:`depthrep.encoder`), divergence (:mod:`depthrep.divergence`) and
+early stopping (:mod:`depthrep.stopping`).
 
 One call inverts many layers and images together: every (layer, image) pair is a batch
 member, and each member stops paying once its own layer is computed (see
 :class:`depthrep.encoder.Encoder`). Adam and the paper's plain step are elementwise, so
 each member evolves as it would alone. Runs that diverge are caught member by member,
-and a run too large for the memory budget is split into chunks with the same results.
+members that have converged can leave the batch (``stop``), and a run too large for the
+memory budget is split into chunks with the same results.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -23,38 +31,31 @@ from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
 from .distances import SHIFT_SIGMA, flat_distance, norm, shift
+from .divergence import GRACE, DivergenceError, DivergenceWarning, Watch, warn_divergence
 from .encoder import Encoder, encoder_for
 from .errors import DepthrepError
 from .images import ImageError, check_image
-from .methods import METHODS, Method, MethodError, get_method, start_image
-from .models import load_model, model_device
+from .methods import (
+    Method,
+    MethodError,
+    after_step,
+    get_method,
+    optimiser,
+    regularisers,
+    smallest_image,
+    start_image,
+)
+from .models import model_device
 from .precision import INVERSION, autocast, choose_precision
 from .results import History, InversionResult, concat_results
+from .stopping import Stop, get_stop
 
-__all__ = [  # the update rules and result types are re-exported for callers of this module
-    "DIVERGENCE", "GRACE", "METHODS", "DivergenceError", "DivergenceWarning", "EmbeddingError",
-    "InversionResult", "Method", "ZeroEmbeddingWarning", "get_method", "invert", "invert_fc",
-    "invert_over_seeds", "start_image",
+__all__ = [
+    "DivergenceError", "DivergenceWarning", "EmbeddingError", "InversionResult", "ZeroEmbeddingWarning",
+    "invert",
 ]  # fmt: skip
 
-DIVERGENCE = 1.5
-"""A member has diverged once its embedding distance is non-finite, or, after the first tenth
-of the run (:data:`GRACE`), above this multiple of its value at step 0. Healthy runs end far
-below their start, though the first large steps can overshoot it briefly (measured: up to
-1.24 times at step 1 for a trained ResNet18's deep layers); the paper's plain step at deep
-ResNet layers on small images climbs 2 to 20 times above it and stays there."""
-GRACE = 0.1
-"""Fraction of the run during which a finite overshoot is not yet called divergence."""
-
 Callback = Callable[[int, dict[str, InversionResult]], bool | None]
-
-
-class DivergenceWarning(UserWarning):
-    """Some members of an inversion diverged; their results are frozen where it happened."""
-
-
-class DivergenceError(DepthrepError, RuntimeError):
-    """Raised instead of :class:`DivergenceWarning` by ``invert(..., strict=True)``."""
 
 
 class ZeroEmbeddingWarning(UserWarning):
@@ -64,6 +65,34 @@ class ZeroEmbeddingWarning(UserWarning):
 
 class EmbeddingError(DepthrepError, ValueError):
     """The model's embedding of the target is not finite: its weights hold NaN or infinity."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one run goes, as :func:`invert` checked it."""
+
+    steps: int
+    method: Method
+    record_every: int
+    precision: str
+    progress: bool
+    callback: Callback | None
+    strict: bool
+    stop: Stop | None
+
+
+@dataclass(frozen=True)
+class Yardsticks:
+    """What a run's distances are measured against, per layer ``(B,)`` or per image ``(B,)``."""
+
+    reference_distance: dict[str, torch.Tensor]
+    """``m_r = ||O(a) - O(a')||`` per layer."""
+    target_norm: dict[str, torch.Tensor]
+    """``||O(a)||`` per layer."""
+    shift_distance: torch.Tensor
+    """``||a' - a||``."""
+    flat_distance: torch.Tensor
+    """The flat mean-colour image's distance from the target."""
 
 
 def invert(
@@ -81,6 +110,7 @@ def invert(
     progress: bool | None = None,
     callback: Callback | None = None,
     strict: bool = False,
+    stop: bool | Stop | None = None,
     memory_budget: int | None = None,
 ) -> dict[str, InversionResult]:
     """Reconstruct ``image`` from its embedding at each of ``layers``.
@@ -92,7 +122,7 @@ def invert(
             (:func:`depthrep.images.check_image`; :func:`depthrep.load_image` makes one
             from a file, an array or a PIL image).
         layers: one layer name or several (:func:`depthrep.layers`); all run in one batch.
-        steps: optimisation steps.
+        steps: optimisation steps (the most any member runs, with ``stop``).
         seed: seeds the starting noise and the shifted input ``a'``.
         method: a preset name from :data:`depthrep.METHODS` or a :class:`Method`.
         normalize: feed the model ImageNet-normalised pixels (off in the paper).
@@ -110,6 +140,10 @@ def invert(
             split into chunks calls it per chunk.
         strict: raise :class:`DivergenceError` when a member diverges, instead of freezing
             it, marking it in ``InversionResult.diverged_at`` and warning once at the end.
+        stop: let converged members leave the batch (:class:`depthrep.Stop`; ``True``: its
+            defaults). A stopped member keeps its image of that step and the later steps
+            skip it; ``InversionResult.stopped_at`` records the step. Off by default: the
+            paper's experiments run a fixed number of steps.
         memory_budget: bytes the run's activations may take. Above it the run is split
             into chunks of layers and images with the same results. ``None``: the free
             memory on CUDA, no limit on the CPU.
@@ -134,36 +168,69 @@ def invert(
         raise MethodError(f"steps must be a non-negative int, not {steps!r}")
     _check_size(check_image(image, "invert's image"), m)
     device = model_device(model)
-    precision = choose_precision(device, precision)
     encoder = encoder_for(model, layers, normalize=normalize)
     target = image.detach().to(device, torch.float32)
-    # Noise for the whole batch, drawn once: a chunk gets the rows of its images.
-    start = start_image(tuple(target.shape), seed, m).to(device)
-    shifted = shift(target, shift_sigma, seed)
-    settings = dict(
-        steps=steps, method=m, record_every=record_every or max(1, steps // 50), precision=precision,
+    settings = Settings(
+        steps=steps, method=m, record_every=record_every or max(1, steps // 50),
+        precision=choose_precision(device, precision),
         progress=(not os.environ.get("TQDM_DISABLE")) if progress is None else progress,
-        callback=callback, strict=strict,
+        callback=callback, strict=strict, stop=get_stop(stop),
     )  # fmt: skip
     budget = memory_budget if memory_budget is not None else _free_cuda_memory(device)
-    chunks = (
-        _chunks(encoder, target, budget, precision) if budget is not None else [(encoder.layers, slice(None))]
-    )
+    sizes = [[max(1, round(scale * side)) for side in target.shape[-2:]] for scale in m.scales]
+    # Noise for the whole batch, drawn once: a chunk gets the rows of its images.
+    noise = start_image((*target.shape[:2], *sizes[0]), seed, m).to(device)
+    starts = dict.fromkeys(encoder.layers, noise)
+    if len(sizes) > 1:  # coarse to fine: the steps shared equally, the last scale gets the rest
+        share = steps // len(sizes)
+        coarse = dataclasses.replace(settings, steps=share, record_every=max(1, share // 50), callback=None)
+        for size, bigger in itertools.pairwise(sizes):
+            small = TF.resize(target, size, antialias=True).clamp(0, 1)
+            found = _chunked(model, encoder, small, starts, shift(small, shift_sigma, seed), coarse, budget)
+            starts = {name: TF.resize(r.image.to(device), bigger) for name, r in found.items()}
+        settings = dataclasses.replace(settings, steps=steps - share * (len(sizes) - 1))
+    results = _chunked(model, encoder, target, starts, shift(target, shift_sigma, seed), settings, budget)
+    if not strict:
+        warn_divergence({name: r.diverged_at for name, r in results.items()})
+    return results
+
+
+def _chunked(
+    model, encoder: Encoder, target, starts, shifted, s: Settings, budget
+) -> dict[str, InversionResult]:
+    """One run, in chunks of layers and images that fit in ``budget`` bytes (``None``: one chunk)."""
+    if budget is None:
+        chunks = [(encoder.layers, slice(None))]
+    else:
+        chunks = encoder.chunks(tuple(target.shape[1:]), len(target), budget, s.precision)
     try:
-        if len(chunks) == 1:
-            results = _run(encoder, target, start, shifted, **settings)
-        else:
-            results = _run_chunks(model, normalize, chunks, target, start, shifted, settings, encoder.layers)
+        parts = []
+        for names, rows in chunks:
+            part = encoder if len(chunks) == 1 else encoder_for(model, names, normalize=encoder.normalize)
+            mine = {name: starts[name][rows] for name in names}
+            parts.append(_run(part, target[rows], mine, shifted[rows], s))
     except (torch.OutOfMemoryError, RuntimeError) as err:
         if not _out_of_memory(err):
             raise
-        need = sum(encoder.activation_bytes(target.shape[1:], precision).values()) * len(target)
+        need = sum(encoder.activation_bytes(target.shape[1:], s.precision).values()) * len(target)
         raise MemoryError(
-            f"Out of memory on {device}: the run needs about {need / 2**30:.1f} GiB of activations. "
+            f"Out of memory on {target.device}: the run needs about {need / 2**30:.1f} GiB of activations. "
             f"Pass memory_budget=<bytes> to split it, or invert fewer layers or images at a time."
         ) from None
-    _warn_divergence(results, strict)
-    return results
+    return _join(parts, encoder.layers)
+
+
+def _join(parts: list[dict[str, InversionResult]], layers: list[str]) -> dict[str, InversionResult]:
+    """The results of the chunks of one run, joined: images along the batch, layers side by side."""
+    if len(parts) == 1:
+        return parts[0]
+    by_layers: dict[tuple[str, ...], list[dict[str, InversionResult]]] = {}
+    for part in parts:
+        by_layers.setdefault(tuple(part), []).append(part)
+    joined: dict[str, InversionResult] = {}
+    for same in by_layers.values():
+        joined.update(concat_results(same))
+    return {name: joined[name] for name in layers}
 
 
 def _out_of_memory(err: BaseException) -> bool:
@@ -173,7 +240,7 @@ def _out_of_memory(err: BaseException) -> bool:
 
 def _check_size(image: torch.Tensor, m: Method) -> None:
     """Refuse targets smaller than the method's blur (reflect padding) or total variation take."""
-    smallest = max(m.blur_kernel // 2 + 1 if m.blur is not None else 1, 2 if m.tv else 1)
+    smallest = smallest_image(m)
     if min(image.shape[-2:]) < smallest:
         raise ImageError(
             f"invert's image is {image.shape[-2]}x{image.shape[-1]} pixels; this method needs at least "
@@ -216,148 +283,131 @@ def _embed(encoder: Encoder, target: torch.Tensor) -> dict[str, torch.Tensor]:
     return embeddings
 
 
-def _run(
-    encoder: Encoder,
-    target,
-    start,
-    shifted,
-    *,
-    steps,
-    method,
-    record_every,
-    precision,
-    progress,
-    callback,
-    strict,
-) -> dict[str, InversionResult]:
-    """One batched run: every layer of ``encoder`` for every image of ``target``."""
-    m = method
-    device = target.device
-    batch = len(target)
+def _run(encoder: Encoder, target, starts, shifted, s: Settings) -> dict[str, InversionResult]:
+    """One batched run: every layer of ``encoder`` for every image of ``target``, each layer's
+    members from ``starts[layer]`` ``(B, 3, H, W)``.
+
+    Members (layer, image) are kept deepest layer first (:attr:`Encoder.depth_order`). Each
+    step computes only the active ones: a member that diverged or converged is frozen, its
+    image kept as it was at that step, and leaves the batch.
+    """
+    m, device, batch = s.method, target.device, len(target)
     order = encoder.depth_order
-    blocks = {name: slice(i * batch, (i + 1) * batch) for i, name in enumerate(order)}
     with torch.no_grad():
         embeddings = _embed(encoder, target)
         near = encoder(shifted)  # one pass for every layer
-        reference = {n: norm(e - near[n]) for n, e in embeddings.items()}
-        # Weight of the regularisers: sum|O(a)| per member, in batch order.
-        l1 = torch.cat([embeddings[n].abs().flatten(1).sum(1) for n in order]).view(-1, 1, 1, 1)
-    fixed = {
-        "reference_distance": reference,
-        "shift_distance": norm(shifted - target).cpu(),
-        "flat_distance": flat_distance(target).cpu(),
-        "target_norm": {n: norm(e).cpu() for n, e in embeddings.items()},
-    }
+        l1 = torch.cat([embeddings[n].abs().flatten(1).sum(1) for n in order])  # regulariser weights
+    yardsticks = Yardsticks(
+        reference_distance={n: norm(e - near[n]).cpu() for n, e in embeddings.items()},
+        target_norm={n: norm(e).cpu() for n, e in embeddings.items()},
+        shift_distance=norm(shifted - target).cpu(),
+        flat_distance=flat_distance(target).cpu(),
+    )
+    members = len(order) * batch
+    m_r = torch.cat([yardsticks.reference_distance[n] for n in order])
+    scale = torch.cat([yardsticks.target_norm[n] for n in order])
     goal = target.repeat(len(order), 1, 1, 1)
-    x = start.repeat(len(order), 1, 1, 1).requires_grad_(True)
-    optimizer = torch.optim.Adam([x], lr=m.lr[0]) if m.optimizer == "adam" else None
+    x = torch.cat([starts[name] for name in order]).clone()
+    update = optimiser(m, x)
+    layer_of = [name for name in order for _ in range(batch)]
+    watch = Watch(members, layer_of, s.strict, grace=max(2, int(GRACE * s.steps)))
+    stopped_at = torch.full((members,), -1, dtype=torch.long)
+    m_g = torch.full((members,), float("nan"))  # each member's latest, on the CPU
+    recent: deque[torch.Tensor] = deque(maxlen=s.stop.window + 1 if s.stop else 1)
+    active = torch.ones(members, dtype=torch.bool)
     records: list[tuple[int, torch.Tensor, torch.Tensor]] = []
-    watch = _Watch(len(x), order, batch, strict, grace=max(2, int(GRACE * steps)))
 
-    scale = torch.cat([fixed["target_norm"][n] for n in order])  # ||O(a)|| per member, batch order
+    def measure(step: int, index, blocks, rows, xa) -> torch.Tensor:
+        """Forward the active members ``xa``; their distances go into ``m_g``, divergence is
+        checked; returns the differences per layer (with the graph, for the gradient)."""
+        with autocast(device, s.precision):
+            outputs = encoder.staged(xa, blocks)
+        diffs = [outputs[n].float() - embeddings[n][rows[n]] for n in blocks]
+        m_g[index] = torch.cat([norm(d.detach()) for d in diffs]).cpu()
+        finite = torch.ones(members, dtype=torch.bool)
+        finite[index] = torch.isfinite(xa.detach()).flatten(1).all(1).cpu()
+        active[watch.check(step, m_g, finite)] = False
+        return diffs
 
-    def record(step: int, m_g: torch.Tensor) -> float:
+    def record(step: int) -> float:
         """Keep this step's distances; returns the worst finite m_g / ||O(a)|| (the bar's postfix).
         Results are built only for a callback and at the end: building them copies every image."""
-        records.append((step, norm(x - goal).cpu(), m_g.cpu()))
-        relative = records[-1][2] / scale
+        records.append((step, norm(x - goal).cpu(), m_g.clone()))
+        relative = m_g / scale
         finite = relative[torch.isfinite(relative)]
         return float(finite.max()) if len(finite) else float("nan")
 
     def results_at(step: int) -> dict[str, InversionResult]:
-        return _results(encoder.layers, blocks, x, records, fixed, step, watch.diverged_at)
+        return _results(encoder.layers, order, batch, x, records, yardsticks, step, watch.diverged_at,
+                        stopped_at)  # fmt: skip
 
-    step = 0
-    with tqdm(total=steps, desc=f"invert {len(order)} layer(s)", disable=not progress, leave=False) as bar:
-        while step < steps:
-            lr, sigma = m.schedule(step, steps)
-            with autocast(device, precision):
-                outputs = encoder.staged(x, blocks)
-            diffs = [outputs[n].float() - embeddings[n] for n in order]
+    step, plan, planned = 0, None, active
+    bar = tqdm(total=s.steps, desc=f"invert {len(order)} layer(s)", disable=not s.progress, leave=False)
+    with bar:
+        while step < s.steps and active.any():
+            if plan is None or not torch.equal(active, planned):  # some left the batch: plan anew
+                plan, planned = _plan(active, order, batch, device), active.clone()
+            index, blocks, rows = plan
+            lr, sigma = m.schedule(step, s.steps)
+            xa = (x if index is None else x[index]).detach().requires_grad_(True)
+            diffs = measure(step, slice(None) if index is None else index.cpu(), blocks, rows, xa)
             loss = m.loss_scale * sum(d.abs().sum() for d in diffs)
-            if m.tv or m.alpha:
-                loss = loss + m.loss_scale * (l1 * _regularisers(x, m)).sum()
-            (grad,) = torch.autograd.grad(loss, x)
-            m_g = torch.cat([norm(d) for d in diffs])
-            frozen = watch.check(step, m_g, x)
-            if step % record_every == 0:
-                bar.set_postfix(rel_m_g=f"{record(step, m_g):.3g}")
-                if callback is not None and callback(step, results_at(step)):
+            extra = regularisers(m, xa)
+            if extra is not None:
+                loss = loss + m.loss_scale * (extra * (l1 if index is None else l1[index])).sum()
+            (grad,) = torch.autograd.grad(loss, xa)
+            if s.stop is not None:
+                recent.append(m_g.clone())
+                before = recent[0] if len(recent) == recent.maxlen else torch.full_like(m_g, float("nan"))
+                done = s.stop.converged(before, m_g, m_r) & active
+                stopped_at[done] = step
+                active[done] = False
+            if step % s.record_every == 0:
+                bar.set_postfix(rel_m_g=f"{record(step):.3g}")
+                if s.callback is not None and s.callback(step, results_at(step)):
                     break
             with torch.no_grad():
-                kept = x[frozen].clone() if frozen is not None else None
-                if optimizer is not None:
-                    optimizer.param_groups[0]["lr"] = lr
-                    x.grad = grad
-                    optimizer.step()
-                    x.grad = None
-                else:
-                    x.sub_(lr * grad)
-                if sigma > 0:
-                    x.copy_(TF.gaussian_blur(x, [m.blur_kernel] * 2, [sigma] * 2))
-                if m.clamp:
-                    x.clamp_(0, 1)
+                if index is not None:
+                    grad = torch.zeros_like(x).index_copy_(0, index, grad)
+                frozen = (~active).to(device)
+                kept = x[frozen] if frozen.any() else None  # indexing by a mask copies
+                update(grad, lr)
+                after_step(m, x, sigma)
                 if kept is not None:
                     x[frozen] = kept
             step += 1
             bar.update()
-    with torch.no_grad(), autocast(device, precision):
-        final = encoder.staged(x, blocks)
-    m_g = torch.cat([norm(final[n].float() - embeddings[n]) for n in order])
-    watch.check(step, m_g, x)
-    record(step, m_g)
+    if active.any():  # the final images' distances; a frozen member's are those it stopped at
+        index, blocks, rows = _plan(active, order, batch, device)
+        with torch.no_grad():
+            xa = x if index is None else x[index]
+            measure(step, slice(None) if index is None else index.cpu(), blocks, rows, xa)
+    record(step)
     results = results_at(step)
-    if callback is not None:
-        callback(step, results)
+    if s.callback is not None:
+        s.callback(step, results)
     return results
 
 
-class _Watch:
-    """Divergence bookkeeping for the members of one run."""
+def _plan(active: torch.Tensor, order: list[str], batch: int, device):
+    """The batch of the active members, in depth order: ``(index, blocks, rows)``.
 
-    def __init__(self, members: int, order: list[str], batch: int, strict: bool, grace: int):
-        self.start: torch.Tensor | None = None
-        self.diverged_at = torch.full((members,), -1, dtype=torch.long)
-        self.order, self.batch, self.strict, self.grace = order, batch, strict, grace
-
-    def check(self, step: int, m_g: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
-        """Mark newly diverged members; return the mask of frozen members (or None)."""
-        m_g = m_g.detach().cpu()
-        if self.start is None:
-            self.start = m_g.clone()
-        finite = torch.isfinite(x.detach()).flatten(1).all(1).cpu()
-        grown = (m_g > DIVERGENCE * self.start) if step >= self.grace else torch.zeros_like(finite)
-        bad = ~torch.isfinite(m_g) | grown | ~finite
-        new = bad & (self.diverged_at < 0)
-        if new.any():
-            self.diverged_at[new] = step
-            if self.strict:
-                member = int(new.nonzero()[0])
-                raise DivergenceError(
-                    f"Inversion diverged at {self.order[member // self.batch]}, step {step}: m_g rose from "
-                    f"{float(self.start[member]):.4g} to {float(m_g[member]):.4g}. Lower the step size "
-                    f"(the method's lr) or use method='adam'."
-                )
-        frozen = self.diverged_at >= 0
-        return frozen.to(x.device) if frozen.any() else None
-
-
-def _warn_divergence(results: dict[str, InversionResult], strict: bool) -> None:
-    diverged = [(name, r) for name, r in results.items() if r.diverged.any()]
-    if not diverged or strict:
-        return
-    parts = []
-    for name, r in diverged:
-        members = r.diverged.nonzero().flatten().tolist()
-        steps = ", ".join(str(int(r.diverged_at[b])) for b in members)
-        parts.append(f"{name} (image {', '.join(map(str, members))} at step {steps})")
-    warnings.warn(
-        f"Inversion diverged at {'; '.join(parts)}: those results are frozen where it happened and "
-        f"marked in InversionResult.diverged_at. Lower the step size (the method's lr) or use "
-        f"method='adam'; strict=True raises instead.",
-        DivergenceWarning,
-        stacklevel=3,
-    )
+    ``index`` gathers them from the full batch (``None``: all are active); ``blocks`` gives
+    each layer's slice of the gathered batch (layers without an active member left out), for
+    :meth:`Encoder.staged`; ``rows`` each layer's images, to index its target embedding.
+    """
+    if bool(active.all()):
+        blocks = {name: slice(k * batch, (k + 1) * batch) for k, name in enumerate(order)}
+        return None, blocks, dict.fromkeys(order, slice(None))
+    blocks, rows, at = {}, {}, 0
+    for k, name in enumerate(order):
+        mine = active[k * batch : (k + 1) * batch]
+        count = int(mine.sum())
+        if count:
+            blocks[name] = slice(at, at + count)
+            rows[name] = slice(None) if count == batch else mine.nonzero().flatten().to(device)
+            at += count
+    return active.nonzero().flatten().to(device), blocks, rows
 
 
 def _free_cuda_memory(device: torch.device) -> int | None:
@@ -367,152 +417,29 @@ def _free_cuda_memory(device: torch.device) -> int | None:
     return int(0.8 * free)
 
 
-def _chunks(encoder: Encoder, target, budget: int, precision: str) -> list[tuple[list[str], slice]]:
-    """Groups of (layers, images) whose activations fit in ``budget`` bytes, deepest first."""
-    per_member = encoder.activation_bytes(target.shape[1:], precision)
-    batch = len(target)
-    deepest = max(per_member.values())
-    if deepest * batch <= budget and sum(per_member.values()) * batch <= budget:
-        return [(encoder.layers, slice(None))]
-    images = max(1, min(batch, budget // max(deepest, 1)))
-    if deepest > budget and target.device.type == "cuda":
-        raise MemoryError(
-            f"One member of the deepest layer needs about {deepest / 2**30:.2f} GiB of activations, "
-            f"more than the {budget / 2**30:.2f} GiB available: use smaller images or a shallower layer."
-        )
-    groups: list[list[str]] = []
-    used = 0
-    for name in encoder.depth_order:  # deepest first, so groups share their deepest stages
-        cost = per_member[name] * images
-        if groups and used + cost <= budget:
-            groups[-1].append(name)
-            used += cost
-        else:
-            groups.append([name])
-            used = cost
-    return [(group, slice(i, i + images)) for group in groups for i in range(0, batch, images)]
-
-
-def _run_chunks(
-    model, normalize, chunks, target, start, shifted, settings, layers
+def _results(
+    layers, order, batch, x, records, yardsticks: Yardsticks, steps, diverged_at, stopped_at
 ) -> dict[str, InversionResult]:
-    by_layers: dict[tuple[str, ...], list[dict[str, InversionResult]]] = {}
-    for names, rows in chunks:
-        encoder = encoder_for(model, names, normalize=normalize)
-        part = _run(encoder, target[rows], start[rows], shifted[rows], **settings)
-        by_layers.setdefault(tuple(names), []).append(part)
-    joined: dict[str, InversionResult] = {}
-    for parts in by_layers.values():
-        joined.update(concat_results(parts))
-    return {name: joined[name] for name in layers}
-
-
-def _regularisers(x: torch.Tensor, m: Method) -> torch.Tensor:
-    """Weighted TV and alpha-norm per member: ``(M, 3, H, W) -> (M, 1, 1, 1)``."""
-    total = torch.zeros(len(x), device=x.device)
-    if m.tv:
-        dx = x[..., :-1, 1:] - x[..., :-1, :-1]
-        dy = x[..., 1:, :-1] - x[..., :-1, :-1]
-        total = total + m.tv * (dx.square() + dy.square()).pow(m.tv_beta / 2).flatten(1).mean(1)
-    if m.alpha:
-        total = total + m.alpha * (2 * x - 1).abs().pow(m.alpha_p).flatten(1).mean(1)
-    return total.view(-1, 1, 1, 1)
-
-
-def _results(layers, blocks, x, records, fixed, steps, diverged_at) -> dict[str, InversionResult]:
     step = torch.tensor([r[0] for r in records])
     m_i = torch.stack([r[1] for r in records])
     m_g = torch.stack([r[2] for r in records])
     image = x.detach().float().cpu()
     out = {}
     for name in layers:
-        block = blocks[name]
+        k = order.index(name)
+        block = slice(k * batch, (k + 1) * batch)
         out[name] = InversionResult(
             layer=name,
             image=image[block],
             input_distance=m_i[-1, block],
             embedding_distance=m_g[-1, block],
-            reference_distance=fixed["reference_distance"][name].cpu(),
-            shift_distance=fixed["shift_distance"],
-            flat_distance=fixed["flat_distance"],
-            target_norm=fixed["target_norm"][name],
+            reference_distance=yardsticks.reference_distance[name],
+            shift_distance=yardsticks.shift_distance,
+            flat_distance=yardsticks.flat_distance,
+            target_norm=yardsticks.target_norm[name],
             history=History(step, m_i[:, block], m_g[:, block]),
             steps=steps,
             diverged_at=diverged_at[block].clone(),
+            stopped_at=stopped_at[block].clone(),
         )
     return out
-
-
-def invert_over_seeds(
-    model: str,
-    image: torch.Tensor,
-    layers: str | Iterable[str],
-    steps: int,
-    seeds: Iterable[int] = (0, 1),
-    *,
-    weights: str = "random",
-    device: str | torch.device | None = None,
-    image_size: int | None = None,
-    **invert_kwargs,
-) -> dict[str, InversionResult]:
-    """Invert with a fresh model and a fresh start for each seed; results joined along the batch.
-
-    Seed ``s`` initialises the model (for ``weights="random"``) and the starting noise, so a
-    claim that holds for every batch member holds across model initialisations and starts.
-
-    Args:
-        model: a model name (see :func:`depthrep.load_model`).
-        image: ``(B, 3, H, W)`` targets in ``[0, 1]``.
-        invert_kwargs: passed to :func:`invert` (``method``, ``record_every``, ...).
-    Returns:
-        ``{layer: InversionResult}`` with batch dimension ``len(seeds) * B``, seed-major:
-        member ``k * B + b`` is seed ``k``'s image ``b`` (:func:`depthrep.mean_per_target`).
-    """
-    runs = []
-    for seed in seeds:
-        net = load_model(model, weights, seed=seed, device=device, image_size=image_size)
-        runs.append(invert(net, image, layers, steps, seed=seed, **invert_kwargs))
-    return concat_results(runs)
-
-
-def invert_over_starts(
-    model: nn.Module,
-    image: torch.Tensor,
-    layers: str | Iterable[str],
-    steps: int,
-    seeds: Iterable[int] = (0, 1),
-    **invert_kwargs,
-) -> dict[str, InversionResult]:
-    """Invert with one model from a fresh start per seed; results joined along the batch, in seed
-    order (member ``k * B + b`` is seed ``k``'s image ``b``). :func:`invert_over_seeds` also
-    draws a fresh model per seed."""
-    return concat_results(invert(model, image, layers, steps, seed=seed, **invert_kwargs) for seed in seeds)
-
-
-def invert_fc(
-    widths,
-    image: torch.Tensor,
-    steps: int,
-    seeds: Iterable[int] = (0, 1),
-    *,
-    relu: bool = False,
-    method: str | Method = "fc",
-    **invert_kwargs,
-) -> InversionResult:
-    """Invert the last layer of the paper's fully connected net with these ``widths``, per seed.
-
-    Args:
-        widths: units per layer (floats are rounded down), e.g. ``[0.8 * n] * 3``.
-        image: ``(B, 3, S, S)``: the net is built for this input size.
-    Returns:
-        The last layer's result, batch dimension ``len(seeds) * B``, seed-major (as
-        :func:`invert_over_seeds`).
-    """
-    from .models import fc_name
-
-    layer = f"fc{len(widths)}"
-    name = fc_name([int(w) for w in widths], relu)
-    results = invert_over_seeds(
-        name, image, layer, steps, seeds, method=method, image_size=image.shape[-1], **invert_kwargs
-    )
-    return results[layer]

@@ -30,11 +30,13 @@ from pathlib import Path
 import torch
 
 from .checkpoints import atomic_write
+from .divergence import DivergenceWarning
 from .errors import DepthrepError, one_line
 from .images import load_image, samples
-from .invert import DivergenceWarning, get_method, invert
+from .invert import invert
 from .layers import layers as default_layers
 from .layers import resolve
+from .methods import get_method
 from .models import load_model, model_device
 from .precision import INVERSION, check_precision, choose_precision, describe_hardware
 from .results import PER_MEMBER, History, InversionResult
@@ -44,7 +46,7 @@ JOBS = "jobs.jsonl"
 """The job list in a sweep folder: one JSON object per line."""
 RESULTS = "results"
 """The folder of a sweep that holds ``<id>.pt`` results and ``<id>.failed.json`` records."""
-FORMAT = 2
+FORMAT = 3
 """Version of the result files' layout; :func:`load_result` refuses others."""
 
 

@@ -79,6 +79,8 @@ class Row:
     """SSIM against the target (:func:`depthrep.scores.ssim`); None where the target image cannot be
     read where the merge runs, or the side is below the SSIM window."""
     diverged_at: int | None
+    stopped_at: int | None
+    """The step the run converged and stopped at (sweeps run every step: ``None``)."""
     device: str
     precision: str
 

@@ -8,9 +8,12 @@ beside this book's default and the regularised inversion of Mahendran & Vedaldi 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torchvision.transforms.v2 import functional as TF
 
 from .errors import DepthrepError
 from .names import did_you_mean
@@ -49,10 +52,19 @@ class Method:
     alpha_p: float = 6.0
     init_mean: float = 0.7
     init_std: float = 1 / 20
+    scales: tuple[float, ...] = (1.0,)
+    """Coarse to fine: fractions of the image size optimised in turn, ending at 1, the steps
+    shared equally. Each scale inverts the embedding of the target resized to it, from the
+    last scale's reconstruction upsampled (from noise at the first); ``(1.0,)``: one scale."""
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "sgd"):
             raise MethodError(f"optimizer must be 'adam' or 'sgd', not {self.optimizer!r}")
+        scales = tuple(self.scales)
+        rising = all(0 < a < b for a, b in itertools.pairwise(scales))
+        if not scales or scales[-1] != 1 or scales[0] <= 0 or not rising:
+            raise MethodError(f"scales must rise in (0, 1] to 1, e.g. (0.5, 1.0), not {self.scales!r}")
+        object.__setattr__(self, "scales", scales)
         if self.blur is not None and (self.blur_kernel < 1 or self.blur_kernel % 2 == 0):
             raise MethodError(f"blur_kernel must be a positive odd int, not {self.blur_kernel}")
 
@@ -111,3 +123,58 @@ def start_image(shape: tuple[int, ...], seed: int = 0, method: str | Method = "a
     """
     m = get_method(method)
     return m.init_mean + m.init_std * torch.randn(shape, generator=generator(seed, "starts"))
+
+
+Update = Callable[[torch.Tensor, float], None]
+"""``update(grad, lr)``: one in-place step of the image its optimiser was made for."""
+
+
+def optimiser(m: Method, x: torch.Tensor) -> Update:
+    """The update rule of ``m`` for the images ``x`` ``(M, 3, H, W)``, changed in place: Adam's
+    step (its moments kept per pixel, so each member moves as it would alone) or the paper's
+    plain ``x <- x - lr * grad``."""
+    if m.optimizer == "sgd":
+
+        def sgd(grad: torch.Tensor, lr: float) -> None:
+            x.sub_(lr * grad)
+
+        return sgd
+    adam = torch.optim.Adam([x], lr=m.lr[0])
+
+    def adam_step(grad: torch.Tensor, lr: float) -> None:
+        adam.param_groups[0]["lr"] = lr
+        x.grad = grad
+        adam.step()
+        x.grad = None
+
+    return adam_step
+
+
+def after_step(m: Method, x: torch.Tensor, sigma: float) -> None:
+    """What ``m`` does to the images ``x`` after each update, in place: blur them with
+    ``sigma`` (the schedule's; 0: none) and clamp them to ``[0, 1]``."""
+    if sigma > 0:
+        x.copy_(TF.gaussian_blur(x, [m.blur_kernel] * 2, [sigma] * 2))
+    if m.clamp:
+        x.clamp_(0, 1)
+
+
+def regularisers(m: Method, x: torch.Tensor) -> torch.Tensor | None:
+    """``m``'s weighted total variation and alpha-norm per member, ``(M, 3, H, W) -> (M,)``;
+    ``None`` when it has neither (Mahendran & Vedaldi, 2015)."""
+    if not (m.tv or m.alpha):
+        return None
+    total = torch.zeros(len(x), device=x.device)
+    if m.tv:
+        dx = x[..., :-1, 1:] - x[..., :-1, :-1]
+        dy = x[..., 1:, :-1] - x[..., :-1, :-1]
+        total = total + m.tv * (dx.square() + dy.square()).pow(m.tv_beta / 2).flatten(1).mean(1)
+    if m.alpha:
+        total = total + m.alpha * (2 * x - 1).abs().pow(m.alpha_p).flatten(1).mean(1)
+    return total
+
+
+def smallest_image(m: Method) -> int:
+    """The smallest side ``m`` can work on: its blur pads by reflection, total variation
+    needs two pixels."""
+    return max(m.blur_kernel // 2 + 1 if m.blur is not None else 1, 2 if m.tv else 1)

@@ -172,7 +172,7 @@ def check(run: Run, claims: Sequence[Claim], *, results: Iterable[Mapping] = ())
                 False,
                 {"diverged": diverged},
                 "each member's own m_g at step 0",
-                "depthrep.invert.DIVERGENCE",
+                "depthrep.divergence.DIVERGENCE",
             ),
         )
     rows = "".join(

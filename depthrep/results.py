@@ -82,11 +82,19 @@ class InversionResult:
     """Steps run (fewer than asked when a callback stopped the run)."""
     diverged_at: torch.Tensor
     """``(B,)``: the step at which each member diverged (its image is frozen there), -1 if never."""
+    stopped_at: torch.Tensor
+    """``(B,)``: the step at which each member converged and left the batch (``invert``'s ``stop``;
+    its image is kept from there), -1 if it ran every step."""
 
     @property
     def diverged(self) -> torch.Tensor:
-        """``(B,)`` bool: members whose run diverged (see :data:`depthrep.invert.DIVERGENCE`)."""
+        """``(B,)`` bool: members whose run diverged (see :data:`depthrep.divergence.DIVERGENCE`)."""
         return self.diverged_at >= 0
+
+    @property
+    def stopped(self) -> torch.Tensor:
+        """``(B,)`` bool: members that converged before the last step (:class:`depthrep.Stop`)."""
+        return self.stopped_at >= 0
 
     def select(self, members: Sequence[int] | slice) -> InversionResult:
         """The result of some batch members only, e.g. ``slice(0, 2)`` or ``[0, 3]``: every
@@ -103,13 +111,13 @@ class InversionResult:
 
     def summary(self, member: int = 0, target: torch.Tensor | None = None) -> dict[str, float | int | None]:
         """One member's numbers, ready for JSON, CSV and tables: the paper's distances, their
-        ratios, PSNR, SSIM against ``target`` ``(1, 3, H, W)`` when given, and the step the run
-        diverged at. A ratio whose denominator is zero, and any value that is not finite, is
+        ratios, PSNR, SSIM against ``target`` ``(1, 3, H, W)`` when given, and the steps the run
+        diverged or stopped at. A ratio whose denominator is zero, and any value that is not finite, is
         ``None`` (JSON has no NaN)."""
         m_i, m_g, m_r, shift, flat, norm = (float(getattr(self, name)[member]) for name in DISTANCES)
         image = self.image[member : member + 1].clamp(0, 1)
         score = None if target is None else float(ssim(image, target)[0])
-        diverged = int(self.diverged_at[member])
+        diverged, stopped = int(self.diverged_at[member]), int(self.stopped_at[member])
         numbers = {
             "m_i": m_i, "m_g": m_g, "m_r": m_r, "shift_distance": shift, "flat_distance": flat,
             "target_norm": norm, "m_g_over_m_r": _ratio(m_g, m_r), "m_i_over_shift": _ratio(m_i, shift),
@@ -117,6 +125,7 @@ class InversionResult:
             "relative_m_g": _ratio(m_g, norm), "relative_m_r": _ratio(m_r, norm),
             "psnr": float(self.psnr[member]), "ssim": score,
             "diverged_at": diverged if diverged >= 0 else None,
+            "stopped_at": stopped if stopped >= 0 else None,
         }  # fmt: skip
         return {k: v if v is None or math.isfinite(v) else None for k, v in numbers.items()}
 

@@ -27,10 +27,12 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .images import ImageError, load_image, samples
-from .invert import METHODS, InversionResult, invert
+from .invert import invert
 from .layers import layers
+from .methods import METHODS
 from .models import available_weights, load_model, model_device, model_names
 from .plot import plot_history, show_reconstructions, to_numpy_image
+from .results import InversionResult
 
 VIEW_SIDE = 192
 """Pixels: images smaller than this are enlarged (nearest neighbour, whole factor) for display."""

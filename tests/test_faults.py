@@ -11,7 +11,7 @@ import torch
 import depthrep
 from depthrep import DivergenceError, DivergenceWarning, get_method, invert, load_model
 from depthrep.checkpoints import CheckpointError, save_checkpoint
-from depthrep.invert import DIVERGENCE
+from depthrep.divergence import DIVERGENCE
 
 EXPLODE = get_method("paper", lr=(1e4, 1e4), blur=None)  # a plain step far too large for any layer
 
@@ -130,16 +130,17 @@ def test_truncated_weights_file_names_the_file(tmp_path):
 
 
 def test_a_brief_overshoot_early_in_the_run_is_not_divergence():
-    from depthrep.invert import _Watch
+    from depthrep.divergence import Watch
 
     # Two members over 20 steps (grace: 2): one overshoots at step 1 and settles, one keeps climbing.
-    watch = _Watch(2, ["fc1"], 2, strict=False, grace=2)
-    x = torch.zeros(2, 3, 2, 2)
+    watch = Watch(2, ["fc1", "fc1"], strict=False, grace=2)
+    finite = torch.ones(2, dtype=torch.bool)
     for step, m_g in enumerate([(1.0, 1.0), (1.8, 1.3), (0.9, 1.6), (0.5, 1.9), (0.3, 2.5)]):
-        watch.check(step, torch.tensor(m_g), x)
+        watch.check(step, torch.tensor(m_g), finite)
     assert watch.diverged_at.tolist() == [-1, 2]
-    watch.check(5, torch.tensor([float("nan"), 1.0]), x)
+    assert watch.check(5, torch.tensor([float("nan"), 1.0]), finite).tolist() == [True, False]
     assert watch.diverged_at.tolist() == [5, 2]  # non-finite counts at once
+    assert watch.check(6, torch.tensor([0.1, 0.1]), torch.tensor([True, True])).tolist() == [False, False]
 
 
 BAD_TARGETS = {
