@@ -15,18 +15,26 @@ from .distances import embedding_distance, flat_distance, input_distance, shifte
 from .divergence import DivergenceError, DivergenceWarning
 from .encoder import Encoder, encoder_for
 from .errors import DepthrepError
-from .experiments import invert_fc, invert_over_seeds, invert_over_starts
+from .experiments import (
+    Neighbourhood,
+    invert_fc,
+    invert_over_seeds,
+    invert_over_starts,
+    neighbourhood_experiment,
+)
 from .gains import Gains, LayerSize, gains_over_seeds, layer_sizes, local_gains
 from .images import ImageError, load_image, load_images, samples
 from .invert import EmbeddingError, ZeroEmbeddingWarning, invert
 from .judge import WorldPull, judge_accuracy, measure_pull, world_targets
-from .layers import UnknownLayerError, layers, node_names
+from .layers import UnknownLayerError, layers, node_names, relative_depth
+from .linear import condition_numbers, null_space_distance, preimage_of_circle, random_maps
 from .manifold import filter_roughness
 from .methods import METHODS, Method, MethodError, get_method, start_image
 from .models import (
     ImageSizeError,
     UnknownModelError,
     WeightsUnavailable,
+    fc_name,
     load_model,
     min_image_size,
     model_names,
@@ -85,6 +93,7 @@ __all__ = [
     "LayerSize",
     "Method",
     "MethodError",
+    "Neighbourhood",
     "Profile",
     "Run",
     "Stop",
@@ -96,11 +105,13 @@ __all__ = [
     "check",
     "claim",
     "concat_results",
+    "condition_numbers",
     "draw_world",
     "embed",
     "embedding_distance",
     "explore",
     "fall_per_decade",
+    "fc_name",
     "filter_roughness",
     "flat_distance",
     "gains_over_seeds",
@@ -124,7 +135,9 @@ __all__ = [
     "measure_pull",
     "min_image_size",
     "model_names",
+    "neighbourhood_experiment",
     "node_names",
+    "null_space_distance",
     "plot_depth_profiles",
     "plot_distances",
     "plot_gains",
@@ -135,7 +148,10 @@ __all__ = [
     "plot_series",
     "plot_spiky_ball",
     "plot_tradeoff",
+    "preimage_of_circle",
     "psnr",
+    "random_maps",
+    "relative_depth",
     "response_over_budgets",
     "samples",
     "shifted_reference",

@@ -1,4 +1,5 @@
-"""Experiments built on :func:`depthrep.invert`: the same inversion over seeds, starts and nets.
+"""Experiments built on :func:`depthrep.invert`: the same inversion over seeds, starts and nets,
+and the paper's neighbourhood experiment (exact inversion against gradient descent).
 
 A claim checked on every member of these runs holds across model initialisations and
 starting noises, not for one lucky draw. Results are joined along the batch, seed-major.
@@ -7,13 +8,16 @@ starting noises, not for one lucky draw. Results are joined along the batch, see
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from .distances import shifted_reference
 from .invert import invert
+from .linear import compose, condition_number, exact_inverse, forward, neighbourhood
 from .methods import Method
-from .models import fc_name, load_model
+from .models import FullyConnected, fc_name, load_model
 from .results import InversionResult, concat_results
 
 
@@ -88,3 +92,66 @@ def invert_fc(
         name, image, layer, steps, seeds, method=method, image_size=image.shape[-1], **invert_kwargs
     )
     return results[layer]
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    """The paper's experiment 9 for one net: exact inversion against its neighbourhood.
+
+    Distances are in the input (``||x - a||``) and in the embedding (``||O(x) - O(a)||``).
+    """
+
+    error64: float
+    """``||O^-1(O(a)) - a||`` computed in float64."""
+    error32: float
+    """The same in float32."""
+    sampled: torch.Tensor
+    """``(samples,)``: ``||a'' - a||`` for exact preimages of ``O(a) + N(0, sigma^2)``."""
+    sampled_embedding: torch.Tensor
+    """``(samples,)``: ``||O(a'') - O(a)||``."""
+    shifted: float
+    """``||a' - a||`` for the shifted input ``a' = a + N(0, (1/25)^2)``."""
+    shifted_embedding: float
+    descent: float
+    """``||a_g - a||`` after gradient descent from noise."""
+    descent_embedding: float
+    condition: float
+    """Condition number of the net's composed map: exact inversion loses about ``condition``
+    times the precision's rounding error (``error / ||a||`` near ``condition * eps``)."""
+
+
+def neighbourhood_experiment(
+    model: FullyConnected,
+    image: torch.Tensor,
+    *,
+    sigma: float = 1e-3,
+    samples: int = 200,
+    steps: int = 220,
+    seed: int = 0,
+) -> Neighbourhood:
+    """Invert ``O(a)`` exactly, invert random points near it, and run gradient descent.
+
+    Args:
+        model: a linear :class:`FullyConnected` net whose layers are at least as wide as
+            their inputs (the paper: four square layers).
+        image: ``(1, 3, S, S)`` the target ``a``.
+        steps: gradient-descent iterations (the paper: 220), with the ``fc`` preset.
+    """
+    y = forward(model, image)
+    exact32 = exact_inverse(model, forward(model, image, torch.float32), torch.float32)
+    nearby = neighbourhood(model, image, sigma=sigma, samples=samples, seed=seed)
+    layer = f"fc{len(model.widths)}"
+    shifted = shifted_reference(model, image, layer, seed=seed)
+    descent = invert(model, image, layer, steps, method="fc", seed=seed)[layer]
+    target = image.detach().cpu().double()
+    return Neighbourhood(
+        error64=float((exact_inverse(model, y) - target).norm()),
+        error32=float((exact32.double() - target).norm()),
+        sampled=(nearby - target).flatten(1).norm(dim=1),
+        sampled_embedding=(forward(model, nearby) - y).norm(dim=1),
+        shifted=float((shifted.image.cpu().double() - target).norm()),
+        shifted_embedding=float(shifted.distance[0]),
+        descent=float(descent.input_distance[0]),
+        descent_embedding=float(descent.embedding_distance[0]),
+        condition=float(condition_number(compose(model)[0])),
+    )

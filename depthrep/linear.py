@@ -8,12 +8,8 @@ see (its null space), which no input-gradient method can recover.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from .distances import shifted_reference
-from .invert import invert
 from .models import FullyConnected
 from .streams import generator
 
@@ -52,11 +48,11 @@ def condition_numbers(model: FullyConnected) -> torch.Tensor:
     values, weight = [], None
     for w, _ in affine_layers(model):  # compose one layer more at each depth, not from scratch
         weight = w if weight is None else w @ weight
-        values.append(_condition(weight))
+        values.append(condition_number(weight))
     return torch.stack(values)
 
 
-def _condition(weight: torch.Tensor) -> torch.Tensor:
+def condition_number(weight: torch.Tensor) -> torch.Tensor:
     """``s_max / s_min`` of a ``(rows, cols)`` matrix, over its ``min(rows, cols)`` singular values."""
     s = torch.linalg.svdvals(weight)
     return s[0] / s[-1]
@@ -153,66 +149,3 @@ def preimage_of_circle(maps: torch.Tensor, points: int = 720, radius: float = 1.
     angle = torch.linspace(0, 2 * torch.pi, points, dtype=maps.dtype)
     circle = radius * torch.stack([angle.cos(), angle.sin()], dim=1)
     return torch.linalg.solve(composed, circle.T).T
-
-
-@dataclass(frozen=True)
-class Neighbourhood:
-    """The paper's experiment 9 for one net: exact inversion against its neighbourhood.
-
-    Distances are in the input (``||x - a||``) and in the embedding (``||O(x) - O(a)||``).
-    """
-
-    error64: float
-    """``||O^-1(O(a)) - a||`` computed in float64."""
-    error32: float
-    """The same in float32."""
-    sampled: torch.Tensor
-    """``(samples,)``: ``||a'' - a||`` for exact preimages of ``O(a) + N(0, sigma^2)``."""
-    sampled_embedding: torch.Tensor
-    """``(samples,)``: ``||O(a'') - O(a)||``."""
-    shifted: float
-    """``||a' - a||`` for the shifted input ``a' = a + N(0, (1/25)^2)``."""
-    shifted_embedding: float
-    descent: float
-    """``||a_g - a||`` after gradient descent from noise."""
-    descent_embedding: float
-    condition: float
-    """Condition number of the net's composed map: exact inversion loses about ``condition``
-    times the precision's rounding error (``error / ||a||`` near ``condition * eps``)."""
-
-
-def neighbourhood_experiment(
-    model: FullyConnected,
-    image: torch.Tensor,
-    *,
-    sigma: float = 1e-3,
-    samples: int = 200,
-    steps: int = 220,
-    seed: int = 0,
-) -> Neighbourhood:
-    """Invert ``O(a)`` exactly, invert random points near it, and run gradient descent.
-
-    Args:
-        model: a linear :class:`FullyConnected` net whose layers are at least as wide as
-            their inputs (the paper: four square layers).
-        image: ``(1, 3, S, S)`` the target ``a``.
-        steps: gradient-descent iterations (the paper: 220), with the ``fc`` preset.
-    """
-    y = forward(model, image)
-    exact32 = exact_inverse(model, forward(model, image, torch.float32), torch.float32)
-    nearby = neighbourhood(model, image, sigma=sigma, samples=samples, seed=seed)
-    layer = f"fc{len(model.widths)}"
-    shifted = shifted_reference(model, image, layer, seed=seed)
-    descent = invert(model, image, layer, steps, method="fc", seed=seed)[layer]
-    target = image.detach().cpu().double()
-    return Neighbourhood(
-        error64=float((exact_inverse(model, y) - target).norm()),
-        error32=float((exact32.double() - target).norm()),
-        sampled=(nearby - target).flatten(1).norm(dim=1),
-        sampled_embedding=(forward(model, nearby) - y).norm(dim=1),
-        shifted=float((shifted.image.cpu().double() - target).norm()),
-        shifted_embedding=float(shifted.distance[0]),
-        descent=float(descent.input_distance[0]),
-        descent_embedding=float(descent.embedding_distance[0]),
-        condition=float(_condition(compose(model)[0])),
-    )

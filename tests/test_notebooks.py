@@ -45,3 +45,29 @@ def test_chapters_end_with_a_claim_check_and_cite_the_paper(path):
     code = [c.source for c in nb.cells if c.cell_type == "code"]
     assert "depthrep.check(run" in code[-1]
     assert any("{cite}`badger2022depth`" in c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_define_nothing_and_use_only_the_public_package(path):
+    """Computation lives in depthrep: a notebook defines no function or class, and reaches the
+    package only as ``import depthrep`` (its public API), never a submodule."""
+    import ast
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            defined = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda
+            if isinstance(node, defined):
+                first = (ast.get_source_segment(cell.source, node) or "").splitlines()[0]
+                pytest.fail(f"{path.name}: `{first}`: move it into depthrep")
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith("depthrep"), (
+                    f"{path.name}: `from {node.module} import`"
+                )
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+                assert all(n == "depthrep" or not n.startswith("depthrep") for n in names), (
+                    f"{path.name}: {names}"
+                )
