@@ -3,7 +3,7 @@
     depthrep layers resnet50
     depthrep invert --model resnet50 --layers conv1 conv5 --image grace_hopper --size 128 \\
         --steps 200 --out out/
-    depthrep train resnet18 --steps 500
+    depthrep train resnet18
     depthrep precision
 
 ``python -m depthrep ...`` is the same. Exit status:
@@ -51,7 +51,7 @@ EXAMPLES = """examples:
   depthrep layers resnet50
   depthrep invert --model resnet50 --weights random --layers conv1 conv5 \\
       --image grace_hopper --size 128 --steps 200 --out out/
-  depthrep train resnet18 --steps 500 && depthrep invert --model resnet18 --weights local --out out/"""
+  depthrep train resnet18 && depthrep invert --model resnet18 --weights local --out out/"""
 DIVERGED = 3
 """Exit status of ``invert`` when a layer's run diverged (its results are written, marked)."""
 UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}

@@ -98,7 +98,7 @@ class Encoder:
         self._mean_std = (mean, std)
 
     @property
-    def depth_order(self) -> list[str]:
+    def deepest_first(self) -> list[str]:
         """Layers from deepest segment to shallowest (the order batch members are kept in)."""
         return sorted(self.layers, key=lambda name: -self.segment_of[name])
 
@@ -169,7 +169,7 @@ class Encoder:
             )
         groups: list[list[str]] = []
         used = 0
-        for name in self.depth_order:  # deepest first, so groups share their deepest stages
+        for name in self.deepest_first:  # deepest first, so groups share their deepest stages
             cost = per_member[name] * images
             if groups and used + cost <= budget:
                 groups[-1].append(name)
@@ -189,9 +189,9 @@ class Encoder:
 
         Args:
             x: ``(M, 3, H, W)`` inputs, ordered so that members of deeper layers come
-                first (see :attr:`depth_order`).
+                first (see :attr:`deepest_first`).
             blocks: ``{layer: slice}`` the members aimed at each layer; together the
-                slices tile ``0..M`` in :attr:`depth_order`.
+                slices tile ``0..M`` in :attr:`deepest_first`.
 
         Returns:
             ``{layer: embedding of x[blocks[layer]] at that layer}``. A segment runs only

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -28,7 +27,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
-from tqdm.auto import tqdm
 
 from .distances import SHIFT_SIGMA, flat_distance, norm, shift
 from .divergence import GRACE, DivergenceError, DivergenceWarning, Watch, warn_divergence
@@ -47,6 +45,7 @@ from .methods import (
 )
 from .models import model_device
 from .precision import INVERSION, autocast, choose_precision
+from .progress import bar as progress_bar
 from .results import History, InversionResult, concat_results
 from .stopping import Stop, get_stop
 
@@ -75,7 +74,7 @@ class Settings:
     method: Method
     record_every: int
     precision: str
-    progress: bool
+    progress: bool | None
     callback: Callback | None
     strict: bool
     stop: Stop | None
@@ -173,7 +172,7 @@ def invert(
     settings = Settings(
         steps=steps, method=m, record_every=record_every or max(1, steps // 50),
         precision=choose_precision(device, precision),
-        progress=(not os.environ.get("TQDM_DISABLE")) if progress is None else progress,
+        progress=progress,
         callback=callback, strict=strict, stop=get_stop(stop),
     )  # fmt: skip
     budget = memory_budget if memory_budget is not None else _free_cuda_memory(device)
@@ -287,12 +286,12 @@ def _run(encoder: Encoder, target, starts, shifted, s: Settings) -> dict[str, In
     """One batched run: every layer of ``encoder`` for every image of ``target``, each layer's
     members from ``starts[layer]`` ``(B, 3, H, W)``.
 
-    Members (layer, image) are kept deepest layer first (:attr:`Encoder.depth_order`). Each
+    Members (layer, image) are kept deepest layer first (:attr:`Encoder.deepest_first`). Each
     step computes only the active ones: a member that diverged or converged is frozen, its
     image kept as it was at that step, and leaves the batch.
     """
     m, device, batch = s.method, target.device, len(target)
-    order = encoder.depth_order
+    order = encoder.deepest_first
     with torch.no_grad():
         embeddings = _embed(encoder, target)
         near = encoder(shifted)  # one pass for every layer
@@ -342,7 +341,7 @@ def _run(encoder: Encoder, target, starts, shifted, s: Settings) -> dict[str, In
                         stopped_at)  # fmt: skip
 
     step, plan, planned = 0, None, active
-    bar = tqdm(total=s.steps, desc=f"invert {len(order)} layer(s)", disable=not s.progress, leave=False)
+    bar = progress_bar(s.progress, total=s.steps, desc=f"invert {len(order)} layer(s)", leave=False)
     with bar:
         while step < s.steps and active.any():
             if plan is None or not torch.equal(active, planned):  # some left the batch: plan anew

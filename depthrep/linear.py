@@ -114,9 +114,8 @@ def null_space_distance(model: FullyConnected, start: torch.Tensor, target: torc
     """
     weight, _ = compose(model)
     delta = (start.detach().cpu().double() - target.detach().cpu().double()).flatten(1)
-    basis = torch.linalg.svd(weight, full_matrices=False).Vh  # rows span the row space
-    rank = int((torch.linalg.svdvals(weight) > 1e-10 * torch.linalg.svdvals(weight)[0]).sum())
-    row = basis[:rank]
+    _, s, basis = torch.linalg.svd(weight, full_matrices=False)  # rows of basis span the row space
+    row = basis[: int((s > 1e-10 * s[0]).sum())]  # its rank's first rows
     return (delta - (delta @ row.T) @ row).norm(dim=1)
 
 

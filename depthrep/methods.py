@@ -7,7 +7,6 @@ beside this book's default and the regularised inversion of Mahendran & Vedaldi 
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from .errors import DepthrepError
-from .names import did_you_mean
+from .names import preset
 from .streams import generator
 
 
@@ -94,25 +93,45 @@ METHODS: dict[str, Method] = {
 }
 
 
+USES: dict[str, str] = {
+    "adam": "the default: stable at every layer",
+    "paper": "the paper's code",
+    "mahendran": "regularised inversion (Mahendran & Vedaldi, 2015)",
+    "fc": "the fully connected nets",
+}
+"""What each preset of :data:`METHODS` is for (the book's table of presets)."""
+
+
+def describe(name: str) -> dict[str, str]:
+    """One row of the book's table of presets, read from the preset itself."""
+    m = get_method(name)
+
+    def span(pair) -> str:
+        if pair is None:
+            return "none"
+        return f"{pair[0]:g}" if pair[0] == pair[1] else f"{pair[0]:g} → {pair[1]:g}"
+
+    extra = [f"loss scaled by {m.loss_scale:g}"] * (m.loss_scale != 1)
+    extra += [f"total variation (weight {m.tv:g})"] * bool(m.tv)
+    extra += [f"α-norm (weight {m.alpha:g})"] * bool(m.alpha)
+    extra += [f"coarse to fine at {', '.join(f'{s:g}' for s in m.scales)} of the size"] * (len(m.scales) > 1)
+    return {
+        "preset": f"`{name}`", "update": "Adam" if m.optimizer == "adam" else "plain step",
+        "step size": span(m.lr), "blur σ": span(m.blur), "clamp": "yes" if m.clamp else "no",
+        "extra": ", ".join(extra), "for": USES.get(name, ""),
+    }  # fmt: skip
+
+
 def get_method(method: str | Method = "adam", **overrides) -> Method:
     """A preset of :data:`METHODS` (or a :class:`Method`) with fields replaced.
 
     >>> get_method("paper", lr=(0.1, 0.01)).lr
     (0.1, 0.01)
+
+    Raises:
+        MethodError: an unknown preset or field; the message lists the valid ones.
     """
-    if isinstance(method, Method):
-        base = method
-    elif method in METHODS:
-        base = METHODS[method]
-    else:
-        raise MethodError(
-            f"Unknown method {method!r}.{did_you_mean(method, METHODS)} Choose one of {', '.join(METHODS)}."
-        )
-    fields = {f.name for f in dataclasses.fields(Method)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise MethodError(f"Unknown Method fields {unknown}: valid ones are {sorted(fields)}.")
-    return dataclasses.replace(base, **overrides)
+    return preset(METHODS, method, overrides, kind="method", error=MethodError)
 
 
 def start_image(shape: tuple[int, ...], seed: int = 0, method: str | Method = "adam") -> torch.Tensor:

@@ -35,9 +35,8 @@ from torch import nn
 from .invert import invert
 from .layers import depth_order
 from .layers import layers as default_layers
-from .plot import to_numpy_image
+from .plot import VIEW_SIDE, enlarged, to_picture
 from .results import InversionResult
-from .widgets import VIEW_SIDE
 
 __all__ = ["LayerGrid", "LayerPicker", "Reconstructions", "layer_grid", "layer_picker"]
 
@@ -373,13 +372,12 @@ def encode_image(image: torch.Tensor, side: int = VIEW_SIDE) -> tuple[bytes, str
     pixelated). The aspect ratio is kept. The smaller of PNG and JPEG (quality
     :data:`JPEG_QUALITY`, no chroma subsampling) is kept.
     """
-    picture = Image.fromarray((to_numpy_image(image) * 255).round().astype(np.uint8))
+    picture = to_picture(image)
     if min(picture.size) > side:
         scale = side / min(picture.size)
         size = (round(picture.width * scale), round(picture.height * scale))
         picture = picture.resize(size, Image.Resampling.LANCZOS)
-    factor = max(1, side // min(picture.size))
-    shown = (picture.width * factor, picture.height * factor)
+    shown = enlarged(picture, side)
     png, jpeg = io.BytesIO(), io.BytesIO()
     picture.save(png, format="png", optimize=True)
     picture.save(jpeg, format="jpeg", quality=JPEG_QUALITY, subsampling=0)

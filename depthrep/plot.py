@@ -12,11 +12,29 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from PIL import Image
 
 from .gains import Gains
 from .results import InversionResult
 
 Results = Mapping[str, InversionResult]
+
+
+VIEW_SIDE = 192
+"""Pixels: images smaller than this are enlarged (nearest neighbour, whole factor) for display,
+in the live explorer and in the book's static layer picker alike."""
+
+
+def to_picture(image: torch.Tensor) -> Image.Image:
+    """``(3, H, W)`` or ``(1, 3, H, W)`` in ``[0, 1]`` as an 8-bit RGB PIL image."""
+    return Image.fromarray((to_numpy_image(image) * 255).round().astype(np.uint8))
+
+
+def enlarged(picture: Image.Image, side: int = VIEW_SIDE) -> tuple[int, int]:
+    """Display size of ``picture``: enlarged by the whole factor that brings its shorter side
+    towards ``side`` (never shrunk)."""
+    factor = max(1, side // min(picture.size))
+    return picture.width * factor, picture.height * factor
 
 
 def to_numpy_image(image: torch.Tensor) -> np.ndarray:

@@ -13,10 +13,9 @@ override single fields: ``get_profile("ci", steps=400)``.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
-from .names import did_you_mean
+from .names import preset
 
 
 @dataclass(frozen=True)
@@ -24,6 +23,8 @@ class Profile:
     """Every size a notebook takes from its profile."""
 
     name: str
+    purpose: str
+    """Who the profile is for, in a few words (the book's profile table)."""
     size: int
     """Image side for the ResNet experiments (the paper: 299)."""
     steps: int
@@ -76,21 +77,24 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "ci": Profile(
-        name="ci", size=64, steps=150, models=("resnet18", "resnet50"), images=("grace_hopper", "rocket"),
+        name="ci", purpose="a quick check on a CPU", size=64, steps=150, models=("resnet18", "resnet50"),
+        images=("grace_hopper", "rocket"),
         seeds=(0, 1), run_steps=300, run_budgets=(10, 100, 1000), fc_size=12, fc_steps=1500,
         fc_budgets=(100, 1000, 4000), weights="local", trained_model="resnet18", train_size=64,
         train_steps=500, train_seeds=(0, 1), world_size=32, world_steps=300, world_seeds=(0, 1),
         judge_steps=2400,
     ),
     "laptop": Profile(
-        name="laptop", size=128, steps=300, models=("resnet18", "resnet50", "resnet152"),
+        name="laptop", purpose="readable figures on a laptop", size=128, steps=300,
+        models=("resnet18", "resnet50", "resnet152"),
         images=("grace_hopper", "chelsea", "rocket"), seeds=(0, 1), run_steps=600,
         run_budgets=(30, 300, 3000), fc_size=16, fc_steps=3000, fc_budgets=(100, 1000, 8000),
         weights="local", trained_model="resnet18", train_size=64, train_steps=1000, train_seeds=(0, 1),
         world_size=32, world_steps=1000, world_seeds=(0, 1, 2), judge_steps=3000,
     ),
     "paper": Profile(
-        name="paper", size=299, steps=1000, models=("resnet18", "resnet50", "resnet152"),
+        name="paper", purpose="the paper's scale, on a GPU", size=299, steps=1000,
+        models=("resnet18", "resnet50", "resnet152"),
         images=("grace_hopper", "chelsea", "astronaut", "rocket"), seeds=(0, 1, 2), run_steps=5000,
         run_budgets=(1000, 10_000, 100_000), fc_size=29, fc_steps=20_000, fc_budgets=(1000, 10_000, 100_000),
         weights="imagenet", trained_model="resnet50", train_size=224, train_steps=5000, train_seeds=(0,),
@@ -99,24 +103,48 @@ PROFILES: dict[str, Profile] = {
 }  # fmt: skip
 
 
-def get_profile(name: str | Profile = "laptop", **overrides) -> Profile:
+DEFAULT = "laptop"
+"""The profile of the notebooks' ``parameters`` cell, and of :func:`get_profile`."""
+
+
+def describe(profile: str | Profile) -> dict[str, str]:
+    """One row of the book's table of profiles: the sizes a reader weighs when choosing one."""
+    p = get_profile(profile)
+    if p.weights == "local":
+        seeds = f"{len(p.train_seeds)} seed{'s' * (len(p.train_seeds) > 1)}"
+        trained = (
+            f"{model_label(p.trained_model)} trained here ({p.train_size} px, {p.train_steps} steps, {seeds})"
+        )
+    else:
+        trained = f"{model_label(p.trained_model)} with ImageNet weights"
+    return {
+        "profile": f"`{p.name}`" + (" (default)" if p.name == DEFAULT else ""),
+        "image side": f"{p.size} px", "steps": str(p.steps),
+        "untrained models": ", ".join(map(model_label, p.models)), "images": str(len(p.images)),
+        "seeds": str(len(p.seeds)), "trained model": trained, "meant for": p.purpose,
+    }  # fmt: skip
+
+
+def describe_worlds(profile: str | Profile) -> dict[str, str]:
+    """One row of the book's table of the training-data chapter's sizes: world models and judge."""
+    p = get_profile(profile)
+    return {
+        "profile": f"`{p.name}`", "image side": f"{p.world_size} px",
+        "steps per world model": str(p.world_steps), "world models per world": str(len(p.world_seeds)),
+        "judge steps": str(p.judge_steps),
+    }  # fmt: skip
+
+
+def model_label(name: str) -> str:
+    """``"resnet18"`` as a reader writes it: ``"ResNet18"``."""
+    return name.replace("resnet", "ResNet", 1) if name.startswith("resnet") else name
+
+
+def get_profile(name: str | Profile = DEFAULT, **overrides) -> Profile:
     """A profile by name, with single fields replaced; ``None`` values are ignored.
 
     Raises:
         ValueError: unknown profile or field; the message lists the valid ones.
     """
-    if isinstance(name, Profile):
-        base = name
-    elif name in PROFILES:
-        base = PROFILES[name]
-    else:
-        raise ValueError(
-            f"Unknown profile {name!r}.{did_you_mean(name, PROFILES)} Choose one of {', '.join(PROFILES)}."
-        )
-    fields = {f.name for f in dataclasses.fields(Profile)} - {"name"}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        hints = "".join(did_you_mean(u, fields) for u in unknown)
-        raise ValueError(f"Unknown profile fields {unknown}.{hints} Valid ones are {sorted(fields)}.")
     changes = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(base, **changes)
+    return preset(PROFILES, name, changes, kind="profile", error=ValueError)

@@ -21,6 +21,7 @@ import torch
 
 from .models import default_device
 from .precision import INVERSION, TRAINING, choose_precision, describe_hardware
+from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import Profile, get_profile
 
 CLAIMS_MIME = "application/vnd.depthrep.claims+json"
@@ -62,7 +63,7 @@ class Run:
         return f"profile {self.profile.name} · {device} · torch {torch.__version__} · {when} · {precisions}"
 
 
-def start(profile: str | Profile = "laptop", **overrides) -> Run:
+def start(profile: str | Profile = DEFAULT_PROFILE, **overrides) -> Run:
     """Begin a notebook run: resolve the profile and show what will produce the figures.
 
     Args:

@@ -38,6 +38,7 @@ from functools import partial
 from pathlib import Path
 
 from .checkpoints import CheckpointError, atomic_write, cache_dir, unwritable
+from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import PROFILES, Profile
 from .report import CLAIMS_MIME
 
@@ -375,7 +376,7 @@ def _earlier(summary: Path, profile: str) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m depthrep.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default="laptop", choices=list(PROFILES))
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(PROFILES))
     parser.add_argument("--out", type=Path, default=Path("build/notebooks"))
     parser.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default: 1)")
     parser.add_argument(

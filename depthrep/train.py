@@ -27,14 +27,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from filelock import FileLock
-from tqdm.auto import tqdm
 
 from . import worlds
 from .checkpoints import CheckpointError, cache_dir, load_checkpoint, save_checkpoint
 from .errors import DepthrepError
 from .models import default_device, load_model, parse_fc_name
 from .precision import TRAINING, autocast, check_precision, choose_precision, describe_hardware
-from .profiles import Profile
+from .profiles import DEFAULT as DEFAULT_PROFILE
+from .profiles import PROFILES, Profile
+from .progress import bar as progress_bar
 from .worlds import HEAD, TRAIN_PHOTOS, UNTRAINED, WORLDS, get_world
 
 JUDGE_MODEL = "shufflenet_v2_x0_5"
@@ -58,9 +59,10 @@ class TrainConfig:
     """A world of :data:`depthrep.worlds.WORLDS` (``"photos"``, crops of the shipped
     photographs; ``"noise"``, the paper's control; ``"gratings"``, ``"leaves"``) or
     :data:`JUDGE_DATA` (the judge's task: which world a sample is from)."""
-    size: int = 64
-    """Side of the training images."""
-    steps: int = 400
+    size: int = PROFILES[DEFAULT_PROFILE].train_size
+    """Side of the training images (by default the default profile's, so that ``depthrep train
+    resnet18`` trains the model its chapters use)."""
+    steps: int = PROFILES[DEFAULT_PROFILE].train_steps
     batch: int = 64
     lr: float = 0.1
     weight_decay: float = 5e-4
@@ -210,8 +212,7 @@ def train(config: TrainConfig, *, device=None, progress: bool | None = None) -> 
 
     draw = batches(config, g)
     start = time.perf_counter()
-    show = progress if progress is not None else None
-    bar = tqdm(range(config.steps), desc=f"train {config.model} on {config.data}", disable=_disabled(show))
+    bar = progress_bar(progress, iterable=range(config.steps), desc=f"train {config.model} on {config.data}")
     correct = seen = 0
     for step in bar:
         x, y = draw()
@@ -331,12 +332,6 @@ def _validation_accuracy(model, config: TrainConfig, device) -> float:
     else:
         images, labels = WORLDS[config.data].draw(count, config.size, g, "validation")
     return _accuracy(model, images, labels, device)
-
-
-def _disabled(progress: bool | None) -> bool:
-    import os
-
-    return (not progress) if progress is not None else bool(os.environ.get("TQDM_DISABLE"))
 
 
 @dataclass(frozen=True)

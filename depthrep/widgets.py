@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
@@ -31,11 +30,9 @@ from .invert import invert
 from .layers import layers
 from .methods import METHODS
 from .models import available_weights, load_model, model_device, model_names
-from .plot import plot_history, show_reconstructions, to_numpy_image
+from .plot import VIEW_SIDE, enlarged, plot_history, show_reconstructions, to_picture
 from .results import InversionResult
 
-VIEW_SIDE = 192
-"""Pixels: images smaller than this are enlarged (nearest neighbour, whole factor) for display."""
 CURVES_EVERY_S = 2.0
 """Seconds between redraws of the curves while a run goes on (drawing them takes ~0.1 s)."""
 RECORDS = 40
@@ -428,10 +425,9 @@ def _row(images: list[torch.Tensor], gap: int = 2) -> torch.Tensor:
 
 def _png(image: torch.Tensor, side: int = VIEW_SIDE) -> bytes:
     """``(3, H, W)`` in ``[0, 1]`` as PNG bytes, enlarged by a whole factor towards ``side``."""
-    picture = Image.fromarray((to_numpy_image(image) * 255).round().astype(np.uint8))
-    factor = max(1, side // min(picture.size))
-    if factor > 1:
-        picture = picture.resize((picture.width * factor, picture.height * factor), Image.Resampling.NEAREST)
+    picture = to_picture(image)
+    if enlarged(picture, side) != picture.size:
+        picture = picture.resize(enlarged(picture, side), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
     picture.save(buffer, format="png")
     return buffer.getvalue()

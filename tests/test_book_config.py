@@ -1,6 +1,7 @@
 """The book's configuration: every notebook is a chapter, nothing executes twice, the pages
 load their scripts locally, every citation resolves. CPU only, no build, a second or two."""
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -148,3 +149,22 @@ def test_every_citation_is_in_the_bibliography():
     assert {"badger2022depth", "mahendran2015understanding", "he2016powerful"} <= entries
     missing = cited_keys() - entries
     assert not missing, f"cited but not in {CONFIG['bibtex_bibfiles']}: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("table", ["profiles", "methods", "worlds"])
+def test_package_tables_are_read_from_the_package(table, monkeypatch):
+    """The book's profile and preset tables come from depthrep, so a changed size shows at once."""
+    from depthrep import methods, profiles
+
+    extension = load(ROOT / "book" / "_ext" / "depthrep_book.py")
+    lines = extension.markdown_table(extension.TABLES[table]())
+    assert len(lines) == 2 + len(profiles.PROFILES if table != "methods" else methods.METHODS)
+    changed = dataclasses.replace(profiles.PROFILES["ci"], steps=12345, world_steps=23456)
+    monkeypatch.setitem(profiles.PROFILES, "ci", changed)
+    monkeypatch.setitem(methods.METHODS, "paper", methods.get_method("paper", lr=(0.7, 0.5)))
+    seen = "\n".join(extension.markdown_table(extension.TABLES[table]()))
+    assert {"profiles": "12345", "methods": "0.7 → 0.5", "worlds": "23456"}[table] in seen
+    assert any(
+        f"{{depthrep-table}} {table}" in (ROOT / "book" / page).read_text()
+        for page in ("rerun.md", "method.md")
+    )

@@ -47,13 +47,13 @@ def test_fully_connected_embedding_is_the_matrix_product(device):
 def test_stage_outputs_are_segment_boundaries(resnet18):
     encoder = Encoder(resnet18, layers(resnet18))
     assert len(encoder.segments) == 6
-    assert encoder.depth_order == layers(resnet18)[::-1]
+    assert encoder.deepest_first == layers(resnet18)[::-1]
 
 
 def test_staged_members_see_only_their_layer(resnet18, device):
     names = ["conv1", "layer2.0.add", "conv5", "layer1.0.relu_1"]  # two are not clean cuts
     encoder = Encoder(resnet18, names)
-    order = encoder.depth_order
+    order = encoder.deepest_first
     x = torch.rand(2 * len(order), 3, 32, 32, device=device)
     blocks = {name: slice(2 * i, 2 * i + 2) for i, name in enumerate(order)}
     with torch.no_grad():

@@ -132,7 +132,7 @@ def test_unknown_precision_is_refused(resnet18, hopper32):
 
 def test_method_overrides_are_checked():
     assert get_method("adam", lr=(0.1, 0.0)).lr == (0.1, 0.0)
-    with pytest.raises(ValueError, match="Unknown Method fields"):
+    with pytest.raises(ValueError, match="Unknown method fields"):
         get_method("adam", learning_rate=0.1)
     with pytest.raises(ValueError, match="Choose one of adam, paper"):
         get_method("lbfgs")

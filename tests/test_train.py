@@ -229,3 +229,10 @@ def test_models_that_cannot_train_here_are_refused_before_any_data(model, says, 
     monkeypatch.setattr(train, "batches", lambda *a: pytest.fail("drew data"))
     with pytest.raises(train.TrainError, match=says):
         train.train(train.TrainConfig(model=model, **TINY, precision="float32"), device="cpu")
+
+
+def test_the_default_training_is_the_one_the_default_profile_uses():
+    """``depthrep train resnet18`` (TrainConfig's defaults) trains the model the chapters load."""
+    from depthrep.profiles import DEFAULT, PROFILES
+
+    assert train.profile_trainings(PROFILES[DEFAULT], ("photos",))[0] == train.TrainConfig()

@@ -11,7 +11,8 @@ from PIL import Image
 
 import depthrep
 import depthrep.widgets
-from depthrep.widgets import VIEW_SIDE, Explorer, explore
+from depthrep.plot import VIEW_SIDE
+from depthrep.widgets import Explorer, explore
 
 RESNET_LAYERS = ["conv1_prepool", "conv1", "conv2", "conv3", "conv4", "conv5"]
 

@@ -18,6 +18,9 @@
   The second ``const`` declaration is a console error; the duplicates are dropped.
 - **Run summary.** The ``depthrep-runs`` directive renders ``summary.json`` of the
   executed notebooks as tables: one row per chapter, one row per claim.
+- **Tables from the package.** ``depthrep-table`` with ``profiles`` or ``methods`` renders
+  :data:`depthrep.PROFILES` or :data:`depthrep.METHODS` as a table, so a page never restates
+  a size or a step that the package defines.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from sphinx.ext.mathjax import MATHJAX_URL
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
+from depthrep import methods, profiles
 from depthrep.report import CLAIMS_MIME, against, verdict
 
 logger = logging.getLogger(__name__)
@@ -59,6 +63,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("build-finished", download_executed)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)  # after other handlers
     app.add_directive("depthrep-runs", RunSummary)
+    app.add_directive("depthrep-table", PackageTable)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
 
 
@@ -216,6 +221,33 @@ class RunSummary(SphinxDirective):
                 cells = f"{_cell(c['statement'])} | {_cell(against(c))} | {said}"
                 lines.append(f"| {row['link'] if i == 0 else ''} | {cells} |")
         return self.parse_text_to_nodes("\n".join(lines))
+
+
+TABLES = {
+    "profiles": lambda: [profiles.describe(name) for name in profiles.PROFILES],
+    "methods": lambda: [methods.describe(name) for name in methods.METHODS],
+    "worlds": lambda: [profiles.describe_worlds(name) for name in profiles.PROFILES],
+}
+"""The rows of each ``depthrep-table``, read from the package."""
+
+
+class PackageTable(SphinxDirective):
+    """``depthrep-table``: one of :data:`TABLES` (its argument), as a Markdown table."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        name = self.arguments[0]
+        if name not in TABLES:
+            raise self.error(f"depthrep-table takes one of {', '.join(TABLES)}, not {name!r}")
+        return self.parse_text_to_nodes("\n".join(markdown_table(TABLES[name]())))
+
+
+def markdown_table(rows: list[dict[str, str]]) -> list[str]:
+    """Lines of a Markdown table, its columns the keys of the first row."""
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    return lines + ["| " + " | ".join(row[c].replace("|", "\\|") for c in columns) + " |" for row in rows]
 
 
 def _banner(text: str) -> tuple[str, str, str, str]:
