@@ -23,6 +23,7 @@ from .experiments import (
     neighbourhood_experiment,
 )
 from .gains import Gains, LayerSize, gains_over_seeds, layer_sizes, local_gains
+from .grid import LayerGrid, layer_grid
 from .images import ImageError, load_image, load_images, samples
 from .invert import EmbeddingError, ZeroEmbeddingWarning, invert
 from .judge import WorldPull, judge_accuracy, measure_pull, world_targets
@@ -172,9 +173,7 @@ __all__ = [
 # The widgets import ipywidgets: only when asked for, so the CLI and scripts stay light.
 _WIDGETS = {
     "explore": "widgets",
-    "LayerGrid": "picker",
     "LayerPicker": "picker",
-    "layer_grid": "picker",
     "layer_picker": "picker",
 }
 

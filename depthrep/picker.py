@@ -11,8 +11,8 @@ saved with the page. Each state shows the target beside its reconstruction, a ca
 ``m_i``, ``m_g`` and ``m_r``, and a small plot of those distances over the layers with the
 chosen layer marked.
 
-The computation (:func:`layer_grid`, one batched :func:`depthrep.invert` call per model and
-weights) is separate from the widget (:func:`layer_picker`), and a chapter that has already
+The computation (:func:`depthrep.grid.layer_grid`, one batched :func:`depthrep.invert` call per
+model and weights) lives in :mod:`depthrep.grid`, without widgets; a chapter that has already
 inverted every layer can build the grid from its results (:meth:`LayerGrid.from_results`).
 """
 
@@ -21,8 +21,6 @@ from __future__ import annotations
 import html
 import io
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
@@ -30,17 +28,12 @@ import numpy as np
 import torch
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 from PIL import Image
-from torch import nn
 
-from .invert import invert
-from .layers import depth_order
-from .layers import layers as default_layers
+from .grid import LayerGrid, Reconstructions, Results, layer_grid
 from .plot import VIEW_SIDE, enlarged, to_picture
 from .results import InversionResult
 
 __all__ = ["LayerGrid", "LayerPicker", "Reconstructions", "layer_grid", "layer_picker"]
-
-Results = dict[str, InversionResult]
 
 JPEG_QUALITY = 90
 """A reconstruction is saved as JPEG at this quality where that is smaller than its PNG."""
@@ -49,137 +42,6 @@ PLOT_DPI = 72
 STATE_KEY = "data-state"
 """Attribute of each caption that names its state (``model|weights|layer|image``), for tests.
 Labels therefore cannot contain ``|`` (:class:`LayerGrid` refuses them)."""
-
-
-@dataclass(frozen=True)
-class Reconstructions:
-    """One model with one set of weights, inverted at every layer of the grid."""
-
-    model: str
-    """Label of the model control, e.g. ``"resnet18"``."""
-    weights: str
-    """Label of the weights control, e.g. ``"untrained"``."""
-    results: Results
-    """``{layer: InversionResult}``, shallowest layer first; batch = the grid's images."""
-
-
-@dataclass(frozen=True)
-class LayerGrid:
-    """Reconstructions of the same images at the same layers by several models and weights."""
-
-    runs: tuple[Reconstructions, ...]
-    images: torch.Tensor
-    """``(B, 3, H, W)`` targets in ``[0, 1]``."""
-    image_names: tuple[str, ...]
-    layers: tuple[str, ...]
-    """Shallowest first: the order of the layer control."""
-
-    def __post_init__(self):
-        if len(self.image_names) != len(self.images):
-            raise ValueError(f"{len(self.images)} images but {len(self.image_names)} image names")
-        labels = [*self.image_names, *self.layers, *(x for r in self.runs for x in (r.model, r.weights))]
-        if any("|" in label for label in labels):
-            raise ValueError(f"Labels cannot contain '|' (it separates the parts of a state's key): {labels}")
-        seen = set()
-        for run in self.runs:
-            if (run.model, run.weights) in seen:
-                raise ValueError(f"{run.model} with {run.weights} weights appears twice")
-            seen.add((run.model, run.weights))
-            if list(run.results) != list(self.layers):
-                raise ValueError(
-                    f"{run.model} ({run.weights}) has layers {list(run.results)}, "
-                    f"the grid {list(self.layers)}: invert the same layers with every model."
-                )
-            batch = {len(r.image) for r in run.results.values()}
-            if batch != {len(self.images)}:
-                raise ValueError(
-                    f"{run.model} ({run.weights}) has {sorted(batch)} reconstructions per layer for "
-                    f"{len(self.images)} images: pass members= to LayerGrid.from_results to pick them."
-                )
-
-    @property
-    def models(self) -> list[str]:
-        """Model labels in the order they were given."""
-        return list(dict.fromkeys(run.model for run in self.runs))
-
-    def weights(self, model: str) -> list[str]:
-        """Weights labels of ``model``, in the order they were given."""
-        return [run.weights for run in self.runs if run.model == model]
-
-    def results(self, model: str, weights: str) -> Results:
-        """``{layer: InversionResult}`` of ``model`` with ``weights``."""
-        for run in self.runs:
-            if (run.model, run.weights) == (model, weights):
-                return run.results
-        choices = ", ".join(f"{r.model}/{r.weights}" for r in self.runs)
-        raise KeyError(f"No {model} with {weights} weights in this grid; it has {choices}.")
-
-    @classmethod
-    def from_results(
-        cls,
-        results: Mapping[str, Mapping[str, Results]],
-        images: torch.Tensor,
-        image_names: Sequence[str] | None = None,
-        *,
-        members: Sequence[int] | slice | None = None,
-    ) -> LayerGrid:
-        """A grid from inversions already run: ``{model: {weights: {layer: InversionResult}}}``.
-
-        The layers keep the order of the first run's results, which is the control's order:
-        give them shallowest first (:func:`depthrep.invert` returns them in the order asked).
-
-        Args:
-            images: ``(B, 3, H, W)``: the targets the results reconstruct.
-            members: which batch members of every result to show, one per image, e.g.
-                ``slice(0, 2)`` for the first start of results joined over starts with
-                :func:`depthrep.concat_results`. ``None``: the results have one member per image.
-        """
-        runs = []
-        for model, by_weights in results.items():
-            for weights, by_layer in by_weights.items():
-                if members is not None:
-                    by_layer = {name: r.select(members) for name, r in by_layer.items()}
-                runs.append(Reconstructions(model, weights, dict(by_layer)))
-        names = tuple(image_names) if image_names is not None else _numbered(len(images))
-        layers = tuple(runs[0].results) if runs else ()
-        return cls(tuple(runs), images.detach().float().cpu(), names, layers)
-
-
-def layer_grid(
-    networks: Mapping[str, Mapping[str, nn.Module]],
-    images: torch.Tensor,
-    steps: int,
-    *,
-    layers: Sequence[str] | None = None,
-    image_names: Sequence[str] | None = None,
-    seed: int = 0,
-    **invert_kwargs,
-) -> LayerGrid:
-    """Invert every layer for every image with each model and weights: one batched
-    :func:`depthrep.invert` call per model and weights, all from the same starting noise.
-
-    Args:
-        networks: ``{model label: {weights label: model}}``, e.g.
-            ``{"resnet18": {"untrained": a, "trained": b}, "resnet50": {"untrained": c}}``.
-            Only the combinations given appear in the picker's controls.
-        images: ``(B, 3, H, W)`` targets in ``[0, 1]``.
-        layers: layer names every model has; default: :func:`depthrep.layers` of the first
-            model. Sorted shallowest first.
-        image_names: labels of the image control; default ``image 1``, ``image 2``, ...
-        seed: the starting noise and the shifted copy ``a'``, shared by every model.
-        invert_kwargs: passed to :func:`depthrep.invert` (``method``, ``record_every``, ...).
-    """
-    pairs = [(m, w, net) for m, by_weights in networks.items() for w, net in by_weights.items()]
-    if not pairs:
-        raise ValueError("No networks to invert: pass {model label: {weights label: model}}.")
-    first = pairs[0][2]
-    names = depth_order(first, layers if layers is not None else default_layers(first))
-    runs = tuple(
-        Reconstructions(m, w, invert(net, images, names, steps, seed=seed, **invert_kwargs))
-        for m, w, net in pairs
-    )
-    labels = tuple(image_names) if image_names is not None else _numbered(len(images))
-    return LayerGrid(runs, images.detach().float().cpu(), labels, tuple(names))
 
 
 class LayerPicker:
@@ -395,7 +257,3 @@ def _small_png(fig) -> bytes:
     out = io.BytesIO()
     small.save(out, format="png", optimize=True)
     return out.getvalue()
-
-
-def _numbered(count: int) -> tuple[str, ...]:
-    return tuple(f"image {i + 1}" for i in range(count))

@@ -54,6 +54,8 @@ def test_public_api_resolves_and_widgets_load_only_when_asked_for():
     code = (
         "import sys, depthrep\n"
         "assert 'ipywidgets' not in sys.modules, 'import depthrep pulled in ipywidgets'\n"
+        "depthrep.layer_grid, depthrep.LayerGrid  # the picker's data, widget-free\n"
+        "assert 'ipywidgets' not in sys.modules, 'the layer grid pulled in ipywidgets'\n"
         "missing = [n for n in depthrep.__all__ if getattr(depthrep, n, None) is None]\n"
         "assert not missing, missing\n"
         "from depthrep.picker import layer_picker\n"
