@@ -109,7 +109,8 @@ def setup_and_steps(model_name, image, layers, steps, device, rounds=2):
     """depthrep's one-off setup (first call on a fresh model, then again) and its step, split
     into the bare forward and backward of the staged batch and everything else (update, blur,
     divergence checks, records). Seconds ``(first setup, cached setup, step, bare)``; the
-    step and the bare pass are each the best of ``rounds``, measured in turn."""
+    step and the bare pass are each the best of ``rounds``, measured in turn. Runs of fewer
+    than 100 steps record every step, so the split bounds the recording from above."""
     model = depthrep.load_model(model_name, device=device)
     first, _ = timed(partial(depthrep.invert, model, image, layers, 0, progress=False), device)
     depthrep.invert(model, image, layers, 2, progress=False)  # warm-up: first-call allocations
@@ -151,7 +152,8 @@ def end_to_end(args, device):
     first, cached, step, bare = setup_and_steps(args.model, image, layers, args.split_steps, device)
     print(f"depthrep setup: {first:.2f} s on a fresh model, {cached:.2f} s again (model traced once)")
     print(f"depthrep step: {step:.3f} s; the bare forward and backward of the same batch {bare:.3f} s, "
-          f"so update, blur, checks and records take {(step - bare) / step:.1%} of the step")  # fmt: skip
+          f"so update, blur, checks and records take {(step - bare) / step:.1%} of the step (recording "
+          f"at every step here: a run records about 50 times in all)")  # fmt: skip
 
     # The paper's loop: measured for its first steps, extrapolated to the full budget.
     loop_step, loop_setup, loop_m_g = straightforward(args.model, image, layers, args.paper_steps, device,

@@ -79,7 +79,8 @@ class InversionResult:
     """``(B,)``: ``||O(a)||``, the scale of the layer's embedding."""
     history: History
     steps: int
-    """Steps run (fewer than asked when a callback stopped the run)."""
+    """Steps run: fewer than asked when a callback stopped the run or every member stopped or
+    diverged; with coarse to fine (``Method.scales``), the last scale's (its history too)."""
     diverged_at: torch.Tensor
     """``(B,)``: the step at which each member diverged (its image is frozen there), -1 if never."""
     stopped_at: torch.Tensor
