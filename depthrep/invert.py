@@ -306,7 +306,7 @@ def _run(encoder: Encoder, target, starts, shifted, s: Settings) -> dict[str, In
     m_r = torch.cat([yardsticks.reference_distance[n] for n in order])
     scale = torch.cat([yardsticks.target_norm[n] for n in order])
     goal = target.repeat(len(order), 1, 1, 1)
-    x = torch.cat([starts[name] for name in order]).clone()
+    x = torch.cat([starts[name] for name in order])  # a new tensor: the starts stay as given
     update = optimiser(m, x)
     layer_of = [name for name in order for _ in range(batch)]
     watch = Watch(members, layer_of, s.strict, grace=max(2, int(GRACE * s.steps)))
@@ -316,12 +316,13 @@ def _run(encoder: Encoder, target, starts, shifted, s: Settings) -> dict[str, In
     active = torch.ones(members, dtype=torch.bool)
     records: list[tuple[int, torch.Tensor, torch.Tensor]] = []
 
-    def measure(step: int, index, blocks, rows, xa) -> torch.Tensor:
-        """Forward the active members ``xa``; their distances go into ``m_g``, divergence is
-        checked; returns the differences per layer (with the graph, for the gradient)."""
+    def measure(step: int, index, blocks, wanted, xa) -> torch.Tensor:
+        """Forward the active members ``xa`` against their targets' embeddings ``wanted``; their
+        distances go into ``m_g``, divergence is checked; returns the differences per layer (with
+        the graph, for the gradient)."""
         with autocast(device, s.precision):
             outputs = encoder.staged(xa, blocks)
-        diffs = [outputs[n].float() - embeddings[n][rows[n]] for n in blocks]
+        diffs = [outputs[n].float() - wanted[n] for n in blocks]
         m_g[index] = torch.cat([norm(d.detach()) for d in diffs]).cpu()
         finite = torch.ones(members, dtype=torch.bool)
         finite[index] = torch.isfinite(xa.detach()).flatten(1).all(1).cpu()
@@ -340,16 +341,17 @@ def _run(encoder: Encoder, target, starts, shifted, s: Settings) -> dict[str, In
         return _results(encoder.layers, order, batch, x, records, yardsticks, step, watch.diverged_at,
                         stopped_at)  # fmt: skip
 
-    step, plan, planned = 0, None, active
+    step, plan, planned, wanted = 0, None, active, {}
     bar = progress_bar(s.progress, total=s.steps, desc=f"invert {len(order)} layer(s)", leave=False)
     with bar:
         while step < s.steps and active.any():
             if plan is None or not torch.equal(active, planned):  # some left the batch: plan anew
                 plan, planned = _plan(active, order, batch, device), active.clone()
-            index, blocks, rows = plan
+                wanted = _wanted(embeddings, plan)  # gathered once per plan, not per step
+            index, blocks, _ = plan
             lr, sigma = m.schedule(step, s.steps)
             xa = (x if index is None else x[index]).detach().requires_grad_(True)
-            diffs = measure(step, slice(None) if index is None else index.cpu(), blocks, rows, xa)
+            diffs = measure(step, slice(None) if index is None else index.cpu(), blocks, wanted, xa)
             loss = m.loss_scale * sum(d.abs().sum() for d in diffs)
             extra = regularisers(m, xa)
             if extra is not None:
@@ -377,10 +379,12 @@ def _run(encoder: Encoder, target, starts, shifted, s: Settings) -> dict[str, In
             step += 1
             bar.update()
     if active.any():  # the final images' distances; a frozen member's are those it stopped at
-        index, blocks, rows = _plan(active, order, batch, device)
+        plan = _plan(active, order, batch, device)
+        index, blocks, _ = plan
         with torch.no_grad():
             xa = x if index is None else x[index]
-            measure(step, slice(None) if index is None else index.cpu(), blocks, rows, xa)
+            chosen = slice(None) if index is None else index.cpu()
+            measure(step, chosen, blocks, _wanted(embeddings, plan), xa)
     record(step)
     results = results_at(step)
     if s.callback is not None:
@@ -407,6 +411,13 @@ def _plan(active: torch.Tensor, order: list[str], batch: int, device):
             rows[name] = slice(None) if count == batch else mine.nonzero().flatten().to(device)
             at += count
     return active.nonzero().flatten().to(device), blocks, rows
+
+
+def _wanted(embeddings: dict[str, torch.Tensor], plan) -> dict[str, torch.Tensor]:
+    """The target embeddings of a plan's active members, per layer (a view when a layer's
+    images are all active)."""
+    _, blocks, rows = plan
+    return {name: embeddings[name][rows[name]] for name in blocks}
 
 
 def _free_cuda_memory(device: torch.device) -> int | None:
