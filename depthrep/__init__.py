@@ -27,6 +27,7 @@ from .grid import LayerGrid, layer_grid
 from .images import ImageError, load_image, load_images, samples
 from .invert import EmbeddingError, ZeroEmbeddingWarning, invert
 from .judge import WorldPull, judge_accuracy, measure_pull, world_targets
+from .labels import LabelError
 from .layers import UnknownLayerError, layers, node_names, relative_depth
 from .linear import condition_numbers, null_space_distance, preimage_of_circle, random_maps
 from .manifold import filter_roughness
@@ -62,7 +63,6 @@ from .results import (
     InversionResult,
     concat_results,
     fall_per_decade,
-    mean_per_target,
     response_over_budgets,
 )
 from .scores import psnr, ssim
@@ -89,6 +89,7 @@ __all__ = [
     "ImageError",
     "ImageSizeError",
     "InversionResult",
+    "LabelError",
     "LayerGrid",
     "LayerPicker",
     "LayerSize",
@@ -132,7 +133,6 @@ __all__ = [
     "load_images",
     "load_model",
     "local_gains",
-    "mean_per_target",
     "measure_pull",
     "min_image_size",
     "model_names",

@@ -44,7 +44,8 @@ def invert_over_seeds(
         invert_kwargs: passed to :func:`depthrep.invert` (``method``, ``record_every``, ...).
     Returns:
         ``{layer: InversionResult}`` with batch dimension ``len(seeds) * B``, seed-major:
-        member ``k * B + b`` is seed ``k``'s image ``b`` (:func:`depthrep.mean_per_target`).
+        member ``k * B + b`` is seed ``k``'s image ``b``, labelled ``seed`` and ``target``
+        (:meth:`InversionResult.select`, :meth:`InversionResult.mean_per`).
     """
     runs = []
     for seed in seeds:

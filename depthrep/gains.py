@@ -20,7 +20,7 @@ Jacobian products use ``torch.func.jvp`` and ``torch.func.vjp``: no Jacobian is 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -29,6 +29,7 @@ from torch.func import jvp, vjp
 from .distances import norm
 from .encoder import encoder_for
 from .images import check_image
+from .labels import Labelled
 from .models import load_model, model_device
 from .results import InversionResult
 from .streams import generator
@@ -69,7 +70,7 @@ def layer_sizes(model: nn.Module, size: int, layers: str | Iterable[str]) -> lis
 
 
 @dataclass(frozen=True)
-class Gains:
+class Gains(Labelled):
     """Local gains of one layer's Jacobian at each of ``B`` targets."""
 
     layer: str
@@ -81,6 +82,9 @@ class Gains:
     """``(B, D)``: gains along ``D`` random unit directions (Gaussian, in pixel space)."""
     error: torch.Tensor | None
     """``(B,)``: gain along ``a_g - a`` of a finished reconstruction, if one was given."""
+    labels: Mapping[str, tuple] = field(default_factory=dict)
+    """What each member is (:class:`depthrep.labels.Labelled`): :func:`gains_over_seeds` copies
+    the inversions' labels, so ``mean_per("target", "largest")`` works as on their results."""
 
     @property
     def typical(self) -> torch.Tensor:
@@ -152,25 +156,26 @@ def gains_over_seeds(
 ) -> dict[str, Gains]:
     """:func:`local_gains` of each seed's model at the targets ``image`` ``(B, 3, H, W)``, along
     the errors of ``results`` (from :func:`depthrep.invert_over_seeds` with the same seeds and
-    targets: member ``k * B + b`` is seed ``k``'s image ``b``); joined along the batch in the
-    same order."""
+    targets); joined along the batch in the order of ``results``, with their labels."""
     seeds = list(seeds)
     targets = len(check_image(image, what="image"))
-    members = {len(r.image) for r in results.values()}
-    if members != {len(seeds) * targets}:
-        raise ValueError(
-            f"results hold {sorted(members)} members per layer, not one per seed of {seeds} "
-            f"and image ({targets} images)"
-        )
+    first = next(iter(results.values()))
+    expected = {
+        "seed": sum(((s,) * targets for s in seeds), ()),
+        "target": tuple(range(targets)) * len(seeds),
+    }
+    if any(first.labels.get(label) != values for label, values in expected.items()):
+        there = {label: first.labels.get(label) for label in expected}
+        raise ValueError(f"results do not hold one member per seed of {seeds} and image ({targets}): {there}")
     runs = []
-    for k, seed in enumerate(seeds):
+    for seed in seeds:
         net = load_model(model, weights, seed=seed, device=device, image_size=image.shape[-1])
-        errors = {layer: r.image[k * targets : (k + 1) * targets] for layer, r in results.items()}
+        errors = {layer: r.select(seed=seed).image for layer, r in results.items()}
         runs.append(local_gains(net, image, list(results), reconstructions=errors, seed=seed, **kwargs))
-    fields = ("largest", "converged", "random", "error")
+    columns = ("largest", "converged", "random", "error")
     return {
-        layer: Gains(layer, *(torch.cat([getattr(run[layer], f) for run in runs]) for f in fields))
-        for layer in results
+        layer: Gains(layer, *(torch.cat([getattr(run[layer], c) for run in runs]) for c in columns), r.labels)
+        for layer, r in results.items()
     }
 
 

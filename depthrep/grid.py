@@ -65,7 +65,7 @@ class LayerGrid:
             if batch != {len(self.images)}:
                 raise ValueError(
                     f"{run.model} ({run.weights}) has {sorted(batch)} reconstructions per layer for "
-                    f"{len(self.images)} images: pass members= to LayerGrid.from_results to pick them."
+                    f"{len(self.images)} images: pass where= to LayerGrid.from_results to pick them."
                 )
 
     @property
@@ -92,7 +92,7 @@ class LayerGrid:
         images: torch.Tensor,
         image_names: Sequence[str] | None = None,
         *,
-        members: Sequence[int] | slice | None = None,
+        where: Mapping[str, object] | None = None,
     ) -> LayerGrid:
         """A grid from inversions already run: ``{model: {weights: {layer: InversionResult}}}``.
 
@@ -101,15 +101,15 @@ class LayerGrid:
 
         Args:
             images: ``(B, 3, H, W)``: the targets the results reconstruct.
-            members: which batch members of every result to show, one per image, e.g.
-                ``slice(0, 2)`` for the first start of results joined over starts with
-                :func:`depthrep.concat_results`. ``None``: the results have one member per image.
+            where: the labels of the batch members to show, one per image, e.g. ``{"seed": 0}``
+                for the first start of results joined over starts
+                (:meth:`InversionResult.select`). ``None``: the results have one member per image.
         """
         runs = []
         for model, by_weights in results.items():
             for weights, by_layer in by_weights.items():
-                if members is not None:
-                    by_layer = {name: r.select(members) for name, r in by_layer.items()}
+                if where is not None:
+                    by_layer = {name: r.select(**where) for name, r in by_layer.items()}
                 runs.append(Reconstructions(model, weights, dict(by_layer)))
         names = tuple(image_names) if image_names is not None else _numbered(len(images))
         layers = tuple(runs[0].results) if runs else ()

@@ -148,7 +148,8 @@ def invert(
             memory on CUDA, no limit on the CPU.
 
     Returns:
-        ``{layer: InversionResult}`` in the order of ``layers``.
+        ``{layer: InversionResult}`` in the order of ``layers``, each member labelled with
+        its ``target`` (its index in ``image``) and ``seed`` (:attr:`InversionResult.labels`).
 
     Raises:
         ImageError: ``image`` is not a ``(B, 3, H, W)`` float tensor in ``[0, 1]``, or is
@@ -189,6 +190,8 @@ def invert(
             starts = {name: TF.resize(r.image.to(device), bigger) for name, r in found.items()}
         settings = dataclasses.replace(settings, steps=steps - share * (len(sizes) - 1))
     results = _chunked(model, encoder, target, starts, shift(target, shift_sigma, seed), settings, budget)
+    labels = {"target": tuple(range(len(target))), "seed": (seed,) * len(target)}
+    results = {name: dataclasses.replace(r, labels=labels) for name, r in results.items()}
     if not strict:
         warn_divergence({name: r.diverged_at for name, r in results.items()})
     return results

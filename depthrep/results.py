@@ -1,4 +1,10 @@
-"""What an inversion returns: per layer, the reconstructions, distances and their history."""
+"""What an inversion returns: per layer, the reconstructions, distances and their history.
+
+Every batch member is labelled: :func:`depthrep.invert` records which target of its batch
+each member reconstructs and from which seed; :func:`concat_results` adds labels of its own
+(``model=...``). Pick members by label (``result.select(seed=0)``) and average within a label
+(``result.mean_per("target", "input_distance")``), instead of counting positions in the batch.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .labels import Labelled, join, pick
 from .scores import psnr_from_distance, ssim
 
 
@@ -58,7 +65,7 @@ class History:
 
 
 @dataclass(frozen=True)
-class InversionResult:
+class InversionResult(Labelled):
     """The reconstruction of a batch of targets from one layer. Tensors are on the CPU."""
 
     layer: str
@@ -86,6 +93,10 @@ class InversionResult:
     stopped_at: torch.Tensor
     """``(B,)``: the step at which each member converged and left the batch (``invert``'s ``stop``;
     its image is kept from there), -1 if it ran every step."""
+    labels: Mapping[str, tuple] = dataclasses.field(default_factory=dict)
+    """What each member is: per label, one value per member. :func:`depthrep.invert` gives
+    ``"target"`` (the index of the member's image in its batch) and ``"seed"``;
+    :func:`concat_results` adds its own, such as ``"model"``."""
 
     @property
     def diverged(self) -> torch.Tensor:
@@ -97,12 +108,25 @@ class InversionResult:
         """``(B,)`` bool: members that converged before the last step (:class:`depthrep.Stop`)."""
         return self.stopped_at >= 0
 
-    def select(self, members: Sequence[int] | slice) -> InversionResult:
-        """The result of some batch members only, e.g. ``slice(0, 2)`` or ``[0, 3]``: every
-        ``(B, ...)`` tensor becomes ``(B', ...)``."""
+    def select(self, members: Sequence[int] | slice | None = None, /, **labels) -> InversionResult:
+        """Some batch members only: every ``(B, ...)`` tensor becomes ``(B', ...)``.
+
+        Pick them by label (``select(seed=0)``, ``select(model="resnet18", target=1)``: the
+        members whose labels equal all of these) or by position (``select([0, 3])``,
+        ``select(slice(0, 2))``).
+
+        Raises:
+            LabelError: a label no member carries, or a value none has; the message lists them.
+        """
+        if members is None:
+            members = self.keep(**labels) if labels else slice(None)
+        elif labels:
+            raise TypeError("select takes members or labels, not both")
         index = members if isinstance(members, slice) else list(members)
         per_member = {name: getattr(self, name)[index] for name in PER_MEMBER}
-        return dataclasses.replace(self, **per_member, history=self.history.select(index))
+        return dataclasses.replace(
+            self, **per_member, history=self.history.select(index), labels=pick(self.labels, index)
+        )
 
     @property
     def psnr(self) -> torch.Tensor:
@@ -173,15 +197,21 @@ def _ratio(a: float, b: float) -> float | None:
 
 
 PER_MEMBER = tuple(
-    f.name for f in dataclasses.fields(InversionResult) if f.name not in ("layer", "history", "steps")
+    f.name
+    for f in dataclasses.fields(InversionResult)
+    if f.name not in ("layer", "history", "steps", "labels")
 )
 """Fields of :class:`InversionResult` with one entry per batch member (their first dimension)."""
 
 
-def concat_results(runs: Iterable[dict[str, InversionResult]]) -> dict[str, InversionResult]:
-    """Join the results of several runs (seeds, images) along the batch dimension.
+def concat_results(
+    runs: Iterable[dict[str, InversionResult]], **labels: Sequence
+) -> dict[str, InversionResult]:
+    """Join the results of several runs (seeds, images, models) along the batch dimension.
 
-    All runs must cover the same layers with the same recorded steps.
+    All runs must cover the same layers with the same recorded steps, and carry the same
+    labels. Each keyword adds a label with one value per run, given to all of that run's
+    members: ``concat_results(runs, model=["resnet18", "resnet50"])``.
     """
     runs = list(runs)
     if not runs:
@@ -202,14 +232,9 @@ def concat_results(runs: Iterable[dict[str, InversionResult]]) -> dict[str, Inve
                 torch.cat([p.history.embedding_distance for p in parts], dim=1),
             ),
             steps=min(p.steps for p in parts),
+            labels=join([p.labels for p in parts], [len(p.image) for p in parts], **labels),
         )
     return joined
-
-
-def mean_per_target(values: torch.Tensor, targets: int) -> torch.Tensor:
-    """``(members,) -> (targets,)``: the mean over the runs joined by :func:`concat_results`
-    (models, starts) for each target, when every run inverted the same ``targets`` images."""
-    return values.reshape(-1, targets).mean(0)
 
 
 def fall_per_decade(

@@ -75,8 +75,14 @@ def test_gains_over_seeds_is_each_seeds_model_along_its_own_error(hopper32):
                 torch.testing.assert_close(
                     getattr(joined[layer], field)[2 * k : 2 * k + 2], getattr(own[layer], field)
                 )
-    with pytest.raises(ValueError, match="one per seed"):
+    assert joined["conv3"].labels == results["conv3"].labels
+    torch.testing.assert_close(
+        joined["conv3"].mean_per("target", "largest"), joined["conv3"].largest.view(2, 2).mean(0)
+    )  # seed-major: member k * 2 + b
+    with pytest.raises(ValueError, match="one member per seed"):
         depthrep.gains_over_seeds("resnet18", targets, results, seeds=(0,))
+    with pytest.raises(ValueError, match="one member per seed"):
+        depthrep.gains_over_seeds("resnet18", targets, results, seeds=(3, 0))
 
 
 def test_layer_sizes_need_no_computation():

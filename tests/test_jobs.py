@@ -80,6 +80,7 @@ def test_a_job_is_the_inversion_a_notebook_would_run(tmp_path, device):
             saved.results[layer].embedding_distance, result.embedding_distance, **exact
         )
         assert torch.equal(saved.results[layer].history.step, result.history.step)
+        assert saved.results[layer].labels == result.labels == {"target": (0,), "seed": (3,)}
     assert saved.device == str(device) and saved.precision == "float32" and saved.versions["torch"]
 
 

@@ -247,10 +247,10 @@ def test_state_is_small_and_the_repr_short(picker):
 
 
 def test_grid_from_results_picks_one_member_per_image(grid, images):
-    joined = {"u": depthrep.concat_results([grid.results("resnet18", "untrained")] * 2)}
-    with pytest.raises(ValueError, match="members="):
+    joined = {"u": depthrep.concat_results([grid.results("resnet18", "untrained")] * 2, start=["a", "b"])}
+    with pytest.raises(ValueError, match="where="):
         LayerGrid.from_results({"resnet18": joined}, images, NAMES)
-    picked = LayerGrid.from_results({"resnet18": joined}, images, NAMES, members=slice(2, 4))
+    picked = LayerGrid.from_results({"resnet18": joined}, images, NAMES, where={"start": "b"})
     result = picked.results("resnet18", "u")["conv4"]
     original = grid.results("resnet18", "untrained")["conv4"]
     assert torch.equal(result.image, original.image)

@@ -31,6 +31,45 @@ def test_concat_then_select_gives_each_run_back(two_runs):
             assert picked.layer == name and picked.steps == original.steps
 
 
+def test_members_are_labelled_and_picked_and_averaged_by_label(resnet18, hopper32, two_runs):
+    pair = torch.cat([hopper32, hopper32.flip(-1)])
+    other = depthrep.invert(resnet18, pair, ["conv1", "conv3"], 3, seed=5, record_every=1, progress=False)
+    assert other["conv3"].labels == {"target": (0, 1), "seed": (5, 5)}
+    joined = depthrep.concat_results([*two_runs, other], model=["a", "a", "b"])["conv3"]
+    assert joined.labels == {"target": (0, 0, 0, 1), "seed": (0, 1, 5, 5), "model": ("a", "a", "b", "b")}
+    assert joined.values_of("seed") == (0, 1, 5) and joined.values_of("target") == (0, 1)
+    assert torch.equal(joined.select(seed=1).image, two_runs[1]["conv3"].image)
+    assert torch.equal(joined.select(model="b", target=1).image, other["conv3"].image[1:])
+    assert joined.select(model="b").labels == {"target": (0, 1), "seed": (5, 5), "model": ("b", "b")}
+    assert joined.select([3, 0]).labels["seed"] == (5, 0)  # by position, labels follow
+    m_i = joined.input_distance
+    expected = torch.stack([m_i[:3].mean(), m_i[3]])  # target 0: three members; target 1: one
+    torch.testing.assert_close(joined.mean_per("target", "input_distance"), expected)
+    torch.testing.assert_close(joined.mean_per("target", m_i), expected)
+    per_model = torch.stack([joined.shift_ratio[:2].mean(), joined.shift_ratio[2:].mean()])
+    torch.testing.assert_close(joined.mean_per("model", "shift_ratio"), per_model)
+
+
+def test_bad_labels_are_refused_with_what_there_is(two_runs):
+    joined = depthrep.concat_results(two_runs, start=["x", "y"])["conv3"]
+    with pytest.raises(depthrep.LabelError, match=r"'sed'. Did you mean 'seed'\? .*target, seed, start"):
+        joined.select(sed=0)
+    with pytest.raises(depthrep.LabelError, match=r"start='z': the values are 'x', 'y'"):
+        joined.select(start="z")
+    with pytest.raises(KeyError):  # a LabelError is a KeyError
+        joined.mean_per("model", "input_distance")
+    with pytest.raises(ValueError, match="one value per member"):
+        joined.mean_per("seed", torch.ones(3))
+    with pytest.raises(TypeError, match="not both"):
+        joined.select([0], seed=0)
+    with pytest.raises(ValueError, match="one value per run"):
+        depthrep.concat_results(two_runs, model=["a"])
+    with pytest.raises(ValueError, match="already labelled"):
+        depthrep.concat_results(two_runs, seed=[7, 8])
+    with pytest.raises(ValueError, match="different labels"):
+        depthrep.concat_results([depthrep.concat_results([two_runs[0]], model=["a"]), two_runs[1]])
+
+
 def test_concat_refuses_runs_recorded_at_different_steps(resnet18, hopper32, two_runs):
     other = depthrep.invert(resnet18, hopper32, ["conv1", "conv3"], 3, record_every=2, progress=False)
     with pytest.raises(ValueError, match="record_every"):
@@ -86,8 +125,6 @@ def test_over_starts_joins_one_models_runs_and_helpers_read_them(resnet18, hoppe
     torch.testing.assert_close(
         h.input_response(), (h.input_fall().log() / h.embedding_fall().log()), rtol=1e-4, atol=1e-5
     )
-    values = torch.tensor([1.0, 2.0, 3.0, 5.0, 7.0, 11.0])  # two runs of three targets
-    torch.testing.assert_close(depthrep.mean_per_target(values, 3), torch.tensor([3.0, 4.5, 7.0]))
 
 
 def two_runs_of(model, image):
