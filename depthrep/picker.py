@@ -32,6 +32,7 @@ from PIL import Image
 from .grid import LayerGrid, Reconstructions, Results, layer_grid
 from .plot import VIEW_SIDE, enlarged, to_picture
 from .results import InversionResult
+from .views import figure_png
 
 __all__ = ["LayerGrid", "LayerPicker", "Reconstructions", "layer_grid", "layer_picker"]
 
@@ -39,6 +40,8 @@ JPEG_QUALITY = 90
 """A reconstruction is saved as JPEG at this quality where that is smaller than its PNG."""
 PLOT_DPI = 72
 """Resolution of the per-state distance plots: small files, legible at their display size."""
+PLOT_COLOURS = 64
+"""Colours of the per-state distance plots (palette PNGs: a quarter of the bytes, the same look)."""
 STATE_KEY = "data-state"
 """Attribute of each caption that names its state (``model|weights|layer|image``), for tests.
 Labels therefore cannot contain ``|`` (:class:`LayerGrid` refuses them)."""
@@ -220,7 +223,7 @@ def distance_plots(
             marks[1].set_data([k], [m_g[k]])
             marks[2].set_xdata([k, k])
             marks[3].set_xdata([k, k])
-            pngs.append(_small_png(fig))
+            pngs.append(figure_png(fig, PLOT_DPI, colours=PLOT_COLOURS, close=False))
     finally:
         plt.close(fig)
     return pngs
@@ -246,14 +249,3 @@ def encode_image(image: torch.Tensor, side: int = VIEW_SIDE) -> tuple[bytes, str
     if jpeg.tell() < png.tell():
         return jpeg.getvalue(), "jpeg", shown
     return png.getvalue(), "png", shown
-
-
-def _small_png(fig) -> bytes:
-    """The figure as a palette PNG: a quarter of the bytes of a full-colour one, same look."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=PLOT_DPI)
-    with Image.open(io.BytesIO(buffer.getvalue())) as im:
-        small = im.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
-    out = io.BytesIO()
-    small.save(out, format="png", optimize=True)
-    return out.getvalue()

@@ -4,61 +4,40 @@ input come back from that layer's embedding.
     import depthrep.widgets
     depthrep.widgets.explore(model="resnet50", size=128)
 
-The inversion runs in a background thread, so the notebook stays responsive: the
-reconstruction and the ``m_i`` / ``m_g`` curves are redrawn as :func:`depthrep.invert`
-records them, and the Run button turns into Stop, which ends the run at the next record.
-"All layers" inverts every layer of the model in one batched run and shows the grid.
-Mistakes (an unreadable upload, weights that are not here) are reported in the widget's
-message line, never as a traceback.
+The inversion runs in a background thread (:class:`depthrep.session.Session`), so the
+notebook stays responsive: the reconstruction and the ``m_i`` / ``m_g`` curves are redrawn
+(:mod:`depthrep.views`) as :func:`depthrep.invert` records them, and the Run button turns
+into Stop, which ends the run at the next record. "All layers" inverts every layer of the
+model in one batched run and shows the grid. Mistakes (an unreadable upload, weights that
+are not here) are reported in the widget's message line, never as a traceback.
+
+This module holds the controls and their wiring only: the run is the session's, the
+pictures and lines it shows are the views'.
 """
 
 from __future__ import annotations
 
 import html
 import io
-import threading
 import time
-from dataclasses import dataclass
 
 import ipywidgets as W
-import matplotlib.pyplot as plt
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from . import views
 from .images import ImageError, load_image, samples
-from .invert import invert
+from .jobs import Job
 from .layers import layers
 from .methods import METHODS
-from .models import available_weights, load_model, model_device, model_names
-from .plot import VIEW_SIDE, enlarged, plot_history, show_reconstructions, to_picture
+from .models import available_weights, model_device, model_names
 from .results import InversionResult
+from .session import Finished, Refused, Session
 
 CURVES_EVERY_S = 2.0
 """Seconds between redraws of the curves while a run goes on (drawing them takes ~0.1 s)."""
-RECORDS = 40
-"""Records per run: how often the reconstruction is redrawn (and at least every :data:`STOP_EVERY` steps)."""
-STOP_EVERY = 50
-"""Most steps between records: Stop takes effect at the next record."""
 UPLOAD = "upload: "
 """Prefix of an uploaded image's entry in the image list."""
-
-
-class Refused(ValueError):
-    """A run that cannot start with these settings; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class Job:
-    """The settings of one run, read from the controls when it starts."""
-
-    model: str
-    weights: str
-    layers: tuple[str, ...]
-    target: torch.Tensor
-    """``(1, 3, size, size)`` in ``[0, 1]``."""
-    size: int
-    steps: int
-    method: str
 
 
 class Explorer:
@@ -90,14 +69,11 @@ class Explorer:
         device: str | torch.device | None = None,
         threaded: bool = True,
     ):
-        self.seed, self.device, self.threaded = seed, device, threaded
-        self.results: dict[str, InversionResult] | None = None
-        """The last run's results (while running: the last record)."""
+        self.seed = seed
+        self.session = Session(device, threaded=threaded)
+        """Runs the jobs (:class:`depthrep.session.Session`): drive it directly from code."""
         self.target: torch.Tensor | None = None
         self._uploads: dict[str, Image.Image] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._net: tuple[tuple, torch.nn.Module] | None = None
         self._reasons: dict[str, str | None] = {}
         self._curves_at = 0.0
 
@@ -113,7 +89,7 @@ class Explorer:
         self.method = W.Dropdown(options=list(METHODS), value=method, description="optimiser", style=wide)
         self.run_button = W.Button(description="Run", button_style="success", icon="play")
         self.message = W.HTML()
-        blank = _png(torch.full((3, 8, 8), 0.94))
+        blank = views.png(torch.full((3, 8, 8), 0.94))
         self.target_view = W.Image(value=blank, format="png")
         self.reconstruction_view = W.Image(value=blank, format="png")
         self.curves_view = W.Image(value=blank, format="png", layout=W.Layout(max_width="100%"))
@@ -158,7 +134,12 @@ class Explorer:
 
     @property
     def running(self) -> bool:
-        return self.run_button.description == "Stop"
+        return self.session.running
+
+    @property
+    def results(self) -> dict[str, InversionResult] | None:
+        """The last run's results (while running: the last record)."""
+        return self.session.results
 
     def run(self, wait: bool = False) -> dict[str, InversionResult] | None:
         """Start a run with the current settings, as the Run button does.
@@ -174,25 +155,20 @@ class Explorer:
         except Refused as err:
             self._error(str(err))
             return None
-        self._stop.clear()
-        self.results = None
         self._set_running(True)
-        if wait or not self.threaded:
-            self._work(job)
-            return self.results
-        self._thread = threading.Thread(target=self._work, args=(job,), daemon=True, name="depthrep-explorer")
-        self._thread.start()
-        return None
+        self._curves_at = 0.0
+        return self.session.start(
+            job, self.target, on_load=self._on_load, on_record=self._on_record, on_end=self._on_end,
+            on_error=self._on_error, wait=wait,
+        )  # fmt: skip
 
     def stop(self) -> None:
         """End the running inversion at its next record; its results so far are kept."""
-        self._stop.set()
+        self.session.stop()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a threaded run ends; ``False`` if it is still running after ``timeout`` s."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not (self._thread is not None and self._thread.is_alive())
+        return self.session.wait(timeout)
 
     def _on_button(self, _button) -> None:
         if self.running:
@@ -211,75 +187,33 @@ class Explorer:
             raise Refused(f"No layer to invert for {name}: pick another model.")
         if self.target is None:
             raise Refused("No target image: pick a sample or upload a PNG or JPEG file.")
-        return Job(name, weights, chosen, self.target, self.size.value, self.steps.value, self.method.value)
+        return Job(name, weights, chosen, self.image.value, self.size.value, self.seed, self.method.value,
+                   self.steps.value)  # fmt: skip
 
-    def _work(self, job: Job) -> None:
-        start = time.perf_counter()
-        try:
-            self._say(f"Loading {job.model} ({job.weights} weights) ...")
-            net = self._load(job)
-            self._curves_at = 0.0
-            results = invert(
-                net,
-                job.target,
-                list(job.layers),
-                job.steps,
-                seed=self.seed,
-                method=job.method,
-                record_every=max(1, min(job.steps // RECORDS, STOP_EVERY)),
-                progress=False,
-                callback=lambda step, r: self._on_record(job, step, r),
-            )
-            self.results = results
-            self._show_final(job, results, net, time.perf_counter() - start)
-        except Exception as err:  # the widget is a face: report in it, never into the kernel
-            self.results = None
-            self._error(f"The run failed: {type(err).__name__}: {err}")
-        finally:
-            self._set_running(False)
+    def _on_load(self, job: Job) -> None:
+        self._say(f"Loading {job.model} ({job.weights} weights) ...")
 
-    def _load(self, job: Job) -> torch.nn.Module:
-        key = (job.model, job.weights, self.seed, job.size)
-        if self._net is None or self._net[0] != key:
-            self._net = None  # free the previous model first
-            net = load_model(job.model, job.weights, seed=self.seed, device=self.device, image_size=job.size)
-            self._net = (key, net)
-        return self._net[1]
-
-    def _on_record(self, job: Job, step: int, results: dict[str, InversionResult]) -> bool:
-        self.results = results
-        self.reconstruction_view.value = _png(_row([r.image[0] for r in results.values()]), self._side(job))
+    def _on_record(self, job: Job, step: int, results: dict[str, InversionResult]) -> None:
+        self.reconstruction_view.value = views.reconstructions_png(job, results)
         if time.perf_counter() - self._curves_at > CURVES_EVERY_S:
-            self.curves_view.value = _figure_png(_curves(results))
+            self.curves_view.value = views.curves_png(results)
             self._curves_at = time.perf_counter()
-        worst = max(float(r.relative_embedding_distance[0]) for r in results.values())
-        self._say(
-            f"Step {step} of {job.steps}: largest m<sub>g</sub>/‖O(a)‖ {worst:.3g}. "
-            "Press Stop to end the run here."
-        )
-        return self._stop.is_set()
+        self._say(views.record_line(job, step, results))
 
-    def _show_final(self, job: Job, results: dict[str, InversionResult], net, seconds: float) -> None:
-        self.reconstruction_view.value = _png(_row([r.image[0] for r in results.values()]), self._side(job))
-        self.curves_view.value = _figure_png(_curves(results))
-        self.distances.value = distance_table(results)
+    def _on_end(self, finished: Finished) -> None:
+        job, results = finished.job, finished.results
+        self.reconstruction_view.value = views.reconstructions_png(job, results)
+        self.curves_view.value = views.curves_png(results)
+        self.distances.value = views.distance_table(results)
         if len(results) > 1:
-            title = f"{job.model} ({job.weights} weights), {job.size} px, {job.steps} steps"
-            self.grid_view.value = _figure_png(show_reconstructions(results, job.target, title=title))
+            self.grid_view.value = views.grid_png(finished)
         self.grid_view.layout.display = None if len(results) > 1 else "none"
-        steps = next(iter(results.values())).steps
-        how = f"{steps} steps" if steps == job.steps else f"Stopped at step {steps} of {job.steps}"
-        diverged = [f"{name} (step {int(r.diverged_at[0])})" for name, r in results.items() if r.diverged[0]]
-        warning = (
-            f" <b>Diverged</b> at {', '.join(diverged)}: those images are frozen where it happened; "
-            "try the adam optimiser or fewer steps."
-            if diverged
-            else ""
-        )
-        self._say(f"{how} in {seconds:.1f} s on {model_device(net)}, {job.method} optimiser.{warning}")
+        self._say(views.end_line(finished, model_device(finished.model)))
+        self._set_running(False)
 
-    def _side(self, job: Job) -> int:
-        return VIEW_SIDE if len(job.layers) == 1 else VIEW_SIDE // 2
+    def _on_error(self, err: Exception) -> None:
+        self._error(f"The run failed: {type(err).__name__}: {err}")
+        self._set_running(False)
 
     def _set_running(self, running: bool) -> None:
         for control in self._controls:
@@ -322,7 +256,7 @@ class Explorer:
         source = self._uploads.get(self.image.value, self.image.value)
         self.target = None
         self.target = load_image(source, self.size.value)
-        self.target_view.value = _png(self.target[0])
+        self.target_view.value = views.png(self.target[0])
 
     def _on_upload(self, change) -> None:
         if not change["new"]:
@@ -376,71 +310,4 @@ def explore(**defaults) -> Explorer:
     return Explorer(**defaults)
 
 
-def distance_table(results: dict[str, InversionResult], index: int = 0) -> str:
-    """HTML table of the final distances per layer, beside the shifted-input reference."""
-    head = (
-        "layer",
-        "m<sub>i</sub>",
-        "‖a′−a‖",
-        "m<sub>g</sub>/‖O(a)‖",
-        "m<sub>r</sub>/‖O(a)‖",
-        "m<sub>g</sub>/m<sub>r</sub>",
-        "PSNR dB",
-    )
-    rows = []
-    columns = ("m_i", "shift_distance", "relative_m_g", "relative_m_r", "m_g_over_m_r", "psnr")
-    for name, r in results.items():
-        numbers = r.summary(index)
-        values = [numbers[c] for c in columns]
-        rows.append(
-            f"<tr><td>{html.escape(name)}</td>"
-            + "".join("<td>n/a</td>" if v is None else f"<td>{v:.3g}</td>" for v in values)
-            + "</tr>"
-        )
-    return (
-        '<table class="depthrep-table"><thead><tr>'
-        + "".join(f"<th>{h}</th>" for h in head)
-        + "</tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
-        "<small>a′: the target plus faint noise. Where m<sub>g</sub> &lt; m<sub>r</sub> the layer "
-        "holds the reconstruction closer to the target than a′, however far apart they are in "
-        "pixels (m<sub>i</sub> against ‖a′−a‖).</small>"
-    )
-
-
-def _curves(results: dict[str, InversionResult]):
-    fig = plot_history(results)
-    fig.set_size_inches(8, 2.8)
-    fig.tight_layout()
-    return fig
-
-
-def _row(images: list[torch.Tensor], gap: int = 2) -> torch.Tensor:
-    """``(3, H, W)`` images side by side with white gaps: ``(3, H, n W + (n - 1) gap)``."""
-    blank = torch.ones(3, images[0].shape[-2], gap)
-    parts = [p for image in images for p in (image, blank)][:-1]
-    return torch.cat(parts, dim=-1)
-
-
-def _png(image: torch.Tensor, side: int = VIEW_SIDE) -> bytes:
-    """``(3, H, W)`` in ``[0, 1]`` as PNG bytes, enlarged by a whole factor towards ``side``."""
-    picture = to_picture(image)
-    if enlarged(picture, side) != picture.size:
-        picture = picture.resize(enlarged(picture, side), Image.Resampling.NEAREST)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="png")
-    return buffer.getvalue()
-
-
-def _figure_png(fig, dpi: int = 80) -> bytes:
-    """A figure as PNG bytes; the figure is closed, so no notebook shows it a second time."""
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return buffer.getvalue()
-
-
-__all__ = ["Explorer", "Refused", "distance_table", "explore"]
+__all__ = ["Explorer", "Refused", "explore"]

@@ -56,6 +56,8 @@ def test_public_api_resolves_and_widgets_load_only_when_asked_for():
         "assert 'ipywidgets' not in sys.modules, 'import depthrep pulled in ipywidgets'\n"
         "depthrep.layer_grid, depthrep.LayerGrid  # the picker's data, widget-free\n"
         "assert 'ipywidgets' not in sys.modules, 'the layer grid pulled in ipywidgets'\n"
+        "import depthrep.session, depthrep.views  # the explorer's run and pictures, widget-free\n"
+        "assert 'ipywidgets' not in sys.modules, 'the session or views pulled in ipywidgets'\n"
         "missing = [n for n in depthrep.__all__ if getattr(depthrep, n, None) is None]\n"
         "assert not missing, missing\n"
         "from depthrep.picker import layer_picker\n"
@@ -94,3 +96,13 @@ def test_the_readmes_first_reconstruction_runs(tmp_path, monkeypatch, capsys):
     _run_example(code, tmp_path, monkeypatch)
     assert (tmp_path / "layers.png").stat().st_size > 0
     assert "conv5" in capsys.readouterr().out
+
+
+def test_the_readmes_labelled_members_example_runs(tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## A first reconstruction", 1)[1].split("\n## ", 1)[0]
+    _, code = re.findall(r"```python\n(.*?)```", section, re.S)[:2]
+    joined = _run_example("import depthrep\n" + code, tmp_path, monkeypatch)["joined"]
+    assert list(joined.labels) == ["target", "seed", "model"]
+    assert joined.mean_per("target", "reference_ratio").shape == (2,)
+    assert joined.select(model="resnet50", seed=1).image.shape == (2, 3, 64, 64)

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import depthrep
-import depthrep.widgets
+import depthrep.session
 from depthrep.plot import VIEW_SIDE
 from depthrep.widgets import Explorer, explore
 
@@ -94,8 +94,8 @@ def test_run_button_shows_the_reconstruction_and_its_distances(explorer, resnet1
 
 def test_compare_layers_inverts_every_layer_in_one_call(explorer, monkeypatch):
     calls = []
-    real = depthrep.widgets.invert
-    monkeypatch.setattr(depthrep.widgets, "invert", lambda *a, **k: calls.append(list(a[2])) or real(*a, **k))
+    real = depthrep.session.invert
+    monkeypatch.setattr(depthrep.session, "invert", lambda *a, **k: calls.append(list(a[2])) or real(*a, **k))
     explorer.compare.value = True
     assert explorer.layer.disabled
     explorer.run_button.click()
