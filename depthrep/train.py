@@ -379,10 +379,11 @@ def profile_trainings(profile: Profile, data: tuple[str, ...] | None = None) -> 
     dataset, at ``train_size`` (what :func:`trained_models` uses). Without: the photo
     models where the profile's weights are local, every world model
     (:func:`world_trainings`) and the judge (:func:`judge_training`).
-    ``python -m depthrep.run`` trains them before the notebooks, side by side."""
+    ``python -m depthrep.run`` trains them before the notebooks, side by side. A run listed twice
+    (the photo models and the photo world's, where a profile trains them alike) is listed once."""
     if data is None:
         photos = profile_trainings(profile, ("photos",)) if profile.weights == "local" else []
-        return [*photos, *world_trainings(profile), judge_training(profile)]
+        return list(dict.fromkeys([*photos, *world_trainings(profile), judge_training(profile)]))
     return [
         TrainConfig(
             model=profile.trained_model, data=d, size=profile.train_size, steps=profile.train_steps, seed=seed

@@ -236,3 +236,16 @@ def test_the_default_training_is_the_one_the_default_profile_uses():
     from depthrep.profiles import DEFAULT, PROFILES
 
     assert train.profile_trainings(PROFILES[DEFAULT], ("photos",))[0] == train.TrainConfig()
+
+
+def test_a_run_two_chapters_share_is_trained_once():
+    """Where a profile trains its photo models as its photo world's, they are one run each."""
+    from depthrep.profiles import get_profile
+
+    alike = get_profile("ci", train_size=32, train_steps=300, world_size=32, world_steps=300)
+    runs = train.profile_trainings(alike)
+    assert len(runs) == len(set(runs))
+    photos = set(train.profile_trainings(alike, ("photos",)))
+    assert photos <= set(train.world_trainings(alike)) and photos <= set(runs)
+    apart = get_profile("ci", train_size=64, world_size=32)
+    assert len(train.profile_trainings(apart)) == len(runs) + len(photos)

@@ -171,3 +171,10 @@ def test_a_diverged_run_is_reported_in_the_message_line():
     finally:
         del METHODS["explode"]
     assert "Diverged" in explorer.message.value and "conv5" in explorer.message.value
+
+
+def test_running_is_the_sessions_state_not_the_buttons_label(explorer):
+    explorer.run_button.description = "Stop"  # a label is no state: the explorer asks its session
+    assert not explorer.running and not explorer.session.running
+    explorer.run_button.click()  # so the click runs, as it would from "Run"
+    assert explorer.results is not None and explorer.run_button.description == "Run"
