@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -109,10 +110,7 @@ def show_reconstructions(
                 -0.08, 0.5, label, transform=axes[row, 0].transAxes, rotation=90,
                 ha="right", va="center", fontsize=9,
             )  # fmt: skip
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def plot_history(results: Results, *, index: int = 0, title: str | None = None) -> Figure:
@@ -130,10 +128,7 @@ def plot_history(results: Results, *, index: int = 0, title: str | None = None) 
     left.legend(fontsize=8, frameon=False)
     for axis in (left, right):
         axis.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def plot_distances(results: Results, *, index: int = 0, title: str | None = None) -> Figure:
@@ -161,10 +156,7 @@ def plot_distances(results: Results, *, index: int = 0, title: str | None = None
         axis.set_xticks(x, names, rotation=30, ha="right")
         axis.legend(fontsize=8, frameon=False)
         axis.grid(axis="y", alpha=0.3)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def plot_ratios(rows: Results | Mapping[str, Results], *, title: str | None = None) -> Figure:
@@ -195,10 +187,7 @@ def plot_ratios(rows: Results | Mapping[str, Results], *, title: str | None = No
         axis.grid(alpha=0.3)
     if any(rows):
         left.legend(fontsize=8, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def plot_gains(models: Mapping[str, Mapping[str, Gains]], *, title: str | None = None) -> Figure:
@@ -225,10 +214,7 @@ def plot_gains(models: Mapping[str, Mapping[str, Gains]], *, title: str | None =
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel(r"gain $\|J v\| / \|v\|$")
     axes[0, 0].legend(fontsize=8, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def plot_tradeoff(runs: Mapping[str, InversionResult], *, index: int = 0, title: str | None = None) -> Figure:
@@ -249,10 +235,7 @@ def plot_tradeoff(runs: Mapping[str, InversionResult], *, index: int = 0, title:
     ax.set(xscale="log", yscale="log", xlabel=r"$m_g / \|O(a)\|$  (o start, * end)", ylabel=r"$m_i$")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, frameon=False)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title, ax)
 
 
 def plot_spiky_ball(preimages: Mapping[str, torch.Tensor], *, title: str | None = None) -> Figure:
@@ -271,10 +254,7 @@ def plot_spiky_ball(preimages: Mapping[str, torch.Tensor], *, title: str | None 
         reach = float(np.abs(points).max())
         axis.set(xlim=(-reach, reach), ylim=(-reach, reach), aspect="equal", title=label)
         axis.tick_params(labelsize=7)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def plot_neighbourhood(
@@ -288,10 +268,7 @@ def plot_neighbourhood(
         ax.axvline(np.log10(value), color=f"C{k}", lw=2, label=label)
     ax.set(xlabel=xlabel, ylabel="count")
     ax.legend(fontsize=8, frameon=False)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title, ax)
 
 
 def show_filters(weights: Mapping[str, torch.Tensor], *, count: int = 64, title: str | None = None) -> Figure:
@@ -316,10 +293,7 @@ def show_filters(weights: Mapping[str, torch.Tensor], *, count: int = 64, title:
         axis.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
         axis.set_title(label, fontsize=9)
         axis.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def show_image_grid(
@@ -353,10 +327,7 @@ def show_image_grid(
             if r == 0 and columns is not None:
                 axis.set_title(columns[c], fontsize=9)
         axes[r][0].set_ylabel(label, fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def plot_heat(
@@ -417,10 +388,7 @@ def plot_depth_profiles(
     for axis in (left, right):
         axis.grid(alpha=0.3, which="both")
     left.legend(fontsize=8, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def plot_series(
@@ -452,8 +420,16 @@ def plot_series(
         ax.set_xticks(list(x), list(xticklabels), fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
-    if title:
+    return _finish(fig, title, ax)
+
+
+def _finish(fig: Figure, title: str | None, ax: Axes | None = None) -> Figure:
+    """Every figure's ending: ``title`` over its one axis ``ax``, or over the whole figure, and a
+    tight layout."""
+    if title and ax is not None:
         ax.set_title(title, fontsize=10)
+    elif title:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
