@@ -159,6 +159,8 @@ def gains_over_seeds(
     targets); joined along the batch in the order of ``results``, with their labels."""
     seeds = list(seeds)
     targets = len(check_image(image, what="image"))
+    if not results:
+        raise ValueError("gains_over_seeds needs the results of at least one layer")
     first = next(iter(results.values()))
     expected = {
         "seed": sum(((s,) * targets for s in seeds), ()),

@@ -15,11 +15,9 @@ from torch import nn
 from .invert import invert
 from .layers import depth_order
 from .layers import layers as default_layers
-from .results import InversionResult
+from .results import Results
 
 __all__ = ["LayerGrid", "Reconstructions", "Results", "layer_grid"]
-
-Results = dict[str, InversionResult]
 
 
 @dataclass(frozen=True)

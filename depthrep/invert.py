@@ -33,6 +33,7 @@ from .divergence import GRACE, DivergenceError, DivergenceWarning, Watch, warn_d
 from .encoder import Encoder, encoder_for
 from .errors import DepthrepError
 from .images import ImageError, check_image
+from .labels import pick, run_labels
 from .methods import (
     Method,
     MethodError,
@@ -177,6 +178,7 @@ def invert(
         callback=callback, strict=strict, stop=get_stop(stop),
     )  # fmt: skip
     budget = memory_budget if memory_budget is not None else _free_cuda_memory(device)
+    labels = run_labels(len(target), seed)
     sizes = [[max(1, round(scale * side)) for side in target.shape[-2:]] for scale in m.scales]
     # Noise for the whole batch, drawn once: a chunk gets the rows of its images.
     noise = start_image((*target.shape[:2], *sizes[0]), seed, m).to(device)
@@ -186,21 +188,24 @@ def invert(
         coarse = dataclasses.replace(settings, steps=share, record_every=max(1, share // 50), callback=None)
         for size, bigger in itertools.pairwise(sizes):
             small = TF.resize(target, size, antialias=True).clamp(0, 1)
-            found = _chunked(model, encoder, small, starts, shift(small, shift_sigma, seed), coarse, budget)
+            found = _chunked(
+                model, encoder, small, starts, shift(small, shift_sigma, seed), coarse, budget, labels
+            )
             starts = {name: TF.resize(r.image.to(device), bigger) for name, r in found.items()}
         settings = dataclasses.replace(settings, steps=steps - share * (len(sizes) - 1))
-    results = _chunked(model, encoder, target, starts, shift(target, shift_sigma, seed), settings, budget)
-    labels = {"target": tuple(range(len(target))), "seed": (seed,) * len(target)}
-    results = {name: dataclasses.replace(r, labels=labels) for name, r in results.items()}
+    results = _chunked(
+        model, encoder, target, starts, shift(target, shift_sigma, seed), settings, budget, labels
+    )
     if not strict:
         warn_divergence({name: r.diverged_at for name, r in results.items()})
     return results
 
 
 def _chunked(
-    model, encoder: Encoder, target, starts, shifted, s: Settings, budget
+    model, encoder: Encoder, target, starts, shifted, s: Settings, budget, labels
 ) -> dict[str, InversionResult]:
-    """One run, in chunks of layers and images that fit in ``budget`` bytes (``None``: one chunk)."""
+    """One run, in chunks of layers and images that fit in ``budget`` bytes (``None``: one chunk);
+    ``labels``: the images' (:func:`depthrep.labels.run_labels`)."""
     if budget is None:
         chunks = [(encoder.layers, slice(None))]
     else:
@@ -210,7 +215,7 @@ def _chunked(
         for names, rows in chunks:
             part = encoder if len(chunks) == 1 else encoder_for(model, names, normalize=encoder.normalize)
             mine = {name: starts[name][rows] for name in names}
-            parts.append(_run(part, target[rows], mine, shifted[rows], s))
+            parts.append(_run(part, target[rows], mine, shifted[rows], s, pick(labels, rows)))
     except (torch.OutOfMemoryError, RuntimeError) as err:
         if not _out_of_memory(err):
             raise
@@ -285,9 +290,9 @@ def _embed(encoder: Encoder, target: torch.Tensor) -> dict[str, torch.Tensor]:
     return embeddings
 
 
-def _run(encoder: Encoder, target, starts, shifted, s: Settings) -> dict[str, InversionResult]:
+def _run(encoder: Encoder, target, starts, shifted, s: Settings, labels) -> dict[str, InversionResult]:
     """One batched run: every layer of ``encoder`` for every image of ``target``, each layer's
-    members from ``starts[layer]`` ``(B, 3, H, W)``.
+    members from ``starts[layer]`` ``(B, 3, H, W)``, labelled ``labels``.
 
     Members (layer, image) are kept deepest layer first (:attr:`Encoder.deepest_first`). Each
     step computes only the active ones: a member that diverged or converged is frozen, its
@@ -342,7 +347,7 @@ def _run(encoder: Encoder, target, starts, shifted, s: Settings) -> dict[str, In
 
     def results_at(step: int) -> dict[str, InversionResult]:
         return _results(encoder.layers, order, batch, x, records, yardsticks, step, watch.diverged_at,
-                        stopped_at)  # fmt: skip
+                        stopped_at, labels)  # fmt: skip
 
     step, plan, planned, wanted = 0, None, active, {}
     bar = progress_bar(s.progress, total=s.steps, desc=f"invert {len(order)} layer(s)", leave=False)
@@ -431,7 +436,7 @@ def _free_cuda_memory(device: torch.device) -> int | None:
 
 
 def _results(
-    layers, order, batch, x, records, yardsticks: Yardsticks, steps, diverged_at, stopped_at
+    layers, order, batch, x, records, yardsticks: Yardsticks, steps, diverged_at, stopped_at, labels
 ) -> dict[str, InversionResult]:
     step = torch.tensor([r[0] for r in records])
     m_i = torch.stack([r[1] for r in records])
@@ -454,5 +459,6 @@ def _results(
             steps=steps,
             diverged_at=diverged_at[block].clone(),
             stopped_at=stopped_at[block].clone(),
+            labels=dict(labels),
         )
     return out

@@ -34,6 +34,7 @@ from .divergence import DivergenceWarning
 from .errors import DepthrepError, one_line
 from .images import load_image, samples
 from .invert import invert
+from .labels import run_labels
 from .layers import layers as default_layers
 from .layers import resolve
 from .methods import get_method
@@ -46,7 +47,7 @@ JOBS = "jobs.jsonl"
 """The job list in a sweep folder: one JSON object per line."""
 RESULTS = "results"
 """The folder of a sweep that holds ``<id>.pt`` results and ``<id>.failed.json`` records."""
-FORMAT = 4
+FORMAT = 3
 """Version of the result files' layout; :func:`load_result` refuses others."""
 
 
@@ -267,8 +268,7 @@ def save_result(directory: str | os.PathLike, result: JobResult) -> Path:
     """Write ``directory/results/<id>.pt`` atomically (a killed write leaves no file) and
     remove the job's failure record, if an earlier try left one."""
     layers = {name: _tensors(r) for name, r in result.results.items()}
-    labels = {name: {k: list(v) for k, v in r.labels.items()} for name, r in result.results.items()}
-    meta = {"format": FORMAT, "job": result.job.spec(), "run": result.run(), "labels": labels}
+    meta = {"format": FORMAT, "job": result.job.spec(), "run": result.run()}
     payload = {**meta, "layers": layers, "digest": _digest(meta, layers)}
     path = atomic_write(result_path(directory, result.job), lambda tmp: torch.save(payload, tmp))
     failure_path(directory, result.job).unlink(missing_ok=True)
@@ -286,7 +286,7 @@ def load_result(path: str | os.PathLike) -> JobResult:
     remedy = f"delete it and run `python -m depthrep sweep run {path.parent.parent}` again to redo the job"
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        meta = {k: payload[k] for k in ("format", "job", "run")} | {"labels": payload.get("labels")}
+        meta = {k: payload[k] for k in ("format", "job", "run")}
         layers = payload["layers"]
         digest = payload["digest"]
     except Exception as err:  # torch raises several types for truncated or foreign files
@@ -296,8 +296,9 @@ def load_result(path: str | os.PathLike) -> JobResult:
         raise CorruptResultError(f"{path} has result format {meta['format']}, not {FORMAT}: {remedy}.")
     if _digest(meta, layers) != digest:
         raise CorruptResultError(f"{path} does not match its SHA-256 digest (altered or damaged): {remedy}.")
-    results = {name: _result(name, t, meta["labels"][name]) for name, t in layers.items()}
-    return JobResult(job=Job.from_spec(meta["job"], str(path)), results=results, **meta["run"])
+    job = Job.from_spec(meta["job"], str(path))
+    results = {name: _result(name, t, run_labels(1, job.seed)) for name, t in layers.items()}
+    return JobResult(job=job, results=results, **meta["run"])
 
 
 def save_failure(directory: str | os.PathLike, job: Job, error: BaseException, seconds: float) -> Path:
@@ -320,11 +321,11 @@ def _tensors(result: InversionResult) -> dict:
     }  # fmt: skip
 
 
-def _result(layer: str, t: dict, labels: dict[str, list]) -> InversionResult:
+def _result(layer: str, t: dict, labels: dict[str, tuple]) -> InversionResult:
     history = History(t["history_step"], t["history_input_distance"], t["history_embedding_distance"])
     return InversionResult(
         layer=layer, **{n: t[n] for n in PER_MEMBER}, history=history, steps=int(t["steps"]),
-        labels={k: tuple(v) for k, v in labels.items()},
+        labels=labels,
     )  # fmt: skip
 
 

@@ -30,9 +30,8 @@ from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 from PIL import Image
 
 from .grid import LayerGrid, Reconstructions, Results, layer_grid
-from .plot import VIEW_SIDE, enlarged, to_picture
+from .plot import VIEW_SIDE, enlarged, figure_png, to_picture
 from .results import InversionResult
-from .views import figure_png
 
 __all__ = ["LayerGrid", "LayerPicker", "Reconstructions", "layer_grid", "layer_picker"]
 

@@ -1,11 +1,13 @@
 """Figures: reconstruction grids labelled with the paper's distances, curves and bars.
 
 Every function takes results (``{layer: InversionResult}``) and returns a matplotlib
-``Figure``; none calls ``plt.show()``.
+``Figure``; none calls ``plt.show()``. For widgets and pages: an image or a figure as PNG
+bytes, at the display size the explorer and the book's picker share (:data:`VIEW_SIDE`).
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -16,10 +18,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from .gains import Gains
-from .results import InversionResult
-
-Results = Mapping[str, InversionResult]
-
+from .results import InversionResult, Results
 
 VIEW_SIDE = 192
 """Pixels: images smaller than this are enlarged (nearest neighbour, whole factor) for display,
@@ -36,6 +35,40 @@ def enlarged(picture: Image.Image, side: int = VIEW_SIDE) -> tuple[int, int]:
     towards ``side`` (never shrunk)."""
     factor = max(1, side // min(picture.size))
     return picture.width * factor, picture.height * factor
+
+
+def png(image: torch.Tensor, side: int = VIEW_SIDE) -> bytes:
+    """``(3, H, W)`` in ``[0, 1]`` as PNG bytes, enlarged by a whole factor towards ``side``."""
+    picture = to_picture(image)
+    if enlarged(picture, side) != picture.size:
+        picture = picture.resize(enlarged(picture, side), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="png")
+    return buffer.getvalue()
+
+
+def figure_png(fig: Figure, dpi: int = 80, *, colours: int | None = None, close: bool = True) -> bytes:
+    """A figure as PNG bytes.
+
+    Args:
+        colours: keep this many colours (a palette PNG: about a quarter of the bytes of a
+            full-colour one, the same look for line plots); ``None``: full colour.
+        close: close the figure, so that no notebook shows it a second time (``False``: the
+            caller draws on it again and closes it).
+    """
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        if close:
+            plt.close(fig)
+    if colours is None:
+        return buffer.getvalue()
+    with Image.open(buffer) as im:
+        small = im.convert("RGB").quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
+    out = io.BytesIO()
+    small.save(out, format="png", optimize=True)
+    return out.getvalue()
 
 
 def to_numpy_image(image: torch.Tensor) -> np.ndarray:

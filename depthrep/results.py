@@ -119,7 +119,7 @@ class InversionResult(Labelled):
             LabelError: a label no member carries, or a value none has; the message lists them.
         """
         if members is None:
-            members = self.keep(**labels) if labels else slice(None)
+            members = self._positions(**labels) if labels else slice(None)
         elif labels:
             raise TypeError("select takes members or labels, not both")
         index = members if isinstance(members, slice) else list(members)
@@ -182,6 +182,10 @@ class InversionResult(Labelled):
     def relative_embedding_distance(self) -> torch.Tensor:
         """``(B,)``: ``m_g / ||O(a)||``, comparable across layers and models."""
         return self.embedding_distance / self.target_norm
+
+
+Results = Mapping[str, InversionResult]
+"""``{layer: InversionResult}``, as :func:`depthrep.invert` returns it."""
 
 
 DISTANCES = (

@@ -22,9 +22,7 @@ from torch import nn
 from .invert import invert
 from .jobs import Job
 from .models import load_model
-from .results import InversionResult
-
-Results = dict[str, InversionResult]
+from .results import Results
 
 RECORDS = 40
 """Records per run: how often a view is redrawn (and at least every :data:`STOP_EVERY` steps)."""
@@ -88,7 +86,8 @@ class Session:
     ) -> Results | None:
         """Run ``job`` on ``target`` ``(1, 3, size, size)``: ``on_load`` before its model loads,
         ``on_record`` at every record, then ``on_end`` (or ``on_error`` with what went wrong:
-        the run's errors never reach the caller's thread).
+        the run's errors never reach the caller's thread). The callbacks run while
+        :attr:`running` is still true, so a run cannot start before they have drawn.
 
         Returns the results when the run happens in this thread (``wait=True`` or
         ``threaded=False``), else ``None`` at once (see :meth:`wait`).
@@ -129,6 +128,7 @@ class Session:
         return self._net[1]
 
     def _work(self, job: Job, target: torch.Tensor, on_load, on_record, on_end, on_error) -> None:
+        """The run and its callbacks; :attr:`running` stays true until the last callback returns."""
         start = time.perf_counter()
 
         def record(step: int, results: Results) -> bool:
@@ -137,21 +137,21 @@ class Session:
             return self._stop.is_set()
 
         try:
-            on_load(job)
-            net = self.model(job)
-            self.results = invert(
-                net, target, list(job.layers), job.steps, seed=job.seed, method=job.method,
-                precision=job.precision, record_every=record_every(job.steps), progress=False,
-                callback=record,
-            )  # fmt: skip
-            finished = Finished(job, target, self.results, net, time.perf_counter() - start)
-        except Exception as err:  # reported to on_error: a face shows it, never the kernel
-            self.results = None
+            try:
+                on_load(job)
+                net = self.model(job)
+                self.results = invert(
+                    net, target, list(job.layers), job.steps, seed=job.seed, method=job.method,
+                    precision=job.precision, record_every=record_every(job.steps), progress=False,
+                    callback=record,
+                )  # fmt: skip
+            except Exception as err:  # reported to on_error: a face shows it, never the kernel
+                self.results = None
+                on_error(err)
+                return
+            try:
+                on_end(Finished(job, target, self.results, net, time.perf_counter() - start))
+            except Exception as err:
+                on_error(err)
+        finally:  # also when interrupted (Ctrl-C in a run that blocks): the next run may start
             self._running = False
-            on_error(err)
-            return
-        self._running = False
-        try:
-            on_end(finished)
-        except Exception as err:
-            on_error(err)

@@ -1,24 +1,22 @@
-"""What the explorer shows, as plain values: PNG bytes of images and figures, the distance
+"""What the explorer shows, as plain values: PNG bytes of its pictures and plots, the distance
 table and the status lines. No widget here: :mod:`depthrep.widgets` puts these values into
-its views, and the book's static picker (:mod:`depthrep.picker`) encodes its figures here too.
+its views.
 """
 
 from __future__ import annotations
 
 import html
-import io
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import torch
-from matplotlib.figure import Figure
-from PIL import Image
 
-from .jobs import Job
-from .plot import VIEW_SIDE, enlarged, plot_history, show_reconstructions, to_picture
-from .results import InversionResult
-from .session import Finished
+from .models import model_device
+from .plot import VIEW_SIDE, figure_png, plot_history, png, show_reconstructions
+from .results import Results
 
-Results = dict[str, InversionResult]
+if TYPE_CHECKING:
+    from .jobs import Job
+    from .session import Finished
 
 DISTANCE_COLUMNS = {
     "m_i": "m<sub>i</sub>",
@@ -29,40 +27,6 @@ DISTANCE_COLUMNS = {
     "psnr": "PSNR dB",
 }
 """The explorer's table: :meth:`InversionResult.summary` keys and their headings."""
-
-
-def png(image: torch.Tensor, side: int = VIEW_SIDE) -> bytes:
-    """``(3, H, W)`` in ``[0, 1]`` as PNG bytes, enlarged by a whole factor towards ``side``."""
-    picture = to_picture(image)
-    if enlarged(picture, side) != picture.size:
-        picture = picture.resize(enlarged(picture, side), Image.Resampling.NEAREST)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="png")
-    return buffer.getvalue()
-
-
-def figure_png(fig: Figure, dpi: int = 80, *, colours: int | None = None, close: bool = True) -> bytes:
-    """A figure as PNG bytes.
-
-    Args:
-        colours: keep this many colours (a palette PNG: about a quarter of the bytes of a
-            full-colour one, the same look for line plots); ``None``: full colour.
-        close: close the figure, so that no notebook shows it a second time (``False``: the
-            caller draws on it again and closes it).
-    """
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    finally:
-        if close:
-            plt.close(fig)
-    if colours is None:
-        return buffer.getvalue()
-    with Image.open(buffer) as im:
-        small = im.convert("RGB").quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
-    out = io.BytesIO()
-    small.save(out, format="png", optimize=True)
-    return out.getvalue()
 
 
 def row(images: list[torch.Tensor], gap: int = 2) -> torch.Tensor:
@@ -116,7 +80,7 @@ def record_line(job: Job, step: int, results: Results) -> str:
     return f"Step {step} of {job.steps}: {largest}. Press Stop to end the run here."
 
 
-def end_line(finished: Finished, device: torch.device) -> str:
+def end_line(finished: Finished) -> str:
     """The status line when a run has ended: its steps, time and device, and any divergence (HTML)."""
     job, results = finished.job, finished.results
     steps = next(iter(results.values())).steps
@@ -128,4 +92,5 @@ def end_line(finished: Finished, device: torch.device) -> str:
         if diverged
         else ""
     )
+    device = model_device(finished.model)
     return f"{how} in {finished.seconds:.1f} s on {device}, {job.method} optimiser.{warning}"

@@ -25,12 +25,12 @@ import ipywidgets as W
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from . import views
+from . import plot, views
 from .images import ImageError, load_image, samples
 from .jobs import Job
 from .layers import layers
 from .methods import METHODS
-from .models import available_weights, model_device, model_names
+from .models import available_weights, model_names
 from .results import InversionResult
 from .session import Finished, Refused, Session
 
@@ -89,7 +89,7 @@ class Explorer:
         self.method = W.Dropdown(options=list(METHODS), value=method, description="optimiser", style=wide)
         self.run_button = W.Button(description="Run", button_style="success", icon="play")
         self.message = W.HTML()
-        blank = views.png(torch.full((3, 8, 8), 0.94))
+        blank = plot.png(torch.full((3, 8, 8), 0.94))
         self.target_view = W.Image(value=blank, format="png")
         self.reconstruction_view = W.Image(value=blank, format="png")
         self.curves_view = W.Image(value=blank, format="png", layout=W.Layout(max_width="100%"))
@@ -208,7 +208,7 @@ class Explorer:
         if len(results) > 1:
             self.grid_view.value = views.grid_png(finished)
         self.grid_view.layout.display = None if len(results) > 1 else "none"
-        self._say(views.end_line(finished, model_device(finished.model)))
+        self._say(views.end_line(finished))
         self._set_running(False)
 
     def _on_error(self, err: Exception) -> None:
@@ -256,7 +256,7 @@ class Explorer:
         source = self._uploads.get(self.image.value, self.image.value)
         self.target = None
         self.target = load_image(source, self.size.value)
-        self.target_view.value = views.png(self.target[0])
+        self.target_view.value = plot.png(self.target[0])
 
     def _on_upload(self, change) -> None:
         if not change["new"]:

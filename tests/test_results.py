@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -68,6 +69,37 @@ def test_bad_labels_are_refused_with_what_there_is(two_runs):
         depthrep.concat_results(two_runs, seed=[7, 8])
     with pytest.raises(ValueError, match="different labels"):
         depthrep.concat_results([depthrep.concat_results([two_runs[0]], model=["a"]), two_runs[1]])
+
+
+def test_members_alike_after_a_join_are_refused_and_label_values_are_plain(two_runs):
+    with pytest.raises(ValueError, match=r"same labels \{'target': 0, 'seed': 0\}: add a label"):
+        depthrep.concat_results([two_runs[0], two_runs[0]])  # two runs of one image and seed
+    joined = depthrep.concat_results([two_runs[0], two_runs[0]], lr=[torch.tensor(0.1), np.float64(0.2)])
+    assert joined["conv1"].labels["lr"] == (pytest.approx(0.1), 0.2)
+    assert all(type(v) is float for v in joined["conv1"].labels["lr"])  # numbers, not tensors
+    assert joined["conv1"].select(lr=0.2).labels["lr"] == (0.2,)
+    with pytest.raises(ValueError, match="plain values"):
+        depthrep.concat_results([two_runs[0], two_runs[0]], lr=[[0.1], [0.2]])
+
+
+def test_a_combination_no_member_has_is_refused(two_runs):
+    joined = depthrep.concat_results(two_runs, start=["x", "y"])["conv3"]
+    with pytest.raises(depthrep.LabelError, match="seed=0, start='y' together"):
+        joined.select(seed=0, start="y")
+
+
+def test_the_callback_sees_labelled_results(resnet18, hopper32):
+    pair = torch.cat([hopper32, hopper32.flip(-1)])
+    for budget, expected in ((None, {(0, 1)}), (1, {(0,), (1,)})):  # 1 byte: a chunk per layer and image
+        seen = []
+
+        def callback(step, results, seen=seen):
+            seen.extend((r.labels["target"], r.labels["seed"]) for r in results.values())
+
+        depthrep.invert(resnet18, pair, ["conv1", "conv2"], 2, seed=4, callback=callback, progress=False,
+                        memory_budget=budget)  # fmt: skip
+        assert {target for target, _ in seen} == expected
+        assert all(seeds == (4,) * len(target) for target, seeds in seen)
 
 
 def test_concat_refuses_runs_recorded_at_different_steps(resnet18, hopper32, two_runs):

@@ -8,8 +8,9 @@ import torch
 
 import depthrep
 from depthrep.jobs import Job
+from depthrep.plot import png
 from depthrep.session import STOP_EVERY, Refused, Session, record_every
-from depthrep.views import distance_table, end_line, png, reconstructions_png
+from depthrep.views import distance_table, end_line, reconstructions_png
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def test_a_session_runs_the_inversion_a_script_would(job, device, hopper32):
     assert [step for step, _ in records] == list(range(7)) and records[0][1] == ["conv1", "conv3"]
     assert ended[0].results is results and ended[0].job is job and ended[0].seconds > 0
     assert ended[0].target is hopper32
-    assert "6 steps in" in end_line(ended[0], device) and "Stopped" not in end_line(ended[0], device)
+    assert "6 steps in" in end_line(ended[0]) and "Stopped" not in end_line(ended[0])
 
 
 def test_record_every_is_about_forty_records_and_at_most_the_stop_interval():
@@ -50,7 +51,7 @@ def test_stop_ends_a_threaded_run_at_its_next_record_and_keeps_what_it_reached(j
     session.stop()
     assert session.wait(timeout=60), "stop did not end the run within 60 s"
     assert not session.running and ended[0].results["conv1"].steps < 100_000
-    assert "Stopped at step" in end_line(ended[0], torch.device("cpu"))
+    assert "Stopped at step" in end_line(ended[0])
 
 
 def test_errors_reach_on_error_not_the_caller(job, device, hopper32):
@@ -82,3 +83,18 @@ def test_the_views_show_the_results_values(job, device, hopper32):
     assert f"<td>{float(results['conv3'].input_distance[0]):.3g}</td>" in table
     wide = reconstructions_png(job, results)
     assert wide != png(results["conv1"].image[0])
+
+
+def test_running_holds_while_the_views_draw_and_ends_even_on_an_interrupt(job, device, hopper32):
+    session = Session(device, threaded=False)
+    during = []
+    session.start(job, hopper32, on_end=lambda _: during.append(session.running))
+    assert during == [True] and not session.running
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        session.start(job, hopper32, on_record=interrupt)
+    assert not session.running  # the next run may start
+    assert session.start(job, hopper32) is not None
