@@ -14,24 +14,20 @@ it should become a default only where it wins on every model and seed.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from timing import step_seconds, timed
 
 import depthrep
 
 
 def seconds(model, image, layers, steps, method) -> tuple[float, dict]:
-    start = time.perf_counter()
-    results = depthrep.invert(model, image, layers, steps, method=method, progress=False)
-    return time.perf_counter() - start, results
+    return timed(lambda: depthrep.invert(model, image, layers, steps, method=method, progress=False))
 
 
-def per_step(model, image, layers, method, steps=6) -> float:
-    """Seconds per step of ``method`` at ``image``'s size (setup taken out: 2 steps subtracted)."""
-    return (seconds(model, image, layers, steps, method)[0] - seconds(model, image, layers, 2, method)[0]) / (
-        steps - 2
-    )
+def per_step(model, image, layers, method) -> float:
+    """Seconds per step of ``method`` at ``image``'s size, setup taken out."""
+    return step_seconds(lambda n: depthrep.invert(model, image, layers, n, method=method, progress=False))[0]
 
 
 def main(argv=None):

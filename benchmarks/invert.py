@@ -29,6 +29,7 @@ import time
 from functools import partial
 
 import torch
+from timing import sync, timed
 from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.transforms.v2 import functional as TF
 
@@ -92,17 +93,9 @@ def raw(model, image, layers, steps, device):
 
 
 def ours(model, image, layers, steps, device, precision="float32"):
-    sync(device)
-    start = time.perf_counter()
-    results = depthrep.invert(model, image, layers, steps, progress=False, precision=precision)
-    sync(device)
-    per_step = (time.perf_counter() - start) / steps
-    return per_step, {n: float(r.relative_embedding_distance) for n, r in results.items()}
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    run = partial(depthrep.invert, model, image, layers, steps, progress=False, precision=precision)
+    seconds, results = timed(run, device)
+    return seconds / steps, {n: float(r.relative_embedding_distance) for n, r in results.items()}
 
 
 def setup_and_steps(model_name, image, layers, steps, device, rounds=2):
@@ -131,15 +124,6 @@ def setup_and_steps(model_name, image, layers, steps, device, rounds=2):
         step.append((total - cached[-1]) / steps)
         floor.append(timed(bare, device)[0] / steps)
     return first, min(cached), min(step), min(floor)
-
-
-def timed(work, device):
-    """``(seconds, value)`` of ``work()``, the device synchronised on both sides."""
-    sync(device)
-    start = time.perf_counter()
-    value = work()
-    sync(device)
-    return time.perf_counter() - start, value
 
 
 def end_to_end(args, device):

@@ -11,18 +11,13 @@ one-off setup is printed apart. The total multiplies it by the jobs ``depthrep s
 from __future__ import annotations
 
 import argparse
-import time
+from functools import partial
 
 import torch
+from timing import step_seconds
 
 import depthrep
 from depthrep.jobs import plan
-
-
-def seconds(model, image, layers, steps: int) -> float:
-    start = time.perf_counter()
-    depthrep.invert(model, image, layers, steps, seed=0, progress=False)
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -39,8 +34,8 @@ def main() -> None:
     for name in p.models:
         model = depthrep.load_model(name, seed=0, device=args.device)
         layers = depthrep.layers(model)
-        short, long = seconds(model, image, layers, 2), seconds(model, image, layers, 6)
-        step = (long - short) / 4
+        run = partial(depthrep.invert, model, image, layers, progress=False)
+        step, short = step_seconds(run)
         count = sum(job.model == name for job in jobs)
         total += count * (short + (p.steps - 2) * step)
         hours = count * p.steps * step / 3600
