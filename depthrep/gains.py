@@ -29,7 +29,7 @@ from torch.func import jvp, vjp
 from .distances import norm
 from .encoder import encoder_for
 from .images import check_image
-from .labels import Labelled
+from .labels import Labelled, join, run_labels
 from .models import load_model, model_device
 from .results import InversionResult
 from .streams import generator
@@ -162,10 +162,7 @@ def gains_over_seeds(
     if not results:
         raise ValueError("gains_over_seeds needs the results of at least one layer")
     first = next(iter(results.values()))
-    expected = {
-        "seed": sum(((s,) * targets for s in seeds), ()),
-        "target": tuple(range(targets)) * len(seeds),
-    }
+    expected = join([run_labels(targets, s) for s in seeds], [targets] * len(seeds))  # invert_over_seeds'
     if any(first.labels.get(label) != values for label, values in expected.items()):
         there = {label: first.labels.get(label) for label in expected}
         raise ValueError(f"results do not hold one member per seed of {seeds} and image ({targets}): {there}")
