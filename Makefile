@@ -15,8 +15,17 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
+# Free disk (GB) a new .venv needs: torch 2.14.1 for x86_64 is a CUDA build, and its NVIDIA
+# libraries and Triton are 4 of the 6.2 GB measured (`du -sh .venv`), needed even on a CPU.
+VENV_GB ?= 7
+
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || { \
+	  free=$$(df -Pk "$$(dirname $(VENV))" | awk 'NR == 2 { print int($$4 / 1048576) }'); \
+	  if [ "$$free" -lt $(VENV_GB) ]; then \
+	    echo "setup: $$free GB free for $(VENV), which needs about $(VENV_GB) GB (torch with its CUDA libraries):"; \
+	    echo "       free some space, or put it on a larger disk: make VENV=/path/to/.venv ..."; exit 1; fi; \
+	  $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q -e ".[book,test]"
 	@touch $@
 

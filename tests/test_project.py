@@ -47,6 +47,24 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+def test_setup_refuses_a_disk_too_small_for_the_venv_and_says_how_much_it_needs(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        import pytest
+
+        pytest.skip("no make on this machine")
+    venv = tmp_path / ".venv"
+    done = subprocess.run(
+        ["make", "-C", str(ROOT), "setup", f"VENV={venv}", "VENV_GB=1000000"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "needs about 1000000 GB" in done.stdout and "GB free" in done.stdout
+    assert not venv.exists(), "nothing is installed when the disk is too small"
+
+
 def test_public_api_resolves_and_widgets_load_only_when_asked_for():
     import subprocess
     import sys
