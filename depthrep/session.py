@@ -34,6 +34,11 @@ class Refused(ValueError):
     """A run that cannot start with these settings; the message says what to change."""
 
 
+class ViewFailed(RuntimeError):
+    """A callback failed (drawing a record or the end), not the inversion: the session's
+    :attr:`Session.results` keep what the run reached, and ``__cause__`` is the callback's error."""
+
+
 def record_every(steps: int) -> int:
     """Steps between records of a run of ``steps``: about :data:`RECORDS`, at most :data:`STOP_EVERY`."""
     return max(1, min(steps // RECORDS, STOP_EVERY))
@@ -86,7 +91,8 @@ class Session:
     ) -> Results | None:
         """Run ``job`` on ``target`` ``(1, 3, size, size)``: ``on_load`` before its model loads,
         ``on_record`` at every record, then ``on_end`` (or ``on_error`` with what went wrong:
-        the run's errors never reach the caller's thread). The callbacks run while
+        the run's errors never reach the caller's thread; a callback's own error arrives as
+        :class:`ViewFailed`, and a failing ``on_record`` ends the run). The callbacks run while
         :attr:`running` is still true, so a run cannot start before they have drawn.
 
         Returns the results when the run happens in this thread (``wait=True`` or
@@ -133,7 +139,7 @@ class Session:
 
         def record(step: int, results: Results) -> bool:
             self.results = results
-            on_record(job, step, results)
+            _call(on_record, f"drawing step {step}", job, step, results)
             return self._stop.is_set()
 
         try:
@@ -146,12 +152,22 @@ class Session:
                     callback=record,
                 )  # fmt: skip
             except Exception as err:  # reported to on_error: a face shows it, never the kernel
-                self.results = None
+                if not isinstance(err, ViewFailed):
+                    self.results = None
                 on_error(err)
                 return
             try:
-                on_end(Finished(job, target, self.results, net, time.perf_counter() - start))
-            except Exception as err:
+                finished = Finished(job, target, self.results, net, time.perf_counter() - start)
+                _call(on_end, "drawing the end", finished)
+            except ViewFailed as err:
                 on_error(err)
         finally:  # also when interrupted (Ctrl-C in a run that blocks): the next run may start
             self._running = False
+
+
+def _call(callback: Callable, what: str, *args) -> None:
+    """``callback(*args)``, its errors raised as :class:`ViewFailed` that say ``what`` failed."""
+    try:
+        callback(*args)
+    except Exception as err:
+        raise ViewFailed(f"{what} failed: {type(err).__name__}: {err}") from err

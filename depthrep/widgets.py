@@ -32,7 +32,7 @@ from .layers import layers
 from .methods import METHODS
 from .models import available_weights, model_names
 from .results import InversionResult
-from .session import Finished, Refused, Session
+from .session import Finished, Refused, Session, ViewFailed
 
 CURVES_EVERY_S = 2.0
 """Seconds between redraws of the curves while a run goes on (drawing them takes ~0.1 s)."""
@@ -212,7 +212,10 @@ class Explorer:
         self._set_running(False)
 
     def _on_error(self, err: Exception) -> None:
-        self._error(f"The run failed: {type(err).__name__}: {err}")
+        if isinstance(err, ViewFailed):  # the inversion was fine; its pictures were not
+            self._error(f"The run's pictures could not be drawn ({err}); its results are in .results.")
+        else:
+            self._error(f"The run failed: {type(err).__name__}: {err}")
         self._set_running(False)
 
     def _set_running(self, running: bool) -> None:

@@ -9,7 +9,7 @@ import torch
 import depthrep
 from depthrep.jobs import Job
 from depthrep.plot import png
-from depthrep.session import STOP_EVERY, Refused, Session, record_every
+from depthrep.session import STOP_EVERY, Refused, Session, ViewFailed, record_every
 from depthrep.views import distance_table, end_line, reconstructions_png
 
 
@@ -62,11 +62,17 @@ def test_errors_reach_on_error_not_the_caller(job, device, hopper32):
     assert isinstance(errors[0], depthrep.MethodError) and not session.running
     assert session.results is None
 
-    def broken_view(_):
-        raise RuntimeError("drawing failed")
+    def broken_view(*_):
+        raise RuntimeError("no canvas")
 
     session.start(job, hopper32, on_end=broken_view, on_error=errors.append)
-    assert str(errors[1]) == "drawing failed" and not session.running
+    assert isinstance(errors[1], ViewFailed)
+    assert str(errors[1]) == "drawing the end failed: RuntimeError: no canvas"
+    assert session.results["conv3"].steps == 6 and not session.running  # the run's results stand
+
+    session.start(job, hopper32, on_record=broken_view, on_error=errors.append)
+    assert isinstance(errors[2], ViewFailed) and str(errors[2]).startswith("drawing step 0 failed")
+    assert isinstance(errors[2].__cause__, RuntimeError) and session.results is not None
 
 
 def test_the_model_is_loaded_once_for_jobs_on_the_same_model(job, device):

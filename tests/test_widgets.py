@@ -178,3 +178,16 @@ def test_running_is_the_sessions_state_not_the_buttons_label(explorer):
     assert not explorer.running and not explorer.session.running
     explorer.run_button.click()  # so the click runs, as it would from "Run"
     assert explorer.results is not None and explorer.run_button.description == "Run"
+
+
+def test_a_drawing_that_fails_is_not_reported_as_a_failed_run(explorer, monkeypatch):
+    def broken(*_):
+        raise RuntimeError("no canvas")
+
+    monkeypatch.setattr(depthrep.views, "distance_table", broken)
+    explorer.layer.value = "conv1"
+    explorer.run_button.click()
+    message = explorer.message.value
+    assert "pictures could not be drawn" in message and "no canvas" in message
+    assert "The run failed" not in message
+    assert explorer.results["conv1"].steps == 4 and explorer.run_button.description == "Run"
