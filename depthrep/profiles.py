@@ -1,9 +1,9 @@
 """Run profiles: the sizes every notebook runs at, defined once.
 
-- ``ci``: a 2-core CPU, every notebook together in a few minutes; small images, few
-  steps, but chosen so that each figure still shows its claim.
-- ``laptop`` (the notebooks' default): meaningful figures on a laptop CPU, a few minutes
-  a notebook.
+- ``ci``: a 2-core CPU, every notebook together in 12 to 20 minutes with the models
+  cached; small images, few steps, but chosen so that each figure still shows its claim.
+- ``laptop`` (the notebooks' default): readable figures on a laptop CPU, one to forty
+  minutes a chapter on 2 cores (about two hours in all; the rerun page has each).
 - ``paper``: the paper's sizes and iteration counts (299 px, thousands to 100,000+
   iterations); a GPU expected.
 
