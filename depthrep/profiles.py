@@ -1,9 +1,10 @@
 """Run profiles: the sizes every notebook runs at, defined once.
 
-- ``ci``: a 2-core CPU, every notebook together in 12 to 20 minutes with the models
-  cached; small images, few steps, but chosen so that each figure still shows its claim.
-- ``laptop`` (the notebooks' default): readable figures on a laptop CPU, one to forty
-  minutes a chapter on 2 cores (about two hours in all; the rerun page has each).
+- ``ci``: a 2-core CPU, every notebook together as the quick check; small images, few
+  steps, but chosen so that each figure still shows its claim.
+- ``laptop`` (the notebooks' default): readable figures on a laptop CPU, hours on 2 cores.
+
+How long each takes is measured on the book's rerun page ("How long it takes"), not here.
 - ``paper``: the paper's sizes and iteration counts (299 px, thousands to 100,000+
   iterations); a GPU expected.
 
