@@ -2,11 +2,15 @@
 
 - ``ci``: a 2-core CPU, every notebook together as the quick check; small images, few
   steps, but chosen so that each figure still shows its claim.
-- ``laptop`` (the notebooks' default): readable figures on a laptop CPU, hours on 2 cores.
-
-How long each takes is measured on the book's rerun page ("How long it takes"), not here.
+- ``laptop`` (the notebooks' default): readable figures on a laptop CPU; larger images, a
+  third ResNet, longer runs and better-trained local models than ``ci``, sized for a whole
+  book in about 25 minutes on 2 cores with the models cached.
+- ``workstation``: larger images and more steps than ``laptop``, a third target and world
+  seed: sharper figures for a CPU with more cores or more time (hours on 2 cores).
 - ``paper``: the paper's sizes and iteration counts (299 px, thousands to 100,000+
   iterations); a GPU expected.
+
+How long each takes is measured on the book's rerun page ("How long it takes"), not here.
 
 A notebook's ``parameters`` cell names the profile (papermill: ``-p profile ci``) and may
 override single fields: ``get_profile("ci", steps=400)``.
@@ -86,7 +90,14 @@ PROFILES: dict[str, Profile] = {
         judge_steps=2400,
     ),
     "laptop": Profile(
-        name="laptop", purpose="readable figures on a laptop", size=128, steps=300,
+        name="laptop", purpose="readable figures on a laptop", size=80, steps=150,
+        models=("resnet18", "resnet50", "resnet152"), images=("grace_hopper", "rocket"), seeds=(0, 1),
+        run_steps=400, run_budgets=(20, 200, 2000), fc_size=12, fc_steps=2000, fc_budgets=(100, 1000, 6000),
+        weights="local", trained_model="resnet18", train_size=64, train_steps=1000, train_seeds=(0, 1),
+        world_size=32, world_steps=1000, world_seeds=(0, 1), judge_steps=3000,
+    ),
+    "workstation": Profile(
+        name="workstation", purpose="larger figures on a CPU with time to spare", size=128, steps=300,
         models=("resnet18", "resnet50", "resnet152"),
         images=("grace_hopper", "chelsea", "rocket"), seeds=(0, 1), run_steps=600,
         run_budgets=(30, 300, 3000), fc_size=16, fc_steps=3000, fc_budgets=(100, 1000, 8000),

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from depthrep import get_profile, report
+from depthrep import PROFILES, get_profile, report
 from depthrep.report import CLAIMS_MIME
 from depthrep.run import NOTEBOOKS, notebooks
 
@@ -77,7 +77,7 @@ def test_runner_only_output_is_dropped_from_pages():
     assert CLAIMS_MIME in extension.RUNNER_ONLY
 
 
-@pytest.mark.parametrize("profile", ["ci", "laptop", "paper"])
+@pytest.mark.parametrize("profile", list(PROFILES))  # each has its sentence on the scale
 def test_each_chapter_says_which_run_made_it(profile):
     extension = load(ROOT / "book" / "_ext" / "depthrep_book.py")
     run = report.Run(get_profile(profile), torch.device("cpu"), 1764044400.0)  # 2025-11-25 04:20 UTC

@@ -3,15 +3,23 @@ import pytest
 from depthrep import PROFILES, get_profile
 
 
-def test_three_profiles_grow_in_size():
-    ci, laptop, paper = (PROFILES[n] for n in ("ci", "laptop", "paper"))
-    for field in ("size", "steps", "run_steps", "fc_size", "fc_steps"):
-        assert getattr(ci, field) <= getattr(laptop, field) <= getattr(paper, field), field
+def test_profiles_grow_in_size():
+    order = [PROFILES[n] for n in ("ci", "laptop", "workstation", "paper")]
+    assert list(PROFILES) == [p.name for p in order]  # the book's table lists them small to large
+    sizes = ("size", "steps", "run_steps", "fc_size", "fc_steps", "train_steps", "world_steps", "judge_steps")
+    for field in sizes:
+        values = [getattr(p, field) for p in order]
+        assert values == sorted(values), field
+    for field in ("models", "images", "seeds", "run_budgets", "world_seeds"):
+        values = [len(getattr(p, field)) for p in order]
+        assert values == sorted(values), field
+    paper = PROFILES["paper"]
     assert paper.size == 299 and paper.fc_size == 29  # the paper's sizes
     assert all(len(p.seeds) >= 2 for p in PROFILES.values())  # every claim is checked on two seeds at least
-    for p in (ci, laptop, paper):  # the budgets span two orders of magnitude, growing with the profile
+    for p in order:  # the budgets span two orders of magnitude, growing with the profile
         assert p.run_budgets == tuple(sorted(p.run_budgets)) and p.run_budgets[-1] >= 100 * p.run_budgets[0]
-    assert ci.run_budgets[-1] <= laptop.run_budgets[-1] <= paper.run_budgets[-1]
+    budgets = [p.run_budgets[-1] for p in order]
+    assert budgets == sorted(budgets)
 
 
 def test_overrides_replace_fields_and_ignore_none():
@@ -21,7 +29,7 @@ def test_overrides_replace_fields_and_ignore_none():
 
 
 def test_unknown_profile_and_field_list_the_valid_ones():
-    with pytest.raises(ValueError, match="ci, laptop, paper"):
+    with pytest.raises(ValueError, match="ci, laptop, workstation, paper"):
         get_profile("huge")
     with pytest.raises(ValueError, match="Valid ones are"):
         get_profile("ci", stepz=3)

@@ -109,7 +109,7 @@ def test_sizes_resize_or_raise_image_error(size):
 @given(name=st.text(max_size=12))
 def test_unknown_names_list_the_valid_ones(name):
     if name not in depthrep.PROFILES:
-        with pytest.raises(ValueError, match="ci, laptop, paper"):
+        with pytest.raises(ValueError, match="ci, laptop, workstation, paper"):
             get_profile(name)
     if name not in depthrep.model_names() and depthrep.models.parse_fc_name(name) is None:
         with pytest.raises(UnknownModelError, match="resnet50"):

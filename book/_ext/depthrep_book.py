@@ -49,6 +49,7 @@ RUNNER_ONLY = (CLAIMS_MIME,)
 dropped before rendering (myst-nb would warn about a type it cannot render)."""
 SCALE = {
     "paper": "These figures are at the paper's scale.",
+    "workstation": "These figures are at workstation scale: larger than a laptop's, smaller than the paper's.",
     "laptop": "These figures are at laptop scale: smaller images and fewer steps than the paper's.",
     "ci": "These figures are at `ci` scale, the smallest: small images and few steps, just enough for "
     "each claim to show.",
