@@ -124,3 +124,23 @@ def test_the_readmes_labelled_members_example_runs(tmp_path, monkeypatch):
     assert list(joined.labels) == ["target", "seed", "model"]
     assert joined.mean_per("target", "reference_ratio").shape == (2,)
     assert joined.select(model="resnet50", seed=1).image.shape == (2, 3, 64, 64)
+
+
+def test_make_book_runs_two_notebooks_at_once_except_at_paper_scale():
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+
+    def command(*args):
+        make = ["make", "-n", "-C", str(ROOT), "notebooks", *args]
+        done = subprocess.run(make, capture_output=True, text=True)
+        return next(line for line in done.stdout.splitlines() if "depthrep.run" in line)
+
+    assert "--profile laptop" in command() and "--jobs 2" in command()
+    assert "--jobs 2" in command("PROFILE=ci") and "--jobs 2" in command("PROFILE=workstation")
+    assert "--jobs 1" in command("PROFILE=paper")  # one GPU, one kernel
+    assert "--jobs 3" in command("PROFILE=paper", "JOBS=3")
