@@ -3,10 +3,10 @@
 - ``ci``: a 2-core CPU, every notebook together as the quick check; small images, few
   steps, but chosen so that each figure still shows its claim.
 - ``laptop`` (the notebooks' default): readable figures on a laptop CPU; larger images, a
-  third ResNet, longer runs and better-trained local models than ``ci``, sized for a whole
-  book in about 25 minutes on 2 cores with the models cached.
+  third ResNet, longer runs and better-trained local models than ``ci``, sized for the
+  whole book on a 2-core laptop while the reader waits.
 - ``workstation``: larger images and more steps than ``laptop``, a third target and world
-  seed: sharper figures for a CPU with more cores or more time (hours on 2 cores).
+  seed: sharper figures for a CPU with more cores or more time.
 - ``paper``: the paper's sizes and iteration counts (299 px, thousands to 100,000+
   iterations); a GPU expected.
 

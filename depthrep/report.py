@@ -67,7 +67,7 @@ def start(profile: str | Profile = DEFAULT_PROFILE, **overrides) -> Run:
     """Begin a notebook run: resolve the profile and show what will produce the figures.
 
     Args:
-        profile: ``"ci"``, ``"laptop"`` or ``"paper"`` (see :mod:`depthrep.profiles`).
+        profile: a name in :data:`depthrep.PROFILES` (see :mod:`depthrep.profiles`).
         overrides: single profile fields to change; ``None`` values are ignored, so a
             notebook can pass its optional parameters straight through.
     """

@@ -127,6 +127,7 @@ def test_the_readmes_labelled_members_example_runs(tmp_path, monkeypatch):
 
 
 def test_make_book_runs_two_notebooks_at_once_except_at_paper_scale():
+    import os
     import shutil
     import subprocess
 
@@ -135,9 +136,13 @@ def test_make_book_runs_two_notebooks_at_once_except_at_paper_scale():
     if shutil.which("make") is None:
         pytest.skip("no make on this machine")
 
+    outer = ("PROFILE", "JOBS", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")  # as set by a `make test` around us
+    env = {k: v for k, v in os.environ.items() if k not in outer}
+
     def command(*args):
         make = ["make", "-n", "-C", str(ROOT), "notebooks", *args]
-        done = subprocess.run(make, capture_output=True, text=True)
+        done = subprocess.run(make, capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
         return next(line for line in done.stdout.splitlines() if "depthrep.run" in line)
 
     assert "--profile laptop" in command() and "--jobs 2" in command()

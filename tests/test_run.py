@@ -7,6 +7,7 @@ import nbformat
 import pytest
 
 from depthrep import run as runner
+from depthrep.profiles import DEFAULT
 
 START = "import depthrep\nrun = depthrep.start(profile)"
 
@@ -171,7 +172,9 @@ def test_longest_first_keeps_reading_order_for_notebooks_never_run(tmp_path):
 def test_a_first_run_is_ordered_by_the_committed_times():
     expected = runner._expected()
     names = {nb.name for nb in runner.notebooks()}
-    assert set(expected["ci"]) == names, "notebooks/seconds.json: copy a ci run's notebook-seconds.json"
+    assert {"ci", DEFAULT} <= set(expected), "make test and make book order a fresh clone"
+    for profile, seconds in expected.items():
+        assert set(seconds) == names, f"notebooks/seconds.json: copy a {profile} run's notebook-seconds.json"
     order = runner.longest_first(runner.notebooks(), expected["ci"])
     assert [expected["ci"][nb.name] for nb in order] == sorted(expected["ci"].values(), reverse=True)
 
