@@ -1,5 +1,5 @@
 """The book's configuration: every notebook is a chapter, nothing executes twice, the pages
-load their scripts locally, every citation resolves. CPU only, no build, a second or two."""
+load their scripts locally, every citation and page link resolves. CPU only, no build, a second or two."""
 
 import dataclasses
 import importlib.util
@@ -132,15 +132,35 @@ def test_launch_buttons_open_the_repository_notebooks():
     assert CONFIG["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
 
 
-def cited_keys() -> set[str]:
-    texts = [p.read_text() for p in (ROOT / "book").glob("*.md")]
+def page_texts() -> dict[str, str]:
+    """The prose of every page, by its name in ``_toc.yml``: the book's markdown pages and the
+    chapters' markdown cells."""
+    pages = {f"book/{p.stem}": p.read_text() for p in (ROOT / "book").glob("*.md")}
     for path in notebooks():
-        texts += [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+        prose = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+        pages[f"{path.parent.name}/{path.stem}"] = "\n".join(prose)
+    return pages
+
+
+def cited_keys() -> set[str]:
     keys = set()
-    for text in texts:
+    for text in page_texts().values():
         for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", text):
             keys.update(k.strip() for k in group.split(","))
     return keys
+
+
+def test_every_doc_link_names_a_page_of_the_book():
+    """``{doc}`/book/rerun``` from the root, ``{doc}`rerun``` beside the page: the build
+    with ``-W`` fails on any other, after every notebook has run."""
+    pages = set(toc_files())
+    wrong = []
+    for page, text in page_texts().items():
+        for target in re.findall(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`", text):
+            resolved = target.lstrip("/") if target.startswith("/") else f"{page.rsplit('/', 1)[0]}/{target}"
+            if resolved.removesuffix(".md").removesuffix(".ipynb") not in pages:
+                wrong.append(f"{page}: {target}")
+    assert not wrong, f"links to no page of _toc.yml: {wrong}"
 
 
 def test_every_citation_is_in_the_bibliography():
