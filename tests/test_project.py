@@ -1,14 +1,19 @@
 """Project set-up: dependency lists in sync, the CI entry point, the README's two commands."""
 
+import os
 import re
+import shutil
+import subprocess
 import textwrap
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
 
 
 def requirement(line: str) -> tuple[str, str]:
@@ -47,14 +52,8 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+@needs_make
 def test_setup_refuses_a_disk_too_small_for_the_venv_and_says_how_much_it_needs(tmp_path):
-    import shutil
-    import subprocess
-
-    if shutil.which("make") is None:
-        import pytest
-
-        pytest.skip("no make on this machine")
     venv = tmp_path / ".venv"
     done = subprocess.run(
         ["make", "-C", str(ROOT), "setup", f"VENV={venv}", "VENV_GB=1000000"],
@@ -126,16 +125,8 @@ def test_the_readmes_labelled_members_example_runs(tmp_path, monkeypatch):
     assert joined.select(model="resnet50", seed=1).image.shape == (2, 3, 64, 64)
 
 
+@needs_make
 def test_make_book_runs_two_notebooks_at_once_except_at_paper_scale():
-    import os
-    import shutil
-    import subprocess
-
-    import pytest
-
-    if shutil.which("make") is None:
-        pytest.skip("no make on this machine")
-
     outer = ("PROFILE", "JOBS", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")  # as set by a `make test` around us
     env = {k: v for k, v in os.environ.items() if k not in outer}
 
