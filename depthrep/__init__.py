@@ -11,6 +11,7 @@ and measure what was lost::
     depthrep.show_reconstructions(results, image)    # figure: one row, a column per layer
 """
 
+from .classify import classify, top_agreement, top_classes
 from .distances import embedding_distance, flat_distance, input_distance, shifted_reference
 from .divergence import DivergenceError, DivergenceWarning
 from .encoder import Encoder, encoder_for
@@ -37,8 +38,10 @@ from .models import (
     UnknownModelError,
     WeightsUnavailable,
     fc_name,
+    input_scaling,
     load_model,
     min_image_size,
+    model_device,
     model_names,
 )
 from .plot import (
@@ -105,6 +108,7 @@ __all__ = [
     "WorldPull",
     "ZeroEmbeddingWarning",
     "check",
+    "classify",
     "claim",
     "concat_results",
     "condition_numbers",
@@ -120,6 +124,7 @@ __all__ = [
     "get_method",
     "get_profile",
     "input_distance",
+    "input_scaling",
     "invert",
     "invert_fc",
     "invert_over_seeds",
@@ -135,6 +140,7 @@ __all__ = [
     "local_gains",
     "measure_pull",
     "min_image_size",
+    "model_device",
     "model_names",
     "neighbourhood_experiment",
     "node_names",
@@ -163,6 +169,8 @@ __all__ = [
     "start",
     "start_image",
     "table",
+    "top_agreement",
+    "top_classes",
     "trained_models",
     "world_judge",
     "world_models",

@@ -32,6 +32,7 @@ from torch.fx.experimental.optimization import fuse
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from .layers import resolve
+from .models import input_scaling
 from .precision import DTYPES
 
 
@@ -72,8 +73,10 @@ class Encoder:
     Args:
         model: a model in eval mode (see :func:`depthrep.load_model`).
         layers: layer names (see :func:`depthrep.layers`), any order.
-        normalize: subtract ImageNet's mean and divide by its std before the model
-            (the paper feeds raw ``[0, 1]`` pixels: off by default).
+        normalize: scale pixels as the model's weights expect before the model
+            (:func:`depthrep.models.input_scaling`: ImageNet's mean and std for torchvision's
+            weights, ``(x - 0.5) / 0.5`` for EfficientNet-Lite0); the paper feeds raw
+            ``[0, 1]`` pixels: off by default.
 
     Calling the encoder on ``x: (B, 3, H, W)`` returns ``{layer: (B, ...)}``.
     """
@@ -93,9 +96,7 @@ class Encoder:
         self.segments, segment_of_query = _split(graph_module)
         self.segment_of = {name: segment_of_query[node] for name, node in self.nodes.items()}
         self._query_of = self.nodes
-        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-        self._mean_std = (mean, std)
+        self._mean_std = input_scaling(model)
 
     @property
     def deepest_first(self) -> list[str]:

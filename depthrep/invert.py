@@ -125,7 +125,8 @@ def invert(
         steps: optimisation steps (the most any member runs, with ``stop``).
         seed: seeds the starting noise and the shifted input ``a'``.
         method: a preset name from :data:`depthrep.METHODS` or a :class:`Method`.
-        normalize: feed the model ImageNet-normalised pixels (off in the paper).
+        normalize: scale pixels as the model's weights expect (:func:`depthrep.models.input_scaling`;
+            off in the paper).
         record_every: steps between history records (default: about 50 records).
         shift_sigma: pixel noise of ``a'`` for the reference ``m_r``.
         precision: ``"float32"`` (the default, and what the book's claims are checked in),

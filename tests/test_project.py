@@ -31,6 +31,9 @@ def test_environment_yml_matches_pyproject():
     conda_side = [
         d for d in environment["dependencies"] if isinstance(d, str) and not d.startswith(("python", "pip"))
     ]
+    # Packages that are on PyPI only go under pip:, beside the editable install of depthrep
+    pip_only = [d for entry in environment["dependencies"] if isinstance(entry, dict) for d in entry["pip"]]
+    conda_side += [d for d in pip_only if not d.startswith("-")]
     # A package in two extras (submitit: `cluster` and `test`) is one conda dependency.
     assert sorted(set(map(requirement, conda_side))) == sorted(set(map(requirement, pip_side)))
     assert len(conda_side) == len(set(conda_side)), "environment.yml lists a dependency twice"
