@@ -87,7 +87,9 @@ def _efficientnet_lite(model: nn.Module) -> dict[str, str]:
     strides = [stage[0].depthwise.conv.stride[0] for _, stage in stages]
     ends = [name for (name, _), after in zip(stages, [*strides[1:], 2], strict=True) if after > 1]
     last = len(model.features) - 1
-    return {"stem": "features.0"} | {f"stage{n}": f"features.{n}" for n in ends} | {"head": f"features.{last}"}
+    return (
+        {"stem": "features.0"} | {f"stage{n}": f"features.{n}" for n in ends} | {"head": f"features.{last}"}
+    )
 
 
 def _convnext(model: nn.Module) -> dict[str, str]:

@@ -25,9 +25,13 @@ def photos():
 
 
 def test_logits_match_the_reference_package(lite, photos):
-    reference = pytest.importorskip("efficientnet_lite_pytorch").EfficientNet.from_pretrained(
-        "efficientnet-lite0", weights_path=str(efficientnet_lite.weights_file())
-    ).eval()
+    reference = (
+        pytest.importorskip("efficientnet_lite_pytorch")
+        .EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=str(efficientnet_lite.weights_file())
+        )
+        .eval()
+    )
     x = (photos - 0.5) / 0.5  # the reference takes scaled pixels
     with torch.no_grad():
         ours, theirs = lite(x.to(depthrep.model_device(lite))).cpu(), reference(x)
@@ -55,7 +59,10 @@ def test_the_weights_expect_pixels_scaled_about_one_half_not_imagenet_statistics
     names = ("grace_hopper", "chelsea", "coffee", "rocket", "camera", "astronaut")
     photos = torch.cat([depthrep.load_image(name, 224) for name in names]).to(depthrep.model_device(lite))
     stem = lite.features[0]
-    imagenet = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    imagenet = (
+        torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+        torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
+    )
 
     def mismatch(mean, std):
         with torch.no_grad():
@@ -94,7 +101,15 @@ def test_any_input_size_gives_ceil_halved_maps_and_traces(side):
 
 
 def test_layers_are_the_stem_each_resolution_end_and_the_head():
-    assert depthrep.layers("efficientnet_lite0") == ["stem", "stage1", "stage2", "stage3", "stage5", "stage7", "head"]
+    assert depthrep.layers("efficientnet_lite0") == [
+        "stem",
+        "stage1",
+        "stage2",
+        "stage3",
+        "stage5",
+        "stage7",
+        "head",
+    ]
 
 
 def test_untrained_twin_is_seeded_and_differs_from_the_trained_model(lite):
