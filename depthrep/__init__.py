@@ -12,7 +12,13 @@ and measure what was lost::
 """
 
 from .classify import classify, top_agreement, top_classes
-from .distances import embedding_distance, flat_distance, input_distance, shifted_reference
+from .distances import (
+    colour_matched_distance,
+    embedding_distance,
+    flat_distance,
+    input_distance,
+    shifted_reference,
+)
 from .divergence import DivergenceError, DivergenceWarning
 from .encoder import Encoder, encoder_for
 from .errors import DepthrepError
@@ -31,7 +37,7 @@ from .judge import WorldPull, judge_accuracy, measure_pull, world_targets
 from .labels import LabelError
 from .layers import UnknownLayerError, layers, node_names, relative_depth
 from .linear import condition_numbers, null_space_distance, preimage_of_circle, random_maps
-from .manifold import filter_roughness
+from .manifold import excess_kurtosis, filter_roughness, phase_randomise, spectral_slope
 from .methods import METHODS, Method, MethodError, get_method, start_image
 from .models import (
     ImageSizeError,
@@ -60,7 +66,7 @@ from .plot import (
     show_reconstructions,
 )
 from .profiles import PROFILES, Profile, get_profile
-from .report import Claim, ClaimFailed, Run, check, claim, start, table
+from .report import Claim, ClaimFailed, Run, check, claim, converged, start, table
 from .results import (
     History,
     InversionResult,
@@ -110,11 +116,14 @@ __all__ = [
     "check",
     "claim",
     "classify",
+    "colour_matched_distance",
     "concat_results",
     "condition_numbers",
+    "converged",
     "draw_world",
     "embed",
     "embedding_distance",
+    "excess_kurtosis",
     "explore",
     "fall_per_decade",
     "fc_name",
@@ -145,6 +154,7 @@ __all__ = [
     "neighbourhood_experiment",
     "node_names",
     "null_space_distance",
+    "phase_randomise",
     "plot_depth_profiles",
     "plot_distances",
     "plot_gains",
@@ -165,6 +175,7 @@ __all__ = [
     "show_filters",
     "show_image_grid",
     "show_reconstructions",
+    "spectral_slope",
     "ssim",
     "start",
     "start_image",

@@ -40,6 +40,14 @@ def input_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return norm(a - b)
 
 
+def colour_matched_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``(B,)``: ``||a - b||`` after ``a`` is given ``b``'s mean colour (each channel's mean
+    difference removed): the input distance that does not count a global colour shift.
+    ``a, b: (B, 3, H, W)``."""
+    difference = a - b
+    return norm(difference - difference.mean(dim=(-2, -1), keepdim=True))
+
+
 def flat_distance(a: torch.Tensor) -> torch.Tensor:
     """``(B, 3, H, W) -> (B,)``: ``m_i`` of the image of ``a``'s mean colour, flat, from ``a``.
 

@@ -58,6 +58,11 @@ class Profile:
     """Trained weights: ``"local"`` (trained here, offline) or ``"imagenet"``."""
     trained_model: str
     """Architecture of the trained-versus-untrained experiments."""
+    imagenet_size: int
+    """Image side for EfficientNet-Lite0 with ImageNet weights and its untrained twin (trained at
+    224 px; 64 px is outside what it saw, so 128 px at least)."""
+    imagenet_steps: int
+    """Inversion steps for EfficientNet-Lite0 and its twin (the trained-network chapters)."""
     train_size: int
     """Side of the images local models are trained on, and inverted at."""
     train_steps: int
@@ -85,7 +90,8 @@ PROFILES: dict[str, Profile] = {
         name="ci", purpose="a quick check on a CPU", size=64, steps=150, models=("resnet18", "resnet50"),
         images=("grace_hopper", "rocket"),
         seeds=(0, 1), run_steps=300, run_budgets=(10, 100, 1000), fc_size=12, fc_steps=1500,
-        fc_budgets=(100, 1000, 4000), weights="local", trained_model="resnet18", train_size=64,
+        fc_budgets=(100, 1000, 4000), weights="local", trained_model="resnet18",
+        imagenet_size=128, imagenet_steps=200, train_size=64,
         train_steps=500, train_seeds=(0, 1), world_size=32, world_steps=300, world_seeds=(0, 1),
         judge_steps=2400,
     ),
@@ -93,7 +99,8 @@ PROFILES: dict[str, Profile] = {
         name="laptop", purpose="readable figures on a laptop", size=80, steps=150,
         models=("resnet18", "resnet50", "resnet152"), images=("grace_hopper", "rocket"), seeds=(0, 1),
         run_steps=400, run_budgets=(20, 200, 2000), fc_size=12, fc_steps=2000, fc_budgets=(100, 1000, 6000),
-        weights="local", trained_model="resnet18", train_size=64, train_steps=1000, train_seeds=(0, 1),
+        weights="local", trained_model="resnet18",
+        imagenet_size=128, imagenet_steps=300, train_size=64, train_steps=1000, train_seeds=(0, 1),
         world_size=32, world_steps=1000, world_seeds=(0, 1), judge_steps=3000,
     ),
     "workstation": Profile(
@@ -101,7 +108,8 @@ PROFILES: dict[str, Profile] = {
         models=("resnet18", "resnet50", "resnet152"),
         images=("grace_hopper", "chelsea", "rocket"), seeds=(0, 1), run_steps=600,
         run_budgets=(30, 300, 3000), fc_size=16, fc_steps=3000, fc_budgets=(100, 1000, 8000),
-        weights="local", trained_model="resnet18", train_size=64, train_steps=1000, train_seeds=(0, 1),
+        weights="local", trained_model="resnet18",
+        imagenet_size=160, imagenet_steps=500, train_size=64, train_steps=1000, train_seeds=(0, 1),
         world_size=32, world_steps=1000, world_seeds=(0, 1, 2), judge_steps=3000,
     ),
     "paper": Profile(
@@ -109,7 +117,8 @@ PROFILES: dict[str, Profile] = {
         models=("resnet18", "resnet50", "resnet152"),
         images=("grace_hopper", "chelsea", "astronaut", "rocket"), seeds=(0, 1, 2), run_steps=5000,
         run_budgets=(1000, 10_000, 100_000), fc_size=29, fc_steps=20_000, fc_budgets=(1000, 10_000, 100_000),
-        weights="imagenet", trained_model="resnet50", train_size=224, train_steps=5000, train_seeds=(0,),
+        weights="imagenet", trained_model="resnet50",
+        imagenet_size=224, imagenet_steps=1000, train_size=224, train_steps=5000, train_seeds=(0,),
         world_size=128, world_steps=5000, world_seeds=(0, 1, 2), judge_steps=10_000,
     ),
 }  # fmt: skip

@@ -14,6 +14,7 @@ import datetime
 import html
 import platform
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -89,6 +90,24 @@ def start(profile: str | Profile = DEFAULT_PROFILE, **overrides) -> Run:
     return run
 
 
+VERDICTS = ("holds", "departs", "undecided", "did not converge", "fails")
+"""What a claim check can say.
+
+- ``holds``: the pre-stated test holds on every member (seed and target), in the paper's
+  direction;
+- ``departs``: it holds on every member, in a direction that departs from the paper,
+  stated before the run (``departs=True``);
+- ``undecided``: it holds on some members and not on others: the spread over seeds and
+  targets spans the line;
+- ``did not converge``: a run the claim needs diverged or ended above ``m_r``
+  (``converged``): the claim is neither held nor departed;
+- ``fails``: it holds on no member, or its contrast holds too.
+
+Only ``fails`` stops a run (:class:`ClaimFailed`): the other four are findings the book
+reports, with their numbers, on its page of what did not reproduce.
+"""
+
+
 @dataclass(frozen=True)
 class Claim:
     """One checked claim and the numbers behind it."""
@@ -96,6 +115,7 @@ class Claim:
     statement: str
     """The claim in words, as the check tests it (with its margin)."""
     holds: bool
+    """The test held on every member (verdict ``holds`` or ``departs``)."""
     values: dict[str, float | list[float]]
     """Measured values, one per batch member (seed and image, seed-major) where the claim is
     checked per member."""
@@ -113,6 +133,11 @@ class Claim:
     contrast_holds: bool | None = None
     """Whether the test held anywhere at :attr:`contrast` (a claim that it also satisfies
     does not separate the two, and fails)."""
+    verdict: str = ""
+    """One of :data:`VERDICTS`."""
+    converged: bool | None = None
+    """Whether every run the claim needs reached ``m_g < m_r`` without diverging (``None``:
+    the claim did not say which runs it needs)."""
 
 
 def claim(
@@ -124,6 +149,7 @@ def claim(
     contrast: str | None = None,
     contrast_test=None,
     departs: bool = False,
+    converged=None,
     **values,
 ) -> Claim:
     """A :class:`Claim`; ``holds`` may be a bool or a sequence of per-seed bools (all must hold).
@@ -135,15 +161,37 @@ def claim(
             ``contrast_test`` is the same test computed there (per member), and the claim
             holds only if that test fails on every member.
         departs: the check asserts a measured direction that departs from the paper.
+        converged: per member, whether each run the claim rests on reached ``m_g < m_r``
+            without diverging (bools, tensors of them, or sequences of either;
+            :func:`converged`). Where any did not, the verdict is ``did not converge``.
         values: numbers, tensors or sequences of them (one per seed), rounded to plain
             floats for the table.
     """
     if (contrast is None) != (contrast_test is None):
         raise ValueError("claim: pass contrast (its name) and contrast_test (the test there) together")
+    truths = _truths(holds)
+    if not truths:
+        raise ValueError(f"claim {statement!r}: no verdict to check (an empty list of members)")
     contrast_holds = None if contrast_test is None else any(_truths(contrast_test))
-    ok = all(_truths(holds)) and not contrast_holds
+    finished = None if converged is None else all(_truths(converged))
+    ok = all(truths) and not contrast_holds
+    if finished is False:
+        said, ok = "did not converge", False
+    elif contrast_holds or not any(truths):
+        said = "fails"
+    elif not all(truths):
+        said = "undecided"
+    else:
+        said = "departs" if departs else "holds"
     plain = {k: _plain(v) for k, v in values.items()}
-    return Claim(statement, ok, plain, baseline, margin, departs, contrast, contrast_holds)
+    return Claim(statement, ok, plain, baseline, margin, departs, contrast, contrast_holds, said, finished)
+
+
+def converged(*results) -> torch.Tensor:
+    """``(B,)`` bool per member of :class:`~depthrep.InversionResult` s of the same members:
+    every run reached ``m_g < m_r`` and none diverged (what a claim's ``converged`` takes)."""
+    done = [(r.embedding_distance < r.reference_distance) & ~r.diverged for r in results]
+    return torch.stack(done).all(0)
 
 
 def _truths(holds) -> list[bool]:
@@ -200,7 +248,7 @@ def check(run: Run, claims: Sequence[Claim], *, results: Iterable[Mapping] = ())
             },
         }
     )
-    failed = [c for c in claims if not c.holds]
+    failed = [c for c in claims if failing(c)]
     if failed:
         raise ClaimFailed(
             "Claims that did not hold: " + "; ".join(f"{c.statement} ({_format(c.values)})" for c in failed)
@@ -223,15 +271,38 @@ def _fields(claim: Claim | Mapping) -> Mapping:
     return claim if isinstance(claim, Mapping) else dataclasses.asdict(claim)
 
 
-def verdict(claim: Claim | Mapping) -> str:
-    """``"holds"``, ``"holds (departs from the paper)"``, ``"fails"`` or ``"fails (its test also
-    holds at conv2)"``, for a :class:`Claim` or its JSON form."""
+def kind(claim: Claim | Mapping) -> str:
+    """The claim's verdict, one of :data:`VERDICTS` (a claim recorded before verdicts were
+    named: ``holds``, ``departs`` or ``fails`` from its fields)."""
     fields = _fields(claim)
-    if fields.get("contrast_holds"):
-        return f"fails (its test also holds at {fields['contrast']})"
-    if not fields["holds"]:
+    if fields.get("verdict"):
+        return fields["verdict"]
+    if fields.get("contrast_holds") or not fields["holds"]:
         return "fails"
-    return "holds (departs from the paper)" if fields.get("departs") else "holds"
+    return "departs" if fields.get("departs") else "holds"
+
+
+def tally(claims: Iterable[Claim | Mapping]) -> str:
+    """``"5 hold, 1 departs, 1 did not converge"``: the claims counted by verdict, in the order of
+    :data:`VERDICTS` (``"none"`` for no claim)."""
+    counts = Counter(kind(c) for c in claims)
+    words = {"holds": "hold"}
+    return ", ".join(f"{counts[v]} {words.get(v, v)}" for v in VERDICTS if counts[v]) or "none"
+
+
+def failing(claim: Claim | Mapping) -> bool:
+    """Whether the claim stops a run: its verdict is ``fails``."""
+    return kind(claim) == "fails"
+
+
+def verdict(claim: Claim | Mapping) -> str:
+    """The verdict in words: ``"holds"``, ``"departs from the paper"``, ``"undecided"``,
+    ``"did not converge"``, ``"fails"`` or ``"fails (its test also holds at conv2)"``, for a
+    :class:`Claim` or its JSON form."""
+    fields, said = _fields(claim), kind(claim)
+    if said == "fails" and fields.get("contrast_holds"):
+        return f"fails (its test also holds at {fields['contrast']})"
+    return "departs from the paper" if said == "departs" else said
 
 
 def _plain(value):

@@ -154,6 +154,11 @@ class InversionResult(Labelled):
         }  # fmt: skip
         return {k: v if v is None or math.isfinite(v) else None for k, v in numbers.items()}
 
+    def targets_of(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)``: each member's target, picked from the run's ``images`` (the batch
+        :func:`depthrep.invert` was given) by the member's ``target`` label."""
+        return images[list(self._label("target"))].to(self.image.device, self.image.dtype)
+
     @property
     def reference_ratio(self) -> torch.Tensor:
         """``(B,)``: ``m_g / m_r``; below 1 the layer sees the reconstruction as closer to the

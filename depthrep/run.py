@@ -40,7 +40,7 @@ from pathlib import Path
 from .checkpoints import CheckpointError, atomic_write, cache_dir, unwritable
 from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import PROFILES, Profile
-from .report import CLAIMS_MIME
+from .report import CLAIMS_MIME, failing, tally
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 DURATIONS = "notebook-seconds.json"
@@ -120,7 +120,7 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
             outcome.error = _stopped_early(executed, given)
     if not outcome.error and not outcome.claims:
         outcome.error = NO_CLAIMS
-    if outcome.error or any(not c["holds"] for c in outcome.claims):
+    if outcome.error or any(failing(c) for c in outcome.claims):
         outcome.status = "failed"
     return outcome
 
@@ -203,10 +203,9 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
         if not selected and jobs > 1:
             train_first(profile, jobs)
         for outcome in _executed(todo, out, profile, jobs):
-            held = sum(c["holds"] for c in outcome.claims)
             print(
                 f"{outcome.notebook}: {outcome.status} in {outcome.seconds:.0f} s, "
-                f"{held}/{len(outcome.claims)} claims hold",
+                f"{len(outcome.claims)} claims: {tally(outcome.claims)}",
                 flush=True,
             )
             if outcome.error:

@@ -188,3 +188,24 @@ def test_package_tables_are_read_from_the_package(table, monkeypatch):
         f"{{depthrep-table}} {table}" in (ROOT / "book" / page).read_text()
         for page in ("rerun.md", "method.md")
     )
+
+
+def test_the_findings_page_lists_every_claim_that_did_not_simply_hold_by_verdict():
+    extension = load(ROOT / "book" / "_ext" / "depthrep_book.py")
+    made = [
+        report.claim("plain", True, baseline="b", margin="1x", x=1.0),
+        report.claim("mixed", [True, False], baseline="b", margin="1x", x=[1.0, 2.0]),
+        report.claim("unfinished", True, baseline="b", margin="1x", converged=False, m_g_over_m_r=1.5),
+        report.claim("measured way", True, baseline="b", margin="1x", departs=True, y=0.25),
+    ]
+    runs = [
+        {"notebook": "08_training.ipynb", "profile": "ci", "claims": [dataclasses.asdict(c) for c in made]}
+    ]
+    text = "\n".join(extension.findings_markdown(runs))
+    assert "plain" not in text
+    sections = [line for line in text.splitlines() if line.startswith("**")]
+    assert sections == ["**Departs (1)**", "**Undecided (1)**", "**Did not converge (1)**"]
+    assert "m_g_over_m_r = 1.5" in text and "x = [1, 2]" in text and "`ci`" in text
+    assert "{doc}`/notebooks/08_training`" in text
+    assert extension.findings_markdown(runs[:0]) == []
+    assert "{depthrep-findings}" in (ROOT / "book" / "findings.md").read_text()

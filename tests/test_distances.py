@@ -42,3 +42,15 @@ def test_flat_distance_is_the_distance_to_the_mean_colour_image():
         other = colour.view(1, 3, 1, 1).expand_as(images)
         assert (depthrep.input_distance(images, other) >= depthrep.flat_distance(images)).all()
     assert depthrep.flat_distance(torch.full((1, 3, 4, 4), 0.3)).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_colour_matched_distance_ignores_a_global_colour_shift_but_not_structure():
+    from depthrep.distances import colour_matched_distance, input_distance
+
+    a = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    shifted = a + torch.tensor([0.2, -0.1, 0.05]).view(1, 3, 1, 1)
+    assert colour_matched_distance(shifted, a).max() < 1e-5 < input_distance(shifted, a).min()
+    flipped = a.flip(-1)
+    torch.testing.assert_close(
+        colour_matched_distance(flipped, a), input_distance(flipped, a), rtol=1e-4, atol=1e-4
+    )

@@ -6,7 +6,18 @@ from depthrep import PROFILES, get_profile
 def test_profiles_grow_in_size():
     order = [PROFILES[n] for n in ("ci", "laptop", "workstation", "paper")]
     assert list(PROFILES) == [p.name for p in order]  # the book's table lists them small to large
-    sizes = ("size", "steps", "run_steps", "fc_size", "fc_steps", "train_steps", "world_steps", "judge_steps")
+    sizes = (
+        "size",
+        "steps",
+        "run_steps",
+        "fc_size",
+        "fc_steps",
+        "imagenet_size",
+        "imagenet_steps",
+        "train_steps",
+        "world_steps",
+        "judge_steps",
+    )
     for field in sizes:
         values = [getattr(p, field) for p in order]
         assert values == sorted(values), field

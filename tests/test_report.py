@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from depthrep import get_profile, precision, report
-from depthrep.report import CLAIMS_MIME, ClaimFailed, check, claim, start
+from depthrep.report import CLAIMS_MIME, ClaimFailed, check, claim, converged, start, tally
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_a_claim_that_its_contrast_also_satisfies_fails(shown):
 def test_check_shows_a_table_and_raises_on_a_failed_claim(shown):
     run = start("ci")
     good = claim("holds", True, **AGAINST, a=1.0)
-    bad = claim("fails", torch.tensor([True, False]), **AGAINST, b=[1, 2])
+    bad = claim("fails", torch.tensor([False, False]), **AGAINST, b=[1, 2])
     with pytest.raises(ClaimFailed, match="fails"):
         check(run, [good, bad])
     table = shown[-1]
@@ -87,6 +87,34 @@ def test_check_shows_a_table_and_raises_on_a_failed_claim(shown):
     assert table[CLAIMS_MIME]["profile"] == "ci"
     assert table[CLAIMS_MIME]["claims"][0]["baseline"] == "y of the same run"
     assert "margin 1x over y of the same run" in table["text/html"]
+
+
+def test_verdicts_mixed_members_are_undecided_unconverged_runs_decide_nothing(shown):
+    mixed = claim("x below y", torch.tensor([True, False]), **AGAINST)
+    assert (mixed.verdict, mixed.holds) == ("undecided", False)
+    unfinished = claim("x below y", True, **AGAINST, converged=[torch.tensor([True, False])])
+    assert (unfinished.verdict, unfinished.holds, unfinished.converged) == ("did not converge", False, False)
+    finished = claim("x below y", True, **AGAINST, converged=torch.tensor([True, True]), departs=True)
+    assert (finished.verdict, finished.holds) == ("departs", True)
+    assert claim("x below y", [False, False], **AGAINST).verdict == "fails"
+    check(start("ci"), [mixed, unfinished, finished])  # findings, not failures: nothing raised
+    text = shown[-1]["text/plain"]
+    assert "[undecided]" in text and "[did not converge]" in text and "[departs from the paper]" in text
+    assert tally([mixed, unfinished, finished, finished]) == "2 departs, 1 undecided, 1 did not converge"
+    with pytest.raises(ValueError, match="no verdict"):
+        claim("x below y", [], **AGAINST)
+
+
+def test_converged_needs_every_run_below_its_reference_and_finite(resnet18, hopper32):
+    import depthrep
+
+    results = depthrep.invert(resnet18, hopper32, ["conv1", "conv5"], steps=2, progress=False)
+    conv1, conv5 = results["conv1"], results["conv5"]
+    expected = (conv1.embedding_distance < conv1.reference_distance) & (
+        conv5.embedding_distance < conv5.reference_distance
+    )
+    assert converged(conv1, conv5).tolist() == expected.tolist()
+    assert converged(conv1).dtype == torch.bool
 
 
 def test_departures_are_labelled(shown):
@@ -128,6 +156,6 @@ def test_against_reads_a_claim_or_its_json_and_is_empty_for_older_records():
     assert against(c) == words == against(dataclasses.asdict(c))
     assert against({"statement": "recorded before baselines", "holds": True}) == ""
     assert verdict(c) == "holds" == verdict(dataclasses.asdict(c))
-    assert verdict({"holds": True, "departs": True}) == "holds (departs from the paper)"
+    assert verdict({"holds": True, "departs": True}) == "departs from the paper"
     blurred = {"holds": False, "contrast": "stem", "contrast_holds": True}
     assert verdict(blurred) == "fails (its test also holds at stem)"

@@ -180,3 +180,15 @@ def test_response_over_budgets_is_the_log_log_slope_between_runs(two_runs):
     torch.testing.assert_close(depthrep.response_over_budgets(at, "conv3"), slope)
     far_apart = {10: two_runs[0], 10**6: two_runs[1]}  # the same two runs: the same slope
     torch.testing.assert_close(depthrep.response_over_budgets(far_apart, "conv3"), slope)
+
+
+def test_targets_of_picks_each_members_target_by_its_label():
+    import depthrep
+
+    model = depthrep.load_model("resnet18", device="cpu")
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    joined = depthrep.invert_over_starts(model, images, ["conv1"], 2, (0, 1), progress=False)["conv1"]
+    picked = joined.targets_of(images)
+    assert picked.shape == (4, 3, 16, 16)
+    for member, target in enumerate(joined.labels["target"]):
+        assert torch.equal(picked[member], images[target])

@@ -63,6 +63,8 @@ def test_claims_are_read_back_with_profile_and_device(outcomes):
             "departs": False,
             "contrast": None,
             "contrast_holds": None,
+            "verdict": "holds",
+            "converged": None,
         }
     ]
     assert "profile ci" in good.device
@@ -295,7 +297,7 @@ def test_a_failing_cell_is_named_by_number_first_line_and_exception(tmp_path, ca
     [outcome] = runner.run_all("ci", tmp_path / "out", [nb])
     expected = "cell 3 (In [5]) `# the third step ...` raised ValueError: boom"
     assert outcome.error == expected
-    assert f" s, 0/0 claims hold\n    {expected}\n" in capsys.readouterr().out
+    assert f" s, 0 claims: none\n    {expected}\n" in capsys.readouterr().out
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["notebooks"][0]["error"] == expected
 

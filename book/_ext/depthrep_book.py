@@ -18,6 +18,8 @@
   The second ``const`` declaration is a console error; the duplicates are dropped.
 - **Run summary.** The ``depthrep-runs`` directive renders ``summary.json`` of the
   executed notebooks as tables: one row per chapter, one row per claim.
+- **What did not reproduce.** The ``depthrep-findings`` directive lists, from the same file,
+  every claim whose verdict is not ``holds``, grouped by verdict, with its numbers and profile.
 - **Tables from the package.** ``depthrep-table`` with ``profiles`` or ``methods`` renders
   :data:`depthrep.PROFILES` or :data:`depthrep.METHODS` as a table, so a page never restates
   a size or a step that the package defines.
@@ -38,7 +40,7 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 from depthrep import methods, profiles
-from depthrep.report import CLAIMS_MIME, against, verdict
+from depthrep.report import CLAIMS_MIME, VERDICTS, against, kind, tally, verdict
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)  # after other handlers
     app.add_directive("depthrep-runs", RunSummary)
     app.add_directive("depthrep-table", PackageTable)
+    app.add_directive("depthrep-findings", Findings)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
 
 
@@ -218,10 +221,54 @@ class RunSummary(SphinxDirective):
         lines += ["", "| chapter | claim | against | verdict |", "| --- | --- | --- | --- |"]
         for run, row in zip(runs, rows, strict=True):
             for i, c in enumerate(run["claims"]):
-                said = verdict(c) if c["holds"] else f"**{verdict(c)}**"
+                said = verdict(c) if kind(c) == "holds" else f"**{verdict(c)}**"
                 cells = f"{_cell(c['statement'])} | {_cell(against(c))} | {said}"
                 lines.append(f"| {row['link'] if i == 0 else ''} | {cells} |")
         return self.parse_text_to_nodes("\n".join(lines))
+
+
+class Findings(SphinxDirective):
+    """``depthrep-findings``: every executed claim that did not simply hold, by verdict, with the
+    numbers it measured and the profile it ran at (read from ``summary.json``, so it cannot
+    drift from the chapters)."""
+
+    def run(self) -> list[nodes.Node]:
+        path = Path(self.env.srcdir, self.config.depthrep_executed, "summary.json")
+        self.env.note_dependency(str(path))
+        if not path.is_file():
+            logger.warning(f"{path} is missing: run `make notebooks` first", location=self.get_location())
+            return [nodes.paragraph(text="No run has been recorded yet.")]
+        lines = findings_markdown(json.loads(path.read_text(encoding="utf-8"))["notebooks"])
+        if not lines:
+            return [nodes.paragraph(text="Every claim of the recorded run held, in the paper's direction.")]
+        return self.parse_text_to_nodes("\n".join(lines))
+
+
+def findings_markdown(runs: list[dict]) -> list[str]:
+    """Markdown lines: a titled table per verdict other than ``holds`` (in the order of
+    :data:`depthrep.report.VERDICTS`), a table row per claim with its chapter, profile, statement,
+    baseline and measured values. No line where every claim held."""
+    lines: list[str] = []
+    for said in VERDICTS[1:]:
+        found = [(run, c) for run in runs for c in run["claims"] if kind(c) == said]
+        if not found:
+            continue
+        lines += ["", f"**{said[0].upper()}{said[1:]} ({len(found)})**", ""]
+        lines += ["| chapter | profile | claim | against | measured |", "| --- | --- | --- | --- | --- |"]
+        for run, c in found:
+            link = f"{{doc}}`/{CHAPTERS}/{Path(run['notebook']).stem}`"
+            measured = ", ".join(f"{k} = {_number(v)}" for k, v in c["values"].items())
+            lines.append(
+                f"| {link} | `{run['profile']}` | {_cell(c['statement'])} | {_cell(against(c))} | "
+                f"{_cell(measured)} |"
+            )
+    return lines
+
+
+def _number(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_number(v) for v in value) + "]"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 TABLES = {
@@ -264,7 +311,6 @@ def _describe(run: dict) -> dict[str, str]:
     device, torch, started, precision = _banner(run.get("device") or "")
     if precision:
         device = f"{device}; {precision}"
-    held = sum(c["holds"] for c in run["claims"])
     return {
         "link": f"{{doc}}`/{CHAPTERS}/{Path(run['notebook']).stem}`",
         "profile": f"`{run['profile']}`",
@@ -272,7 +318,7 @@ def _describe(run: dict) -> dict[str, str]:
         "torch": _cell(torch.removeprefix("torch ")),
         "started": started,
         "seconds": f"{run['seconds']:.0f}",
-        "held": f"{held} of {len(run['claims'])}" + ("" if run["status"] == "ok" else " (**run failed**)"),
+        "held": tally(run["claims"]) + ("" if run["status"] == "ok" else " (**run failed**)"),
     }
 
 
