@@ -31,7 +31,7 @@ from torch import fx, nn
 from torch.fx.experimental.optimization import fuse
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from .layers import resolve
+from .layers import resolve, unchanged_modes
 from .models import input_scaling
 from .precision import DTYPES
 
@@ -91,7 +91,8 @@ class Encoder:
         self.layers = list(self.nodes)
         self.normalize = normalize
         queries = list(dict.fromkeys(self.nodes.values()))
-        graph_module = create_feature_extractor(model, return_nodes={q: q for q in queries})
+        with unchanged_modes(model):
+            graph_module = create_feature_extractor(model, return_nodes={q: q for q in queries})
         graph_module.eval()
         self.segments, segment_of_query = _split(graph_module)
         self.segment_of = {name: segment_of_query[node] for name, node in self.nodes.items()}

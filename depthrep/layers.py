@@ -21,6 +21,7 @@ last node), as in ``create_feature_extractor``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 import torch
@@ -227,7 +228,24 @@ def layers(model: nn.Module | str) -> list[str]:
 
 def node_names(model: nn.Module) -> list[str]:
     """Every torchvision feature-extraction node of ``model`` (eval mode), in graph order."""
-    return get_graph_node_names(model)[1]
+    with unchanged_modes(model):
+        return get_graph_node_names(model)[1]
+
+
+@contextlib.contextmanager
+def unchanged_modes(model: nn.Module):
+    """Restore every module's ``training`` flag on the way out, whatever happens inside.
+
+    torchvision's tracer switches the model between train and eval mode while it traces, and a
+    trace that fails midway (an untraceable model, a node it lacks) leaves it switched: a model
+    in training mode would then update its batch-norm statistics on its next forward pass.
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 def resolve(model: nn.Module, names: str | Iterable[str]) -> dict[str, str]:

@@ -131,3 +131,36 @@ def test_encoder_for_builds_once_per_model_and_state():
     del model, first, fresh
     gc.collect()
     assert alive() is None  # the cache never keeps a model alive
+
+
+class Untraceable(torch.nn.Module):
+    """Data-dependent control flow: torch.fx cannot trace it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        return y if y.sum() > 0 else -y
+
+
+def test_a_failed_trace_leaves_every_module_in_the_mode_it_was():
+    import depthrep
+
+    model = Untraceable().eval().requires_grad_(False)
+    with pytest.raises(Exception):  # noqa: B017 - whatever the tracer raises, the modes come back
+        depthrep.invert(model, torch.rand(1, 3, 8, 8), ["bn"], steps=1, progress=False)
+    assert not any(m.training for m in model.modules())
+    with pytest.raises(Exception):  # noqa: B017
+        depthrep.node_names(model)
+    assert not any(m.training for m in model.modules())
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_a_successful_trace_keeps_the_modes_too(resnet18):
+    import depthrep
+
+    depthrep.invert(resnet18, torch.rand(1, 3, 32, 32), ["conv2"], steps=1, progress=False)
+    assert not any(m.training for m in resnet18.modules())
