@@ -142,7 +142,9 @@ def describe(profile: str | Profile) -> dict[str, str]:
         "profile": f"`{p.name}`" + (" (default)" if p.name == DEFAULT else ""),
         "image side": f"{p.size} px", "steps": str(p.steps),
         "untrained models": ", ".join(map(model_label, p.models)), "images": str(len(p.images)),
-        "seeds": str(len(p.seeds)), "trained model": trained, "meant for": p.purpose,
+        "seeds": str(len(p.seeds)), "trained ResNet (chapter 07)": trained,
+        "ImageNet model": f"EfficientNet-Lite0 and its twin ({p.imagenet_size} px, {p.imagenet_steps} steps)",
+        "meant for": p.purpose,
     }  # fmt: skip
 
 

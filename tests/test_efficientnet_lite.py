@@ -100,6 +100,12 @@ def test_any_input_size_gives_ceil_halved_maps_and_traces(side):
     assert out["stem"].shape[-1] == -(-side // 2)
 
 
+def test_every_way_in_offers_it():
+    assert "efficientnet_lite0" in depthrep.model_names()
+    assert depthrep.min_image_size("efficientnet_lite0") == 1
+    assert "EfficientNet-Lite0" in depthrep.profiles.describe("ci")["ImageNet model"]
+
+
 def test_layers_are_the_stem_each_resolution_end_and_the_head():
     assert depthrep.layers("efficientnet_lite0") == [
         "stem",
