@@ -442,7 +442,7 @@ def _results(
     step = torch.tensor([r[0] for r in records])
     m_i = torch.stack([r[1] for r in records])
     m_g = torch.stack([r[2] for r in records])
-    image = x.detach().float().cpu()
+    image = x.detach().float().cpu().clone()  # a snapshot: x goes on changing (on a CPU .cpu() is x)
     out = {}
     for name in layers:
         k = order.index(name)

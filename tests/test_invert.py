@@ -170,3 +170,17 @@ def test_divergence_raised_is_the_packages_own_error():
 def test_layers_of_default_catalogue_all_invert(resnet18, hopper32, device):
     results = invert(resnet18, hopper32.to(device), layers(resnet18), steps=3, progress=False)
     assert list(results) == layers(resnet18)
+
+
+def test_callback_results_are_snapshots_of_their_step(resnet18, hopper32):
+    kept = {}
+
+    def keep(step, results):
+        kept[step] = results["conv2"]
+
+    depthrep.invert(resnet18, hopper32, ["conv2"], steps=6, record_every=2, callback=keep, progress=False)
+    first, last = kept[0], kept[max(kept)]
+    assert not torch.equal(first.image, last.image)  # step 0 shows step 0's image, not the final one
+    snapshot = last.image.clone()
+    first.image.zero_()  # writing to what a callback kept changes nothing else
+    assert torch.equal(last.image, snapshot)
