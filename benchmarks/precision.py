@@ -32,7 +32,7 @@ def forced(name: str, **more: str):
 
 def training_step(name: str, steps: int, device: torch.device) -> float:
     profile = depthrep.get_profile("ci")
-    config = train.TrainConfig(model=profile.trained_model, size=profile.train_size, steps=steps)
+    config = train.TrainConfig(model=profile.trained_model, size=profile.world_size, steps=steps)
     with tempfile.TemporaryDirectory() as cache, forced(name, DEPTHREP_CACHE=cache):
         train.train(dataclasses.replace(config, steps=1), device=device, progress=False)  # warm-up
         done = train.train(config, device=device, progress=False)

@@ -63,12 +63,6 @@ class Profile:
     224 px; 64 px is outside what it saw, so 128 px at least)."""
     imagenet_steps: int
     """Inversion steps for EfficientNet-Lite0 and its twin (the trained-network chapters)."""
-    train_size: int
-    """Side of the images local models are trained on, and inverted at."""
-    train_steps: int
-    """Optimiser steps of a local training run (batches of 64)."""
-    train_seeds: tuple[int, ...]
-    """Local models trained per dataset: claims on trained models hold for each."""
     world_size: int
     """Side of the worlds' images (:mod:`depthrep.worlds`): the world models and the judge
     are trained at it, and the world experiment inverts at it."""
@@ -80,9 +74,10 @@ class Profile:
     """Optimiser steps of the world judge (:data:`depthrep.train.JUDGE_MODEL`)."""
 
     def trained_size(self, weights: str | None = None) -> int:
-        """Image side for experiments with trained weights: local models are inverted at the
-        size they were trained at, ImageNet models at :attr:`size`."""
-        return self.train_size if (weights or self.weights) == "local" else self.size
+        """Image side for experiments with trained weights: local models (the photo world's,
+        :func:`depthrep.trained_models`) are inverted at the size they were trained at,
+        ImageNet models at :attr:`size`."""
+        return self.world_size if (weights or self.weights) == "local" else self.size
 
 
 PROFILES: dict[str, Profile] = {
@@ -91,8 +86,7 @@ PROFILES: dict[str, Profile] = {
         images=("grace_hopper", "rocket"),
         seeds=(0, 1), run_steps=300, run_budgets=(10, 100, 1000), fc_size=12, fc_steps=1500,
         fc_budgets=(100, 1000, 4000), weights="local", trained_model="resnet18",
-        imagenet_size=128, imagenet_steps=200, train_size=64,
-        train_steps=500, train_seeds=(0, 1), world_size=32, world_steps=300, world_seeds=(0, 1),
+        imagenet_size=128, imagenet_steps=200, world_size=32, world_steps=300, world_seeds=(0, 1),
         judge_steps=2400,
     ),
     "laptop": Profile(
@@ -100,7 +94,7 @@ PROFILES: dict[str, Profile] = {
         models=("resnet18", "resnet50", "resnet152"), images=("grace_hopper", "rocket"), seeds=(0, 1),
         run_steps=400, run_budgets=(20, 200, 2000), fc_size=12, fc_steps=2000, fc_budgets=(100, 1000, 6000),
         weights="local", trained_model="resnet18",
-        imagenet_size=128, imagenet_steps=300, train_size=64, train_steps=1000, train_seeds=(0, 1),
+        imagenet_size=128, imagenet_steps=300,
         world_size=32, world_steps=1000, world_seeds=(0, 1), judge_steps=3000,
     ),
     "workstation": Profile(
@@ -109,7 +103,7 @@ PROFILES: dict[str, Profile] = {
         images=("grace_hopper", "chelsea", "rocket"), seeds=(0, 1), run_steps=600,
         run_budgets=(30, 300, 3000), fc_size=16, fc_steps=3000, fc_budgets=(100, 1000, 8000),
         weights="local", trained_model="resnet18",
-        imagenet_size=160, imagenet_steps=500, train_size=64, train_steps=1000, train_seeds=(0, 1),
+        imagenet_size=160, imagenet_steps=500,
         world_size=32, world_steps=1000, world_seeds=(0, 1, 2), judge_steps=3000,
     ),
     "paper": Profile(
@@ -118,7 +112,7 @@ PROFILES: dict[str, Profile] = {
         images=("grace_hopper", "chelsea", "astronaut", "rocket"), seeds=(0, 1, 2), run_steps=5000,
         run_budgets=(1000, 10_000, 100_000), fc_size=29, fc_steps=20_000, fc_budgets=(1000, 10_000, 100_000),
         weights="imagenet", trained_model="resnet50",
-        imagenet_size=224, imagenet_steps=1000, train_size=224, train_steps=5000, train_seeds=(0,),
+        imagenet_size=224, imagenet_steps=1000,
         world_size=128, world_steps=5000, world_seeds=(0, 1, 2), judge_steps=10_000,
     ),
 }  # fmt: skip
@@ -132,9 +126,10 @@ def describe(profile: str | Profile) -> dict[str, str]:
     """One row of the book's table of profiles: the sizes a reader weighs when choosing one."""
     p = get_profile(profile)
     if p.weights == "local":
-        seeds = f"{len(p.train_seeds)} seed{'s' * (len(p.train_seeds) > 1)}"
+        seeds = f"{len(p.world_seeds)} seed{'s' * (len(p.world_seeds) > 1)}"
         trained = (
-            f"{model_label(p.trained_model)} trained here ({p.train_size} px, {p.train_steps} steps, {seeds})"
+            f"{model_label(p.trained_model)} trained here on photo crops "
+            f"({p.world_size} px, {p.world_steps} steps, {seeds})"
         )
     else:
         trained = f"{model_label(p.trained_model)} with ImageNet weights"

@@ -59,10 +59,10 @@ class TrainConfig:
     """A world of :data:`depthrep.worlds.WORLDS` (``"photos"``, crops of the shipped
     photographs; ``"noise"``, the paper's control; ``"gratings"``, ``"leaves"``) or
     :data:`JUDGE_DATA` (the judge's task: which world a sample is from)."""
-    size: int = PROFILES[DEFAULT_PROFILE].train_size
+    size: int = PROFILES[DEFAULT_PROFILE].world_size
     """Side of the training images (by default the default profile's, so that ``depthrep train
-    resnet18`` trains the model its chapters use)."""
-    steps: int = PROFILES[DEFAULT_PROFILE].train_steps
+    resnet18`` trains the model its chapters use: the photo world's)."""
+    steps: int = PROFILES[DEFAULT_PROFILE].world_steps
     batch: int = 64
     lr: float = 0.1
     weight_decay: float = 5e-4
@@ -350,9 +350,11 @@ def trained_models(
 ) -> list[Weights]:
     """The trained models a notebook compares with untrained ones, per the profile.
 
-    ``weights="local"`` trains (or reuses from the cache) one model per ``profile.train_seeds``
-    on ``data``; ``"imagenet"`` loads torchvision's weights for ``profile.trained_model`` and
-    fails with instructions when they cannot be had: there is no silent fallback.
+    ``weights="local"`` trains (or reuses from the cache) ``data``'s world models, one per
+    ``profile.world_seeds`` at ``world_size`` (the photo world's by default: the same runs the
+    training-data chapter uses, so nothing is trained twice); ``"imagenet"`` loads torchvision's
+    weights for ``profile.trained_model`` and fails with instructions when they cannot be had:
+    there is no silent fallback.
     """
     weights = weights or profile.weights
     if weights == "imagenet" and data == "photos":
@@ -364,7 +366,7 @@ def trained_models(
         ]
     if weights not in ("local", "imagenet"):
         raise ValueError(f"weights must be 'local' or 'imagenet', not {weights!r}")
-    return [_weights(config, device) for config in profile_trainings(profile, (data,))]
+    return [_weights(config, device) for config in world_trainings(profile) if config.data == data]
 
 
 def _weights(config: TrainConfig, device) -> Weights:
@@ -374,23 +376,12 @@ def _weights(config: TrainConfig, device) -> Weights:
     return Weights(label, trained_model(trained, device=device), trained.describe(), trained.learned)
 
 
-def profile_trainings(profile: Profile, data: tuple[str, ...] | None = None) -> list[TrainConfig]:
-    """The local training runs of a profile. With ``data``: one per ``train_seeds`` and
-    dataset, at ``train_size`` (what :func:`trained_models` uses). Without: the photo
-    models where the profile's weights are local, every world model
-    (:func:`world_trainings`) and the judge (:func:`judge_training`).
-    ``python -m depthrep.run`` trains them before the notebooks, side by side. A run listed twice
-    (the photo models and the photo world's, where a profile trains them alike) is listed once."""
-    if data is None:
-        photos = profile_trainings(profile, ("photos",)) if profile.weights == "local" else []
-        return list(dict.fromkeys([*photos, *world_trainings(profile), judge_training(profile)]))
-    return [
-        TrainConfig(
-            model=profile.trained_model, data=d, size=profile.train_size, steps=profile.train_steps, seed=seed
-        )
-        for d in data
-        for seed in profile.train_seeds
-    ]
+def profile_trainings(profile: Profile) -> list[TrainConfig]:
+    """The local training runs of a profile: every world model (:func:`world_trainings`; the
+    photo world's are also :func:`trained_models`' local models) and the judge
+    (:func:`judge_training`). ``python -m depthrep.run`` trains them before the notebooks, side
+    by side."""
+    return [*world_trainings(profile), judge_training(profile)]
 
 
 def world_trainings(profile: Profile) -> list[TrainConfig]:

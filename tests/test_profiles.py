@@ -14,7 +14,6 @@ def test_profiles_grow_in_size():
         "fc_steps",
         "imagenet_size",
         "imagenet_steps",
-        "train_steps",
         "world_steps",
         "judge_steps",
     )

@@ -200,11 +200,12 @@ def test_local_weights_missing_say_how_to_train(cache):
     assert "not trained here" in available_weights("resnet34")["local"]
 
 
-def test_trained_models_follow_the_profile(cache):
-    profile = depthrep.get_profile("ci", train_size=16, train_steps=2, train_seeds=(0, 1))
+def test_trained_models_are_the_photo_worlds_models(cache):
+    profile = depthrep.get_profile("ci", world_size=16, world_steps=2, world_seeds=(0, 1))
     found = train.trained_models(profile, "local", device="cpu")
     assert [w.label for w in found] == ["photos, seed 0", "photos, seed 1"]
     assert "2 steps" in found[0].description and not found[0].model.training
+    assert profile.trained_size() == 16
     with pytest.raises(ValueError, match="local"):
         train.trained_models(profile, "best")
 
@@ -235,17 +236,11 @@ def test_the_default_training_is_the_one_the_default_profile_uses():
     """``depthrep train resnet18`` (TrainConfig's defaults) trains the model the chapters load."""
     from depthrep.profiles import DEFAULT, PROFILES
 
-    assert train.profile_trainings(PROFILES[DEFAULT], ("photos",))[0] == train.TrainConfig()
+    assert train.world_trainings(PROFILES[DEFAULT])[0] == train.TrainConfig()
 
 
-def test_a_run_two_chapters_share_is_trained_once():
-    """Where a profile trains its photo models as its photo world's, they are one run each."""
+def test_every_run_a_profile_trains_is_listed_once():
     from depthrep.profiles import get_profile
 
-    alike = get_profile("ci", train_size=32, train_steps=300, world_size=32, world_steps=300)
-    runs = train.profile_trainings(alike)
-    assert len(runs) == len(set(runs))
-    photos = set(train.profile_trainings(alike, ("photos",)))
-    assert photos <= set(train.world_trainings(alike)) and photos <= set(runs)
-    apart = get_profile("ci", train_size=64, world_size=32)
-    assert len(train.profile_trainings(apart)) == len(runs) + len(photos)
+    runs = train.profile_trainings(get_profile("ci"))
+    assert len(runs) == len(set(runs)) == len(train.WORLDS) * len(get_profile("ci").world_seeds) + 1
