@@ -136,7 +136,7 @@ BAD = {
     "too small for the model": (["invert", "--model", "inception_v3", "--size", "32", "--layers", "Mixed_7c",
                                  "--out", "OUT"], "inception_v3 takes inputs of 75 px or more"),
     "train an fc net": (["train", "fc100x2", "--steps", "2"], "fully connected nets, which are inverted"),
-    "train too small": (["train", "inception_v3", "--steps", "2"], "inception_v3 cannot take the 64 px"),
+    "train too small": (["train", "inception_v3", "--steps", "2"], "inception_v3 cannot take the 32 px"),
 }  # fmt: skip
 
 

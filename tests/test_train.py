@@ -27,7 +27,7 @@ def test_config_key_changes_with_every_setting():
         {"steps": 401},
         {"seed": 1},
         {"data": "noise"},
-        {"size": 32},
+        {"size": 48},
         {"lr": 0.05},
         {"precision": "bfloat16"},
     )

@@ -188,16 +188,24 @@ def drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, contex
     scripts[:] = unique  # in place: Sphinx restores this list after the page
 
 
+def recorded_runs(directive: SphinxDirective) -> list[dict] | None:
+    """The notebooks of the executed run's ``summary.json`` (a dependency of the page), or
+    ``None`` with a warning where no run has been recorded."""
+    path = Path(directive.env.srcdir, directive.config.depthrep_executed, "summary.json")
+    directive.env.note_dependency(str(path))
+    if not path.is_file():
+        logger.warning(f"{path} is missing: run `make notebooks` first", location=directive.get_location())
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))["notebooks"]
+
+
 class RunSummary(SphinxDirective):
     """``depthrep-runs``: tables of the run recorded in the executed notebooks' ``summary.json``."""
 
     def run(self) -> list[nodes.Node]:
-        path = Path(self.env.srcdir, self.config.depthrep_executed, "summary.json")
-        self.env.note_dependency(str(path))
-        if not path.is_file():
-            logger.warning(f"{path} is missing: run `make notebooks` first", location=self.get_location())
+        runs = recorded_runs(self)
+        if runs is None:
             return [nodes.paragraph(text="No run has been recorded yet.")]
-        runs = json.loads(path.read_text(encoding="utf-8"))["notebooks"]
         if not runs:
             return [nodes.paragraph(text="The recorded run executed no notebook.")]
         rows = [_describe(run) for run in runs]
@@ -233,12 +241,10 @@ class Findings(SphinxDirective):
     drift from the chapters)."""
 
     def run(self) -> list[nodes.Node]:
-        path = Path(self.env.srcdir, self.config.depthrep_executed, "summary.json")
-        self.env.note_dependency(str(path))
-        if not path.is_file():
-            logger.warning(f"{path} is missing: run `make notebooks` first", location=self.get_location())
+        runs = recorded_runs(self)
+        if runs is None:
             return [nodes.paragraph(text="No run has been recorded yet.")]
-        lines = findings_markdown(json.loads(path.read_text(encoding="utf-8"))["notebooks"])
+        lines = findings_markdown(runs)
         if not lines:
             return [nodes.paragraph(text="Every claim of the recorded run held, in the paper's direction.")]
         return self.parse_text_to_nodes("\n".join(lines))
