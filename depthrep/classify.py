@@ -14,6 +14,7 @@ import torchvision
 from torch import nn
 
 from .images import check_image
+from .layers import unchanged_modes
 from .models import input_scaling, model_device
 
 
@@ -31,12 +32,8 @@ def classify(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     mean, std = input_scaling(model)
     device = model_device(model)
     x = (images.to(device, torch.float32) - mean.to(device)) / std.to(device)
-    training = model.training
-    model.eval()
-    try:
-        logits = model(x)
-    finally:
-        model.train(training)
+    with unchanged_modes(model):
+        logits = model.eval()(x)
     return logits.float().softmax(1).cpu()
 
 
