@@ -3,8 +3,9 @@
 A study is a list of :class:`Job` in ``DIR/jobs.jsonl`` (:func:`plan`, :func:`write_plan`),
 each with a stable id made from its settings. :func:`run_job` runs one: the model's layers
 go through one batched :func:`depthrep.invert`, as in a notebook. :func:`save_result`
-writes what it made to ``DIR/results/<id>.pt`` atomically, with a SHA-256 digest of its
-contents that :func:`load_result` checks, so a truncated or altered file is caught; a job
+writes what it made to ``DIR/results/<id>.pt`` atomically (the target it inverted included),
+with a SHA-256 digest of its contents that :func:`load_result` checks, so a truncated,
+altered or misplaced file is caught; a job
 that raised leaves ``DIR/results/<id>.failed.json`` instead (:func:`save_failure`).
 :mod:`depthrep.sweep` shards, submits and merges them.
 """
@@ -47,7 +48,7 @@ JOBS = "jobs.jsonl"
 """The job list in a sweep folder: one JSON object per line."""
 RESULTS = "results"
 """The folder of a sweep that holds ``<id>.pt`` results and ``<id>.failed.json`` records."""
-FORMAT = 3
+FORMAT = 4
 """Version of the result files' layout; :func:`load_result` refuses others."""
 
 
@@ -117,6 +118,9 @@ class JobResult:
     job: Job
     results: dict[str, InversionResult]
     """``{layer: InversionResult}`` in the job's layer order, batch of one (tensors on the CPU)."""
+    target: torch.Tensor
+    """``(1, 3, H, W)`` in [0, 1]: the image the job inverted, as it read it (scores are
+    measured against it, never against the image file as it is later)."""
     device: str
     hardware: str
     """:func:`depthrep.precision.describe_hardware` of the device."""
@@ -135,7 +139,7 @@ class JobResult:
         return {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("job", "results")
+            if f.name not in ("job", "results", "target")
         }
 
 
@@ -250,9 +254,9 @@ def run_job(job: Job, device: str | torch.device | None = None) -> JobResult:
         results = invert(model, image, job.layers, job.steps, seed=job.seed, method=job.method,
                          precision=precision, progress=False)  # fmt: skip
     return JobResult(
-        job=job, results=results, device=str(device), hardware=describe_hardware(device), precision=precision,
-        threads=torch.get_num_threads(), seconds=round(time.perf_counter() - start, 3), host=_host(),
-        versions=_versions(),
+        job=job, results=results, target=image.cpu(), device=str(device), hardware=describe_hardware(device),
+        precision=precision, threads=torch.get_num_threads(), seconds=round(time.perf_counter() - start, 3),
+        host=_host(), versions=_versions(),
     )  # fmt: skip
 
 
@@ -269,18 +273,19 @@ def save_result(directory: str | os.PathLike, result: JobResult) -> Path:
     remove the job's failure record, if an earlier try left one."""
     layers = {name: _tensors(r) for name, r in result.results.items()}
     meta = {"format": FORMAT, "job": result.job.spec(), "run": result.run()}
-    payload = {**meta, "layers": layers, "digest": _digest(meta, layers)}
+    target = result.target.detach().cpu()
+    payload = {**meta, "layers": layers, "target": target, "digest": _digest(meta, layers, target)}
     path = atomic_write(result_path(directory, result.job), lambda tmp: torch.save(payload, tmp))
     failure_path(directory, result.job).unlink(missing_ok=True)
     return path
 
 
-def load_result(path: str | os.PathLike) -> JobResult:
-    """Read a result file and check its digest.
+def load_result(path: str | os.PathLike, job: Job | None = None) -> JobResult:
+    """Read a result file and check its digest, and that it holds ``job`` when one is given.
 
     Raises:
-        CorruptResultError: the file is truncated, altered or no sweep result; the message
-            says to delete it and run the job's shard again.
+        CorruptResultError: the file is truncated, altered, no sweep result, or another
+            job's; the message says to delete it and run the job's shard again.
     """
     path = Path(path)
     remedy = f"delete it and run `python -m depthrep sweep run {path.parent.parent}` again to redo the job"
@@ -288,17 +293,28 @@ def load_result(path: str | os.PathLike) -> JobResult:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         meta = {k: payload[k] for k in ("format", "job", "run")}
         layers = payload["layers"]
+        target = payload["target"]
         digest = payload["digest"]
     except Exception as err:  # torch raises several types for truncated or foreign files
         first = str(err).strip().splitlines()[0][:100] if str(err).strip() else ""
         raise CorruptResultError(f"{path} is unreadable ({type(err).__name__}: {first}): {remedy}.") from None
     if meta["format"] != FORMAT:
         raise CorruptResultError(f"{path} has result format {meta['format']}, not {FORMAT}: {remedy}.")
-    if _digest(meta, layers) != digest:
+    if _digest(meta, layers, target) != digest:
         raise CorruptResultError(f"{path} does not match its SHA-256 digest (altered or damaged): {remedy}.")
-    job = Job.from_spec(meta["job"], str(path))
-    results = {name: _result(name, t, run_labels(1, job.seed)) for name, t in layers.items()}
-    return JobResult(job=job, results=results, **meta["run"])
+    try:
+        held = Job.from_spec(meta["job"], str(path))
+        results = {name: _result(name, t, run_labels(1, held.seed)) for name, t in layers.items()}
+        loaded = JobResult(job=held, results=results, target=target, **meta["run"])
+    except (TypeError, KeyError, ValueError) as err:  # a digest-consistent file that no depthrep wrote
+        raise CorruptResultError(
+            f"{path} is not a depthrep sweep result ({one_line(err)}): {remedy}."
+        ) from None
+    if job is not None and held != job:
+        raise CorruptResultError(
+            f"{path} holds the job {held.id}, not {job.id} (a misplaced file): {remedy}."
+        )
+    return loaded
 
 
 def save_failure(directory: str | os.PathLike, job: Job, error: BaseException, seconds: float) -> Path:
@@ -329,10 +345,10 @@ def _result(layer: str, t: dict, labels: dict[str, tuple]) -> InversionResult:
     )  # fmt: skip
 
 
-def _digest(meta: dict, layers: dict[str, dict[str, torch.Tensor]]) -> str:
+def _digest(meta: dict, layers: dict[str, dict[str, torch.Tensor]], target: torch.Tensor) -> str:
     """SHA-256 of the settings, the run and every tensor's dtype, shape and bytes."""
     digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
-    for layer, tensors in layers.items():
+    for layer, tensors in {**layers, "": {"target": target}}.items():
         for name, tensor in sorted(tensors.items()):
             tensor = tensor.detach().cpu().contiguous()
             digest.update(f"{layer}/{name}/{tensor.dtype}/{tuple(tensor.shape)}".encode())

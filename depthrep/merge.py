@@ -1,9 +1,10 @@
 """A sweep's merged table: a row per job and layer, from the result files :mod:`depthrep.sweep` wrote.
 
 :func:`merge` reads ``DIR/results/<id>.pt`` for every job of ``DIR/jobs.jsonl`` (checking
-each file's digest) and writes ``DIR/merged.csv`` and ``DIR/merged.json``; it reports the
-jobs missing, failed or corrupt. A notebook draws its figures from a merged sweep with
-:func:`read_table` (the numbers) and :func:`load_results` (the reconstructions)::
+each file's digest and that it holds that job) and writes ``DIR/merged.csv`` and
+``DIR/merged.json``; it reports the jobs missing, failed or corrupt. A notebook draws its
+figures from a merged sweep with :func:`read_table` (the numbers) and :func:`load_results`
+(the reconstructions)::
 
     rows = [r for r in read_table("runs/paper") if r.model == "resnet50"]
     job = load_results("runs/paper", model="resnet50", image="chelsea", seed=0)[0]
@@ -21,11 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from .checkpoints import atomic_write
-from .errors import DepthrepError
-from .images import load_image
 from .jobs import (
     CorruptResultError,
     Job,
@@ -76,8 +73,8 @@ class Row:
     """``10 log10(1 / MSE)`` dB with ``MSE = m_i^2 / (3 H W)`` (pixels in [0, 1]); None when m_i is 0
     (:attr:`depthrep.results.InversionResult.psnr`)."""
     ssim: float | None
-    """SSIM against the target (:func:`depthrep.scores.ssim`); None where the target image cannot be
-    read where the merge runs, or the side is below the SSIM window."""
+    """SSIM against the target the job inverted (:func:`depthrep.scores.ssim`); None where the
+    side is below the SSIM window."""
     diverged_at: int | None
     stopped_at: int | None
     """The step the run converged and stopped at (sweeps run every step: ``None``)."""
@@ -96,7 +93,8 @@ class Merged:
     failed: Mapping[str, str]
     """``{id: "ErrorType: message"}`` from the failure records."""
     corrupt: Mapping[str, str]
-    """``{id: why}`` for result files that are unreadable or do not match their digest."""
+    """``{id: why}`` for result and failure files that are unreadable, do not match their
+    digest or hold another job."""
 
     @property
     def complete(self) -> bool:
@@ -116,14 +114,17 @@ def merge(directory: str | os.PathLike) -> Merged:
         path, failure = result_path(directory, job), failure_path(directory, job)
         if path.exists():
             try:
-                result = load_result(path)
+                result = load_result(path, job)
             except CorruptResultError as err:
                 corrupt[job.id] = str(err)
                 continue
             rows += _rows(result)
             runs[job.id] = result.run()
         elif failure.exists():
-            failed[job.id] = json.loads(failure.read_text()).get("error", "unknown error")
+            try:
+                failed[job.id] = _failure(failure, job)
+            except SweepError as err:
+                corrupt[job.id] = str(err)
         else:
             missing.append(job.id)
     merged = Merged(tuple(rows), len(jobs), tuple(missing), failed, corrupt)
@@ -157,23 +158,33 @@ def load_results(directory: str | os.PathLike, **where) -> list[JobResult]:
     if set(where) - fields:
         raise SweepError(f"Unknown job settings {sorted(set(where) - fields)}: choose from {sorted(fields)}.")
     chosen = [j for j in read_plan(directory) if all(getattr(j, k) == v for k, v in where.items())]
-    return [load_result(result_path(directory, j)) for j in chosen if result_path(directory, j).exists()]
+    return [load_result(result_path(directory, j), j) for j in chosen if result_path(directory, j).exists()]
+
+
+def _failure(path: Path, job: Job) -> str:
+    """The error a failure record names.
+
+    Raises:
+        SweepError: the record is unreadable or another job's.
+    """
+    remedy = f"delete it and run `python -m depthrep sweep run {path.parent.parent}` again to redo the job"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        error, held = record["error"], record["id"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise SweepError(
+            f"{path} is not a readable failure record ({type(err).__name__}): {remedy}."
+        ) from None
+    if held != job.id:
+        raise SweepError(f"{path} records the job {held}, not {job.id} (a misplaced file): {remedy}.")
+    return str(error)
 
 
 def _rows(result: JobResult) -> list[Row]:
-    job, target = result.job, _target(result.job)
+    job, target = result.job, result.target
     return [
         Row(job=job.id, model=job.model, weights=job.weights, image=job.image, size=job.size, seed=job.seed,
             method=job.method, steps=job.steps, layer=layer, **r.summary(0, target), device=result.device,
             precision=result.precision)
         for layer, r in result.results.items()
     ]  # fmt: skip
-
-
-def _target(job: Job) -> torch.Tensor | None:
-    """``(1, 3, H, W)``: the job's target, or None where its file is not here (a sweep merged
-    on another machine than it ran on)."""
-    try:
-        return load_image(job.image, job.size)
-    except (DepthrepError, OSError):
-        return None

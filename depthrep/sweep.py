@@ -134,7 +134,7 @@ def run_shard(
     done, skipped, failed = [], [], []
     with _threads(threads):
         for number, job in enumerate(jobs, 1):
-            if _finished(result_path(directory, job)):
+            if _finished(directory, job):
                 skipped.append(job.id)
                 continue
             print(f"[shard {index}/{count}, job {number}/{len(jobs)}] {job.id}", flush=True)
@@ -153,11 +153,13 @@ def run_shard(
     return ShardReport(index, count, tuple(done), tuple(skipped), tuple(failed))
 
 
-def _finished(path: Path) -> bool:
+def _finished(directory: str | os.PathLike, job: Job) -> bool:
+    """Whether the job's result file is there, sound and that job's."""
+    path = result_path(directory, job)
     if not path.exists():
         return False
     try:
-        load_result(path)
+        load_result(path, job)
     except CorruptResultError:
         return False  # run again; the new result replaces it
     return True

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from torchvision.utils import save_image
 
 import depthrep
 from depthrep.jobs import failure_path, plan, result_path, write_plan
@@ -59,7 +60,7 @@ def test_missing_failed_and_corrupt_jobs_are_reported(swept, tmp_path, capsys):
     jobs = depthrep.jobs.read_plan(tmp_path)
     result_path(tmp_path, jobs[0]).parent.mkdir()
     result_path(tmp_path, jobs[0]).write_bytes(result_path(swept, jobs[0]).read_bytes()[:-10])
-    failure_path(tmp_path, jobs[1]).write_text(json.dumps({"error": "RuntimeError: boom"}))
+    failure_path(tmp_path, jobs[1]).write_text(json.dumps({"id": jobs[1].id, "error": "RuntimeError: boom"}))
     assert main(["merge", str(tmp_path)]) == 3
     out = capsys.readouterr().out
     assert f"corrupt: {jobs[0].id}" in out and f"failed: {jobs[1].id}: RuntimeError: boom" in out
@@ -67,3 +68,51 @@ def test_missing_failed_and_corrupt_jobs_are_reported(swept, tmp_path, capsys):
     assert merged.rows == () and not merged.complete and merged.missing == ()
     failure_path(tmp_path, jobs[1]).unlink()
     assert merge(tmp_path).missing == (jobs[1].id,)
+
+
+@pytest.mark.parametrize(
+    "record", ["{not json", "[1, 2]", json.dumps({"error": "RuntimeError: boom"}), "\udcff", "another job's"]
+)
+def test_an_unreadable_or_misplaced_failure_record_is_reported_not_raised(swept, tmp_path, capsys, record):
+    (tmp_path / "jobs.jsonl").write_text((swept / "jobs.jsonl").read_text())
+    jobs = depthrep.jobs.read_plan(tmp_path)
+    path = failure_path(tmp_path, jobs[0])
+    path.parent.mkdir()
+    if record == "another job's":
+        path.write_text(json.dumps({"id": jobs[1].id, "error": "RuntimeError: boom"}))
+    else:
+        path.write_bytes(record.encode("utf-8", "surrogateescape"))
+    assert main(["merge", str(tmp_path)]) == 3
+    merged = merge(tmp_path)
+    assert list(merged.corrupt) == [jobs[0].id] and not merged.failed
+    assert str(path) in merged.corrupt[jobs[0].id] and f"corrupt: {jobs[0].id}" in capsys.readouterr().out
+
+
+def test_a_result_under_another_jobs_name_is_refused_and_run_again(swept, tmp_path, device):
+    (tmp_path / "jobs.jsonl").write_text((swept / "jobs.jsonl").read_text())
+    jobs = depthrep.jobs.read_plan(tmp_path)
+    result_path(tmp_path, jobs[0]).parent.mkdir()
+    for job in jobs:  # every job's file holds the first job
+        result_path(tmp_path, job).write_bytes(result_path(swept, jobs[0]).read_bytes())
+    merged = merge(tmp_path)
+    assert list(merged.corrupt) == [j.id for j in jobs[1:]] and "holds the job" in merged.corrupt[jobs[1].id]
+    assert {r.job for r in merged.rows} == {jobs[0].id}
+    with pytest.raises(depthrep.jobs.CorruptResultError, match="not " + jobs[1].id):
+        depthrep.jobs.load_result(result_path(tmp_path, jobs[1]), jobs[1])
+    report = run_shard(tmp_path, device=str(device))
+    assert report.skipped == (jobs[0].id,) and report.done == tuple(j.id for j in jobs[1:])
+    merged = merge(tmp_path)
+    assert merged.complete and sorted(r.job for r in merged.rows) == sorted(j.id for j in jobs for _ in range(2))
+
+
+def test_scores_are_against_the_target_the_job_inverted_not_the_file_now(tmp_path, device):
+    picture = tmp_path / "picture.png"
+    save_image(depthrep.load_image("chelsea", 32), picture)
+    inverted = depthrep.load_image(picture, 32)
+    write_plan(tmp_path, plan(["resnet18"], [str(picture)], [0], [2], size=32, layers=["conv1"]))
+    run_shard(tmp_path, device=str(device))
+    before = merge(tmp_path).rows
+    save_image(depthrep.load_image("coffee", 32), picture)  # the file changes after the run
+    (job,) = load_results(tmp_path)
+    assert torch.equal(job.target, inverted)
+    assert merge(tmp_path).rows == before and before[0].ssim is not None
