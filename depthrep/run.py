@@ -8,8 +8,10 @@ profile, device, wall time, status and every claim check with its measured value
 executed notebook is kept even when it fails, so its traceback can be read; the error names
 the failing cell (its number in the notebook, its ``In [n]`` in the executed copy, its first
 line) and the exception. A notebook fails if a cell raises, if a claim does not hold, if it
-stopped before its last cell (``sys.exit()``) or if it reported no claim. The exit status is
-1 if any notebook failed, 2 if ``--out`` is no folder that can be written.
+stopped before its last cell (``sys.exit()``), if it ran at another profile than asked (its
+profile cell untagged) or if it reported no claim; a notebook that cannot be read fails alone.
+The exit status is 1 if any notebook failed, 2 if ``--out`` is no folder that can be written
+(or the notebooks' own), 130 on Ctrl-C, which leaves no half-executed notebook behind.
 
 ``--jobs N`` runs N notebooks at once (N kernels in memory), each kernel with its share of
 the CPU threads (``OMP_NUM_THREADS``, unless already set). On a small CPU this pays: at the ``ci``
@@ -25,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -58,6 +62,7 @@ class Outcome:
     status: str  # "ok" | "failed"
     seconds: float
     profile: str
+    """The profile the notebook reported it ran at (the one asked for, where it reported none)."""
     device: str = ""
     claims: list[dict] = field(default_factory=list)
     error: str = ""
@@ -88,8 +93,13 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
     # papermill saves after every cell: run into a temporary name and rename once it is done,
     # so an interrupted run leaves the previous notebook (or none), never half of one.
     unfinished = out / f".{notebook.stem}.part.ipynb"
-    given = nbformat.read(notebook, as_version=4).cells  # as given: the cell numbers errors name
     start = time.perf_counter()
+    try:
+        given = nbformat.read(notebook, as_version=4).cells  # as given: the cell numbers errors name
+    except Exception as err:  # not JSON, not a notebook, unreadable: this notebook's failure alone
+        why = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        return Outcome(notebook.name, "failed", 0.0, profile, error=f"cannot read the notebook: "
+                       f"{type(err).__name__}: {why}")  # fmt: skip
     error = ""
     try:
         papermill.execute_notebook(
@@ -103,6 +113,8 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
         error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
     except BaseException:  # Ctrl-C: nothing half-written stays behind
         unfinished.unlink(missing_ok=True)
+        # and no traceback of the cell papermill was waiting on, logged by asyncio as this process ends
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         raise
     if unfinished.exists():
         os.replace(unfinished, target)
@@ -115,9 +127,15 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
                 report = output.get("data", {}).get(CLAIMS_MIME)
                 if report:
                     outcome.device = report["device"]
+                    outcome.profile = report.get("profile", profile)
                     outcome.claims.extend(report["claims"])
         if not outcome.error:
             outcome.error = _stopped_early(executed, given)
+        if not outcome.error and outcome.profile != profile:
+            outcome.error = (
+                f"ran at profile {outcome.profile!r}, not {profile!r}: the cell that sets `profile` "
+                "must be tagged `parameters`, and the notebook must pass it to depthrep.start(profile)"
+            )
     if not outcome.error and not outcome.claims:
         outcome.error = NO_CLAIMS
     if outcome.error or any(failing(c) for c in outcome.claims):
@@ -327,14 +345,31 @@ def _executed(todo: list[Path], out: Path, profile: str, jobs: int) -> Iterator[
 def _side_by_side(work, items: list, jobs: int) -> Iterator:
     """``work(item)`` for each item, ``jobs`` at once in worker processes, as they finish."""
     # "spawn": a fresh interpreter per worker, never a fork of this (possibly threaded) process
-    with ProcessPoolExecutor(min(jobs, len(items)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        running = [pool.submit(work, item) for item in items]
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(jobs, len(items)), mp_context=spawn, initializer=_quiet_when_idle) as pool:
+        running = [pool.submit(partial(_working, work), item) for item in items]
         try:
             for done in as_completed(running):
                 yield done.result()
         except BaseException:  # Ctrl-C (the workers get it too): start no more work
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+
+
+def _quiet_when_idle() -> None:
+    """In a worker: Ctrl-C (sent to the whole process group) interrupts the work it is doing,
+    which cleans up after itself; a worker with no work left exits quietly instead of printing
+    the traceback of its idle wait."""
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+
+
+def _working(work, item):
+    """``work(item)`` in a worker, with Ctrl-C raising ``KeyboardInterrupt`` while it runs."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return work(item)
+    finally:
+        _quiet_when_idle()
 
 
 @contextmanager
@@ -387,11 +422,22 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
+    sources = {p.resolve().parent for p in args.notebooks} or {NOTEBOOKS}
+    if args.out.resolve() in sources:
+        parser.error(f"--out {args.out} holds the notebooks to run: executed copies would overwrite them")
     unusable = unwritable(args.out)
     if unusable:
         parser.error(f"--out {args.out}: {unusable}; pass a folder the executed notebooks can be written to")
     start = time.perf_counter()
-    outcomes = run_all(args.profile, args.out, [p.resolve() for p in args.notebooks] or None, args.jobs)
+    try:
+        outcomes = run_all(args.profile, args.out, [p.resolve() for p in args.notebooks] or None, args.jobs)
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: the notebooks that finished are in {args.out / 'summary.json'}; "
+            "those running left no executed copy",
+            file=sys.stderr,
+        )
+        return 130
     failed = [o.notebook for o in outcomes if o.status != "ok"]
     total = time.perf_counter() - start
     passed = len(outcomes) - len(failed)

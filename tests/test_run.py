@@ -375,3 +375,80 @@ def test_an_unusable_out_folder_is_refused_before_any_notebook_runs(tmp_path, mo
         f"python -m depthrep.run: error: --out {tmp_path / out}: {said.format(tmp=tmp_path)}; "
         "pass a folder the executed notebooks can be written to"
     )
+
+
+def test_a_notebook_that_cannot_be_read_fails_alone_and_the_others_run(tmp_path):
+    broken = tmp_path / "a_broken.ipynb"
+    broken.write_text('{"cells": [')
+    good = notebook(tmp_path / "b_good.ipynb", True)
+    outcomes = runner.run_all("ci", tmp_path / "out", [broken, good])
+    assert [(o.notebook, o.status) for o in outcomes] == [
+        ("a_broken.ipynb", "failed"),
+        ("b_good.ipynb", "ok"),
+    ]
+    assert outcomes[0].error.startswith("cannot read the notebook: ")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [e["status"] for e in summary["notebooks"]] == ["failed", "ok"]
+
+
+def test_the_summary_records_the_profile_that_ran_and_a_notebook_that_ignores_it_fails(tmp_path):
+    nb = nbformat.v4.new_notebook()  # its profile set in an untagged cell: papermill's goes first
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in ('profile = "laptop"', START, check(True))]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "untagged.ipynb")
+    [outcome] = runner.run_all("ci", tmp_path / "out", [tmp_path / "untagged.ipynb"])
+    assert (outcome.status, outcome.profile) == ("failed", "laptop")
+    assert outcome.error.startswith("ran at profile 'laptop', not 'ci': ")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["notebooks"][0]["profile"] == "laptop"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ctrl_c_stops_the_runner_in_one_line_and_leaves_nothing_half_written(tmp_path, jobs):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    slow = [
+        written(tmp_path / f"{n}.ipynb", START, "import time\ntime.sleep(120)", check(True)) for n in "ab"
+    ]
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "depthrep.run",
+        "--profile",
+        "ci",
+        "--jobs",
+        str(jobs),
+        "--out",
+        str(out),
+    ]
+    runner_process = subprocess.Popen(
+        [*command, *map(str, slow)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group, as a terminal gives it: Ctrl-C reaches every member
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(list(out.glob(".*.part.ipynb"))) < jobs and time.monotonic() < deadline:
+        time.sleep(0.5)  # papermill writes its copy when the kernel is up
+    time.sleep(3)
+    os.killpg(runner_process.pid, signal.SIGINT)
+    stdout, stderr = runner_process.communicate(timeout=90)
+    assert runner_process.returncode == 130, stderr
+    said = (
+        stderr + stdout
+    )  # a kernel stopped mid-cell may log its own error (ipykernel's, to the same stderr)
+    for noise in ("KeyboardInterrupt", "depthrep/run.py", "concurrent/futures", "never retrieved"):
+        assert noise not in said, said
+    assert [line for line in stderr.splitlines() if line.startswith("interrupted: ")], stderr
+    assert not list(out.glob("*.ipynb")) and not list(out.glob(".*.ipynb"))
+
+
+def test_an_out_folder_that_holds_the_notebooks_is_refused(tmp_path, capsys):
+    good = notebook(tmp_path / "good.ipynb", True)
+    with pytest.raises(SystemExit) as exit_info:
+        runner.main(["--profile", "ci", "--out", str(tmp_path), str(good)])
+    assert exit_info.value.code == 2 and "would overwrite them" in capsys.readouterr().err
+    assert nbformat.read(good, as_version=4).cells[0].source == 'profile = "laptop"'  # untouched
