@@ -211,8 +211,8 @@ def _chunked(
         chunks = [(encoder.layers, slice(None))]
     else:
         chunks = encoder.chunks(tuple(target.shape[1:]), len(target), budget, s.precision)
+    parts: list[dict[str, InversionResult]] | None = []
     try:
-        parts = []
         for names, rows in chunks:
             part = encoder if len(chunks) == 1 else encoder_for(model, names, normalize=encoder.normalize)
             mine = {name: starts[name][rows] for name in names}
@@ -220,12 +220,28 @@ def _chunked(
     except (torch.OutOfMemoryError, RuntimeError) as err:
         if not _out_of_memory(err):
             raise
-        need = sum(encoder.activation_bytes(target.shape[1:], s.precision).values()) * len(target)
+        parts = None  # leaving this block frees the failed run's tensors, which its traceback holds
+    if parts is None:
         raise MemoryError(
-            f"Out of memory on {target.device}: the run needs about {need / 2**30:.1f} GiB of activations. "
+            f"Out of memory on {target.device}: {_need(encoder, target, s.precision)}. "
             f"Pass memory_budget=<bytes> to split it, or invert fewer layers or images at a time."
         ) from None
     return _join(parts, encoder.layers)
+
+
+def _need(encoder: Encoder, target: torch.Tensor, precision: str) -> str:
+    """What a run of ``target`` ``(B, 3, H, W)`` at every layer needs, said after it ran out of
+    memory: measured with one image, which may not fit either (then said so)."""
+    if target.device.type == "cuda":
+        torch.cuda.empty_cache()
+    try:
+        need = sum(encoder.activation_bytes(tuple(target.shape[1:]), precision).values()) * len(target)
+    except (torch.OutOfMemoryError, RuntimeError) as err:
+        if not _out_of_memory(err):
+            raise
+        side = "x".join(map(str, target.shape[2:]))
+        return f"even one {side} image's forward pass does not fit, so the run needs far more than is free"
+    return f"the run needs about {need / 2**30:.1f} GiB of activations"
 
 
 def _join(parts: list[dict[str, InversionResult]], layers: list[str]) -> dict[str, InversionResult]:

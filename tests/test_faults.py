@@ -212,6 +212,34 @@ def test_out_of_memory_on_the_cpu_is_a_memory_error(resnet18, monkeypatch):
         invert(resnet18, torch.rand(1, 3, 16, 16), "conv2", steps=1, progress=False)
 
 
+CPU_OUT_OF_MEMORY = (
+    "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+    "you tried to allocate 140737488355328 bytes. Error code 12 (Cannot allocate memory)"
+)
+
+
+def test_the_memory_estimate_runs_after_the_failed_run_is_freed_and_may_fail_too(resnet18, monkeypatch):
+    import weakref
+
+    held = []
+
+    def allocate(self, x, blocks):
+        activations = torch.empty(1000, 1000)  # what the failed run holds when it fails
+        held.append(weakref.ref(activations))
+        raise RuntimeError(CPU_OUT_OF_MEMORY)
+
+    def estimate(self, image_shape, precision="float32"):
+        assert held and held[0]() is None, "the estimate ran while the failed run's tensors were alive"
+        raise RuntimeError(CPU_OUT_OF_MEMORY)  # at 2048 px one image's forward pass may not fit either
+
+    monkeypatch.setattr(depthrep.Encoder, "staged", allocate)
+    monkeypatch.setattr(depthrep.Encoder, "activation_bytes", estimate)
+    with pytest.raises(
+        MemoryError, match=r"Out of memory on cpu: even one 16x16 image's forward pass does not fit"
+    ):
+        invert(resnet18, torch.rand(1, 3, 16, 16), "conv2", steps=1, progress=False)
+
+
 def test_other_runtime_errors_are_not_called_memory(resnet18, monkeypatch):
     def broken(self, x, blocks):
         raise RuntimeError("some kernel bug")
