@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -49,6 +50,7 @@ from .precision import INVERSION, autocast, choose_precision
 from .progress import bar as progress_bar
 from .results import History, InversionResult, concat_results
 from .stopping import Stop, get_stop
+from .streams import check_seed
 
 __all__ = [
     "DivergenceError", "DivergenceWarning", "EmbeddingError", "InversionResult", "ZeroEmbeddingWarning",
@@ -168,6 +170,20 @@ def invert(
     m = get_method(method)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise MethodError(f"steps must be a non-negative int, not {steps!r}")
+    if record_every is not None and (isinstance(record_every, bool) or not isinstance(record_every, int)
+                                     or record_every < 1):  # fmt: skip
+        raise MethodError(
+            f"record_every must be a positive int (steps between records) or None, not {record_every!r}"
+        )
+    if (
+        isinstance(shift_sigma, bool)
+        or not isinstance(shift_sigma, int | float)
+        or not 0 < shift_sigma < math.inf
+    ):
+        raise MethodError(
+            f"shift_sigma must be a finite number above 0 (the paper's is 1/25), not {shift_sigma!r}"
+        )
+    seed = check_seed(seed)
     _check_size(check_image(image, "invert's image"), m)
     device = model_device(model)
     encoder = encoder_for(model, layers, normalize=normalize)

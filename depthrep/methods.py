@@ -8,6 +8,8 @@ beside this book's default and the regularised inversion of Mahendran & Vedaldi 
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,6 +59,33 @@ class Method:
     last scale's reconstruction upsampled (from noise at the first); ``(1.0,)``: one scale."""
 
     def __post_init__(self):
+        for name in ("lr", "blur"):  # one number: the same all run long
+            value = getattr(self, name)
+            if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                object.__setattr__(self, name, (float(value), float(value)))
+        if not _pair(self.lr) or not (self.lr[0] > 0 and self.lr[1] >= 0):
+            raise MethodError(
+                f"lr must be a (start, end) pair, start above 0 and end at least 0, e.g. (0.1, 0.02), "
+                f"not {self.lr!r}"
+            )
+        object.__setattr__(self, "lr", tuple(self.lr))
+        if self.blur is not None:
+            object.__setattr__(self, "blur", tuple(self.blur) if _pair(self.blur) else self.blur)
+        if self.blur is not None and (not _pair(self.blur) or not all(v >= 0 for v in self.blur)):
+            raise MethodError(
+                f"blur must be a (start, end) pair of sigmas >= 0 (0: no blur at that point), or None "
+                f"for none at all, not {self.blur!r}"
+            )
+        for name, least in (("loss_scale", 0), ("tv_beta", 0), ("alpha_p", 0)):
+            if not _number(getattr(self, name)) or not getattr(self, name) > least:
+                raise MethodError(
+                    f"{name} must be a finite number above {least}, not {getattr(self, name)!r}"
+                )
+        for name in ("tv", "alpha", "init_std"):
+            if not _number(getattr(self, name)) or getattr(self, name) < 0:
+                raise MethodError(f"{name} must be a finite number >= 0, not {getattr(self, name)!r}")
+        if not _number(self.init_mean):
+            raise MethodError(f"init_mean must be a finite number, not {self.init_mean!r}")
         if self.optimizer not in ("adam", "sgd"):
             raise MethodError(f"optimizer must be 'adam' or 'sgd', not {self.optimizer!r}")
         scales = tuple(self.scales)
@@ -73,6 +102,16 @@ class Method:
         lr = self.lr[0] + t * (self.lr[1] - self.lr[0])
         sigma = 0.0 if self.blur is None else self.blur[0] + t * (self.blur[1] - self.blur[0])
         return lr, sigma
+
+
+def _number(value: object) -> bool:
+    """Whether ``value`` is a finite real number (not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _pair(value: object) -> bool:
+    """Whether ``value`` is a ``(start, end)`` pair of finite numbers."""
+    return isinstance(value, tuple | list) and len(value) == 2 and all(map(_number, value))
 
 
 METHODS: dict[str, Method] = {

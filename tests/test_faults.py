@@ -279,3 +279,48 @@ def test_a_sweep_out_of_memory_is_one_line_not_a_traceback(tmp_path, monkeypatch
     monkeypatch.setattr(sweep, "_plan", plan)
     assert sweep.main(["plan", "--out", str(tmp_path)]) == 1
     assert capsys.readouterr().err == "depthrep sweep: out of memory: the job needs 9 GiB\n"
+
+
+@pytest.mark.parametrize(
+    "setting, said",
+    [
+        ({"blur": (-1.0, 0.3)}, "blur must be"),
+        ({"blur": (float("nan"), 0.3)}, "blur must be"),
+        ({"tv": -0.5}, "tv must be"),
+        ({"loss_scale": 0.0}, "loss_scale must be"),
+        ({"lr": (0.1, float("inf"))}, "lr must be"),
+        ({"lr": "0.1"}, "lr must be"),
+        ({"alpha": float("nan")}, "alpha must be"),
+    ],
+)
+def test_method_settings_out_of_range_are_refused(setting, said):
+    with pytest.raises(depthrep.MethodError, match=said):
+        depthrep.get_method("adam", **setting)
+
+
+def test_one_number_for_lr_or_blur_means_the_same_all_run_long():
+    m = depthrep.get_method("adam", lr=0.05, blur=np.float32(0.5))
+    assert m.lr == (0.05, 0.05) and m.blur == (0.5, 0.5) and m.schedule(7, 10) == pytest.approx((0.05, 0.5))
+
+
+@pytest.mark.parametrize(
+    "setting, error, said",
+    [
+        ({"seed": 1.5}, depthrep.DepthrepError, "seeds are integers"),
+        ({"seed": True}, depthrep.DepthrepError, "seeds are integers"),
+        ({"seed": -1}, depthrep.DepthrepError, "seeds are integers"),
+        ({"record_every": "5"}, depthrep.MethodError, "record_every must be"),
+        ({"record_every": 0}, depthrep.MethodError, "record_every must be"),
+        ({"shift_sigma": float("nan")}, depthrep.MethodError, "shift_sigma must be"),
+        ({"shift_sigma": -0.04}, depthrep.MethodError, "shift_sigma must be"),
+    ],
+)
+def test_invert_settings_out_of_range_are_refused_before_any_step(resnet18, setting, error, said):
+    with pytest.raises(error, match=said):
+        invert(resnet18, torch.rand(1, 3, 16, 16), "conv1", steps=1, progress=False, **setting)
+
+
+def test_a_numpy_integer_is_a_seed(resnet18):
+    a = invert(resnet18, torch.rand(1, 3, 16, 16), "conv1", steps=1, progress=False, seed=np.int64(3))
+    b = invert(resnet18, torch.rand(1, 3, 16, 16), "conv1", steps=1, progress=False, seed=3)
+    assert a["conv1"].labels == b["conv1"].labels
