@@ -31,7 +31,8 @@ from torch import fx, nn
 from torch.fx.experimental.optimization import fuse
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from .layers import resolve, unchanged_modes
+from .errors import DepthrepError
+from .layers import resolve, traceable, unchanged_modes
 from .models import input_scaling
 from .precision import DTYPES
 
@@ -87,11 +88,12 @@ class Encoder:
                 "The model is in training mode, where batch norm mixes the images of a batch: "
                 "call model.eval() (depthrep.load_model returns models in eval mode)."
             )
+        _check_weights(model)
         self.nodes = resolve(model, layers)
         self.layers = list(self.nodes)
         self.normalize = normalize
         queries = list(dict.fromkeys(self.nodes.values()))
-        with unchanged_modes(model):
+        with unchanged_modes(model), traceable(model):
             graph_module = create_feature_extractor(model, return_nodes={q: q for q in queries})
         graph_module.eval()
         self.segments, segment_of_query = _split(graph_module)
@@ -223,6 +225,28 @@ def _tensors(value):
     elif isinstance(value, (tuple, list)):
         for v in value:
             yield from _tensors(v)
+
+
+class UnusableWeightsError(DepthrepError, ValueError):
+    """A model whose weights cannot run an inversion as they are: not float32, or not in memory."""
+
+
+def _check_weights(model: nn.Module) -> None:
+    """Refuse weights on the meta device (no values) or in another float type than float32."""
+    tensors = [*model.parameters(), *model.buffers()]
+    if any(t.is_meta for t in tensors):
+        raise UnusableWeightsError(
+            f"{type(model).__name__}'s weights are on the meta device (shapes without values): load them "
+            "first, e.g. model.to_empty(device='cpu') then model.load_state_dict(...)."
+        )
+    other = sorted(
+        {str(t.dtype).removeprefix("torch.") for t in tensors if t.is_floating_point()} - {"float32"}
+    )
+    if other:
+        raise UnusableWeightsError(
+            f"{type(model).__name__}'s weights are {', '.join(other)}; depthrep inverts float32 models (pass "
+            "model.float(); precision='bfloat16' runs the forward pass in bfloat16 where the device does)."
+        )
 
 
 def _split(graph_module: fx.GraphModule) -> tuple[list[fx.GraphModule], dict[str, int]]:

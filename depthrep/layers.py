@@ -37,6 +37,10 @@ class UnknownLayerError(DepthrepError, ValueError):
     """A layer name the model does not have; the message lists the valid ones."""
 
 
+class UntraceableModelError(DepthrepError, ValueError):
+    """A model that torch.fx cannot trace, so its layers cannot be named or read out."""
+
+
 def _resnet(model: nn.Module) -> dict[str, str]:
     stages = {"conv1_prepool": "relu", "conv1": "maxpool"}
     stages.update({f"conv{i + 2}": f"layer{i + 1}" for i in range(4)})
@@ -228,8 +232,24 @@ def layers(model: nn.Module | str) -> list[str]:
 
 def node_names(model: nn.Module) -> list[str]:
     """Every torchvision feature-extraction node of ``model`` (eval mode), in graph order."""
-    with unchanged_modes(model):
+    with unchanged_modes(model), traceable(model):
         return get_graph_node_names(model)[1]
+
+
+@contextlib.contextmanager
+def traceable(model: nn.Module):
+    """Turn a failure to trace ``model`` with torch.fx inside into :class:`UntraceableModelError`."""
+    try:
+        yield
+    except DepthrepError:
+        raise
+    except Exception as err:  # fx's TraceError, or the model's own code failing on its proxies
+        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+        raise UntraceableModelError(
+            f"torch.fx cannot trace {type(model).__name__} ({type(err).__name__}: {first}): depthrep reads "
+            "layers out of a traced graph, so the forward pass may not branch on tensor values; wrap "
+            "such code in a function marked with torch.fx.wrap, or invert a traceable part of the model."
+        ) from err
 
 
 @contextlib.contextmanager

@@ -44,6 +44,9 @@ _FC_NAME = re.compile(r"^fc(\d+(?:x\d+)?(?:,\d+(?:x\d+)?)*)(-relu)?$")
 MAX_FC_PARAMETERS = 1_000_000_000
 """Most parameters a fully connected net of :func:`load_model` may have: 4 GB of float32
 weights (``fc3000x4`` has 35 million). Larger nets are refused before anything is allocated."""
+MAX_FC_LAYERS = 1_000
+"""Most layers a fully connected net may have (the paper's have 4); a name asking for more is
+refused before its list of widths is made."""
 
 # Builder arguments an untrained torchvision model needs to be invertible end to end.
 _RANDOM_KWARGS = {
@@ -136,11 +139,14 @@ def parse_fc_name(name: str) -> tuple[list[int], bool] | None:
     match = _FC_NAME.match(name)
     if not match:
         return None
-    widths: list[int] = []
-    for group in match.group(1).split(","):
-        width, _, count = group.partition("x")
-        widths += [int(width)] * int(count or 1)
-    return widths, bool(match.group(2))
+    groups = [(int(width), int(count or 1)) for width, _, count in
+              (group.partition("x") for group in match.group(1).split(","))]  # fmt: skip
+    if sum(count for _, count in groups) > MAX_FC_LAYERS:
+        raise UnknownModelError(
+            f"{name!r} asks for {sum(count for _, count in groups):,} layers, over depthrep's limit of "
+            f"{MAX_FC_LAYERS:,} for a fully connected net: 'fc3000x4' is four layers of 3000."
+        )
+    return [width for width, count in groups for _ in range(count)], bool(match.group(2))
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

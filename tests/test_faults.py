@@ -324,3 +324,41 @@ def test_a_numpy_integer_is_a_seed(resnet18):
     a = invert(resnet18, torch.rand(1, 3, 16, 16), "conv1", steps=1, progress=False, seed=np.int64(3))
     b = invert(resnet18, torch.rand(1, 3, 16, 16), "conv1", steps=1, progress=False, seed=3)
     assert a["conv1"].labels == b["conv1"].labels
+
+
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        (lambda m: m.double(), "weights are float64; depthrep inverts float32 models"),
+        (lambda m: m.half(), "weights are float16; depthrep inverts float32 models"),
+        (lambda m: m.to("meta"), "on the meta device"),
+    ],
+)
+def test_weights_that_cannot_run_are_named_not_blamed_on_the_image(change, said):
+    model = change(load_model("resnet18", "random"))
+    with pytest.raises(depthrep.DepthrepError, match=said):
+        invert(model, torch.rand(1, 3, 32, 32), "conv2", steps=1, progress=False)
+
+
+def test_an_untraceable_model_is_one_clear_error_and_keeps_its_mode():
+    class Branches(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return self.conv(x) if x.sum() > 0 else x
+
+    model = Branches().eval()
+    for call in (
+        lambda: depthrep.node_names(model),
+        lambda: invert(model, torch.rand(1, 3, 16, 16), "conv", steps=1),
+    ):
+        with pytest.raises(depthrep.DepthrepError, match=r"torch.fx cannot trace Branches \(TraceError"):
+            call()
+        assert not model.training
+
+
+def test_a_fully_connected_net_of_too_many_layers_is_refused_before_its_widths_are_made():
+    with pytest.raises(depthrep.UnknownModelError, match="10,000,000 layers, over depthrep's limit of 1,000"):
+        load_model("fc1x10000000")
