@@ -88,7 +88,6 @@ class Encoder:
                 "The model is in training mode, where batch norm mixes the images of a batch: "
                 "call model.eval() (depthrep.load_model returns models in eval mode)."
             )
-        _check_weights(model)
         self.nodes = resolve(model, layers)
         self.layers = list(self.nodes)
         self.normalize = normalize
@@ -231,8 +230,9 @@ class UnusableWeightsError(DepthrepError, ValueError):
     """A model whose weights cannot run an inversion as they are: not float32, or not in memory."""
 
 
-def _check_weights(model: nn.Module) -> None:
-    """Refuse weights on the meta device (no values) or in another float type than float32."""
+def check_weights(model: nn.Module) -> None:
+    """Refuse weights that cannot run an inversion: on the meta device (no values; an
+    :class:`Encoder` of one still gives shapes) or in another float type than float32."""
     tensors = [*model.parameters(), *model.buffers()]
     if any(t.is_meta for t in tensors):
         raise UnusableWeightsError(

@@ -31,7 +31,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from .distances import SHIFT_SIGMA, flat_distance, norm, shift
 from .divergence import GRACE, DivergenceError, DivergenceWarning, Watch, warn_divergence
-from .encoder import Encoder, encoder_for
+from .encoder import Encoder, check_weights, encoder_for
 from .errors import DepthrepError
 from .images import ImageError, check_image
 from .labels import pick, run_labels
@@ -185,6 +185,7 @@ def invert(
         )
     seed = check_seed(seed)
     _check_size(check_image(image, "invert's image"), m)
+    check_weights(model)
     device = model_device(model)
     encoder = encoder_for(model, layers, normalize=normalize)
     target = image.detach().to(device, torch.float32)
