@@ -1,11 +1,11 @@
-"""The layer picker in the built book, moved as a reader would: headless Chromium, no network,
+"""The layer pickers in the built book, moved as a reader would: headless Chromium, no network,
 no kernel.
 
-Each control is moved in turn (layer, image, model, weights); after each move the state the
-page shows must be the one the controls name, with the weights control of the model shown:
-its caption carries that state's key
-(``model|weights|layer|image``) and its reconstruction and target are that state's images,
-byte for byte as saved in the page's widget state (read back from the ``blob:`` URLs the
+Every picker on the page is tested. Each control is moved in turn (layer, image, and model and
+weights where the picker offers a choice); after each move the state the picker shows must be
+the one its controls name, with the weights control of the model shown: its caption carries that
+state's key (``model|weights|layer|image``) and its reconstruction and target are that state's
+images, byte for byte as saved in the page's widget state (read back from the ``blob:`` URLs the
 widget manager shows them under). Any console error or uncaught exception fails the test.
 Run ``make book-html`` first (``make browser`` and ``make test`` do).
 """
@@ -24,14 +24,15 @@ from depthrep.picker import STATE_KEY
 pytestmark = pytest.mark.browser
 
 CHAPTER = "notebooks/02_what_each_layer_keeps.html"
+PICKER_CLASS = "depthrep-picker"
 WAIT_MS = 20_000
 SCREENSHOTS = BOOK_HTML.parent / "screenshots"
-"""The picker before and after the first move of its layer control, for a reader of the test log."""
+"""Each picker before and after the first move of its layer control, for a reader of the test log."""
 
 
 @dataclass(frozen=True)
 class Saved:
-    """What the page's saved widget state holds for the picker."""
+    """What the page's saved widget state holds for one picker."""
 
     images: dict[str, tuple[str, str]]
     """``{state key: (target, reconstruction)}``, each image as base64 of its file bytes."""
@@ -42,8 +43,9 @@ class Saved:
     image_names: tuple[str, ...]
 
 
-def saved_state(page: str) -> Saved:
-    """Read the picker's states out of the widget-state script that Jupyter Book embeds."""
+def saved_state(page: str) -> list[Saved]:
+    """Read each picker's states out of the widget-state script that Jupyter Book embeds, in
+    the order the pickers' root boxes are saved."""
     script = re.search(
         r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', page, re.S
     )
@@ -57,8 +59,24 @@ def saved_state(page: str) -> Saved:
         buffers = models[ref.removeprefix("IPY_MODEL_")].get("buffers", [])
         return next(b["data"] for b in buffers if b["path"] == ["value"])
 
+    def below(ref: str) -> list[dict]:
+        """The widget ``ref`` and every widget inside it, depth first."""
+        found, todo = [], [ref]
+        while todo:
+            model = state(todo.pop())
+            found.append(model)
+            children = model["state"].get("children", [])
+            todo.extend(reversed(children if isinstance(children, list) else []))
+        return found
+
+    roots = [ref for ref, m in models.items() if PICKER_CLASS in m["state"].get("_dom_classes", [])]
+    assert roots, f"{CHAPTER} saves no widget with the class {PICKER_CLASS}"
+    return [_picker(below(root), state, data) for root in roots]
+
+
+def _picker(widgets: list[dict], state, data) -> Saved:
     images, pairs = {}, []
-    for model in models.values():
+    for model in widgets:
         children = model["state"].get("children", [])
         if model["model_name"] != "HBoxModel" or len(children) != 3:
             continue
@@ -70,7 +88,7 @@ def saved_state(page: str) -> Saved:
         images[key.group(1)] = (data(target), data(reconstruction))
         pairs.append(key.group(1).split("|"))
     controls = {}
-    for model in models.values():
+    for model in widgets:
         s = model["state"]
         if model["model_name"] in ("ToggleButtonsModel", "SelectionSliderModel"):
             controls.setdefault(s["description"], []).append(tuple(s["_options_labels"]))
@@ -80,6 +98,33 @@ def saved_state(page: str) -> Saved:
         offered = {w for m, w, *_ in pairs if m == name}
         weights[name] = next(options for options in controls["weights"] if set(options) == offered)
     return Saved(images, weights, model_names, layers, image_names)
+
+
+def moves(saved: Saved) -> tuple[dict, list[tuple[str, str, dict]]]:
+    """The picker's first state, and moves that change one control each, every kind of control
+    the picker offers a choice in, ending on another model where there is one; each move names
+    the state it should lead to."""
+    state = {"model": saved.models[0], "weights": saved.weights[saved.models[0]][0],
+             "layer": saved.layers[0], "image": saved.image_names[0]}  # fmt: skip
+    steps = [
+        ("layer", saved.layers[-1], {"layer": saved.layers[-1]}),
+        ("image", saved.image_names[1], {"image": saved.image_names[1]}),
+    ]
+    several = [m for m in saved.models if len(saved.weights[m]) > 1]
+    others = [m for m in saved.models if m != (several or saved.models)[0]]
+    if several:
+        first = several[0]
+        # leave it first, so that coming back shows its weights row again
+        if first == state["model"] and others:
+            steps.append(("model", others[0], {"model": others[0], "weights": saved.weights[others[0]][0]}))
+        if first != state["model"] or others:
+            steps.append(("model", first, {"model": first, "weights": saved.weights[first][0]}))
+        steps.append(("weights", saved.weights[first][1], {"weights": saved.weights[first][1]}))
+    steps.append(("layer", saved.layers[1], {"layer": saved.layers[1]}))
+    if others:
+        other = others[0]
+        steps.append(("model", other, {"model": other, "weights": saved.weights[other][0]}))
+    return state, steps
 
 
 _SHOWN = """async picker => {
@@ -108,32 +153,23 @@ def chapter():
     return path
 
 
+def test_the_page_offers_every_kind_of_choice(chapter):
+    pickers = saved_state(chapter.read_text(encoding="utf-8"))
+    assert any(len(p.models) > 1 for p in pickers), f"no picker offers two models: {pickers}"
+    assert any(len(w) > 1 for p in pickers for w in p.weights.values()), "no model with two kinds of weights"
+    for saved in pickers:
+        assert len(saved.layers) > 2 and len(saved.image_names) > 1, saved
+        assert len(saved.images) == sum(len(w) for w in saved.weights.values()) * len(saved.layers) * len(
+            saved.image_names
+        ), "a combination of the controls has no saved state"
+
+
 def test_every_control_switches_to_its_own_state(chromium, chapter):
     from playwright.sync_api import sync_playwright
 
-    saved = saved_state(chapter.read_text(encoding="utf-8"))
+    pickers = saved_state(chapter.read_text(encoding="utf-8"))
     for old in SCREENSHOTS.glob("picker-*.png"):
         old.unlink()
-    several = [m for m in saved.models if len(saved.weights[m]) > 1]
-    assert several, f"no model with two kinds of weights: {saved.weights}"
-    assert len(saved.models) > 1 and len(saved.layers) > 2 and len(saved.image_names) > 1, saved
-    # Moves that change one control each, ending on another model; each names the state expected.
-    first, other = several[0], next(m for m in saved.models if m != several[0])
-    state = {"model": saved.models[0], "weights": saved.weights[saved.models[0]][0],
-             "layer": saved.layers[0], "image": saved.image_names[0]}  # fmt: skip
-    moves = [
-        ("layer", saved.layers[-1], {"layer": saved.layers[-1]}),
-        ("image", saved.image_names[1], {"image": saved.image_names[1]}),
-    ]
-    if first == state["model"]:  # leave it first, so that coming back shows its weights row again
-        moves.append(("model", other, {"model": other, "weights": saved.weights[other][0]}))
-    moves += [
-        ("model", first, {"model": first, "weights": saved.weights[first][0]}),
-        ("weights", saved.weights[first][1], {"weights": saved.weights[first][1]}),
-        ("layer", saved.layers[1], {"layer": saved.layers[1]}),
-        ("model", other, {"model": other, "weights": saved.weights[other][0]}),
-    ]
-
     problems: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -141,17 +177,28 @@ def test_every_control_switches_to_its_own_state(chromium, chapter):
             tab = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
             offline(tab, problems)
             tab.goto(chapter.as_uri(), wait_until="load")
-            picker = tab.locator(".depthrep-picker").first
-            picker.locator(f"[{STATE_KEY}]").wait_for(timeout=WAIT_MS)
-            shown = expect_state(picker, saved, state, None)
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            picker.screenshot(path=SCREENSHOTS / "picker-before.png")
-            for control, label, changes in moves:
-                move(tab, picker, saved, control, label, state)
-                state.update(changes)
-                shown = expect_state(picker, saved, state, shown, moved=f"{control} -> {label}")
-                if control == "layer" and not (SCREENSHOTS / "picker-after.png").exists():
-                    picker.screenshot(path=SCREENSHOTS / "picker-after.png")
+            shown_pickers = tab.locator(f".{PICKER_CLASS}")
+            shown_pickers.first.locator(f"[{STATE_KEY}]").wait_for(timeout=WAIT_MS)
+            assert shown_pickers.count() == len(pickers), (
+                f"the page shows {shown_pickers.count()} pickers, its saved state has {len(pickers)}"
+            )
+            for number in range(len(pickers)):
+                picker = shown_pickers.nth(number)
+                picker.scroll_into_view_if_needed()
+                picker.locator(f"[{STATE_KEY}]").wait_for(timeout=WAIT_MS)
+                key = picker.locator(f"[{STATE_KEY}]").first.get_attribute(STATE_KEY)
+                saved = next(p for p in pickers if key in p.images)
+                state, steps = moves(saved)
+                shown = expect_state(picker, saved, state, None)
+                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                picker.screenshot(path=SCREENSHOTS / f"picker-{number}-before.png")
+                for control, label, changes in steps:
+                    move(tab, picker, saved, control, label, state)
+                    state.update(changes)
+                    moved = f"picker {number}: {control} -> {label}"
+                    shown = expect_state(picker, saved, state, shown, moved=moved)
+                    if control == "layer" and not (SCREENSHOTS / f"picker-{number}-after.png").exists():
+                        picker.screenshot(path=SCREENSHOTS / f"picker-{number}-after.png")
         finally:
             browser.close()
     assert not problems, "\n".join(dict.fromkeys(problems))

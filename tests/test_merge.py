@@ -102,7 +102,8 @@ def test_a_result_under_another_jobs_name_is_refused_and_run_again(swept, tmp_pa
     report = run_shard(tmp_path, device=str(device))
     assert report.skipped == (jobs[0].id,) and report.done == tuple(j.id for j in jobs[1:])
     merged = merge(tmp_path)
-    assert merged.complete and sorted(r.job for r in merged.rows) == sorted(j.id for j in jobs for _ in range(2))
+    assert merged.complete
+    assert sorted(r.job for r in merged.rows) == sorted(j.id for j in jobs for _ in range(2))
 
 
 def test_scores_are_against_the_target_the_job_inverted_not_the_file_now(tmp_path, device):
