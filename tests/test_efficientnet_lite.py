@@ -36,6 +36,12 @@ def test_logits_match_the_reference_package(lite, photos):
     with torch.no_grad():
         ours, theirs = lite(x.to(depthrep.model_device(lite))).cpu(), reference(x)
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
+    # every weight the reference has, no more (chapter 08 gives the count)
+    assert (
+        sum(p.numel() for p in lite.parameters())
+        == sum(p.numel() for p in reference.parameters())
+        == 4_652_008
+    )
 
 
 def test_the_shipped_photographs_get_their_classes(lite, photos):

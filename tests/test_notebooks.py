@@ -1,10 +1,18 @@
 """The notebooks as committed: output-free, one parameters cell, a claim check at the end."""
 
+import dataclasses
+import importlib
 import json
+import math
+import numbers
+import pkgutil
+import re
 
 import nbformat
 import pytest
+import torch
 
+import depthrep
 from depthrep.run import notebooks
 
 NOTEBOOKS = notebooks()
@@ -71,3 +79,85 @@ def test_notebooks_define_nothing_and_use_only_the_public_package(path):
                 assert all(n == "depthrep" or not n.startswith("depthrep") for n in names), (
                     f"{path.name}: {names}"
                 )
+
+
+MEASURED_BOX = re.compile(r"```\{admonition\}[^\n]*\n:class: measured\n.*?\n```", re.S)
+"""A box of numbers measured in earlier runs: MyST's admonition with the class ``measured``."""
+DECIMAL = re.compile(r"(?<![\w.])(\d+\.\d+)(?:\s*\\cdot\s*10\^\{(-?\d+)\})?(?![\w.])")
+"""A decimal number in prose, with its power of ten where written as ``2.2 \\cdot 10^{-16}``."""
+
+
+def settings() -> set[float]:
+    """Every number depthrep holds as a setting: its constants, presets and profiles (the
+    upper-case names of its modules, into tuples, dicts and dataclasses), and the machine
+    epsilons of float64 and float32."""
+    found: set[float] = {torch.finfo(torch.float64).eps, torch.finfo(torch.float32).eps}
+
+    def add(value):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+            found.add(float(value))
+        elif isinstance(value, tuple | list):
+            for v in value:
+                add(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                add(v)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for field in dataclasses.fields(value):
+                add(getattr(value, field.name))
+
+    for module in pkgutil.iter_modules(depthrep.__path__):
+        for name, value in vars(importlib.import_module(f"depthrep.{module.name}")).items():
+            if name.isupper():
+                add(value)
+    return found
+
+
+def unexplained_numbers(nb, known: set[float]) -> list[str]:
+    """The decimal numbers of ``nb``'s prose that are neither settings (``known``, or a literal
+    of the notebook's own code: a claim's margin written before the run) nor inside a box of
+    numbers measured in earlier runs, each with the words before it."""
+    code = " ".join(c.source for c in nb.cells if c.cell_type == "code")
+    written = {float(x) for x in re.findall(r"(?<![\w.])\d+\.\d+(?:e-?\d+)?", code)}
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        prose = MEASURED_BOX.sub("", cell.source)
+        for match in DECIMAL.finditer(prose):
+            digits, power = match.group(1), int(match.group(2) or 0)
+            places = len(digits.split(".")[1])
+            if any(round(v / 10**power, places) == float(digits) for v in known | written):
+                continue
+            found.append(" ".join(prose[max(0, match.start() - 50) : match.end()].split()))
+    return found
+
+
+@pytest.fixture(scope="module")
+def known_settings() -> set[float]:
+    return settings()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_prose_quotes_no_number_that_a_run_computes(path, known_settings):
+    """A number the run computes belongs in its output, where it cannot drift from the run (a
+    chapter's prose once gave error-gain ratios that the table beside them contradicted). The
+    prose may hold settings, and numbers of earlier runs in a box that says so."""
+    stray = unexplained_numbers(nbformat.read(path, as_version=4), known_settings)
+    assert not stray, (
+        f"{path.name}: numbers in prose that are no setting: {stray}; show this run's value in an output, "
+        "or put an earlier run's in a box (a MyST admonition with :class: measured)"
+    )
+
+
+def test_a_stray_number_is_caught_and_a_boxed_or_written_one_is_not(known_settings):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("claim(ratio > 2.5)"),
+        nbformat.v4.new_markdown_cell(
+            "At `conv5` $m_i$ was 3.14 times the shift; the margin is 2.5; the default lr starts at 0.1; "
+            "$\\varepsilon = 2.2 \\cdot 10^{-16}$.\n\n"
+            "```{admonition} Measured in earlier runs, not on this page\n:class: measured\nIt was 2.72.\n```"
+        ),
+    ]
+    assert unexplained_numbers(nb, known_settings) == ["At `conv5` $m_i$ was 3.14"]
