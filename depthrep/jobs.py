@@ -39,7 +39,7 @@ from .labels import run_labels
 from .layers import layers as default_layers
 from .layers import resolve
 from .methods import get_method
-from .models import load_model, model_device
+from .models import load_model, model_device, weights_problem
 from .precision import INVERSION, check_precision, choose_precision, describe_hardware
 from .results import PER_MEMBER, History, InversionResult
 from .streams import MAX_SEED
@@ -185,6 +185,10 @@ def plan(
     names = {}
     for model in models:
         architecture = load_model(model, device="meta", image_size=size)
+        for kind in weights:
+            why = weights_problem(model, kind)
+            if why is not None:
+                raise SweepError(f"{model} with weights {kind!r}: {why}.")
         names[model] = tuple(resolve(architecture, layers) if layers else default_layers(architecture))
     lists = (models, weights, sources, seeds, methods, steps)
     grid = itertools.product(*(dict.fromkeys(values) for values in lists))  # each value once
@@ -225,6 +229,8 @@ def read_plan(directory: str | os.PathLike) -> list[Job]:
         )
     jobs = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():  # a blank line (an editor's last newline, say) is no job
+            continue
         where = f"{path} line {number}"
         try:
             spec = json.loads(line)

@@ -407,6 +407,25 @@ def available_weights(name: str) -> dict[str, str | None]:
     return status
 
 
+def weights_problem(name: str, weights: str) -> str | None:
+    """Why ``weights`` can never load for model ``name`` (``None``: they can, or may where a
+    download works: ImageNet weights not in the cache yet). For plans made before the runs."""
+    if weights == "random" or Path(weights).is_file():
+        return None
+    if weights in ("imagenet", "local"):
+        why = available_weights(name)[weights]
+        downloadable = weights == "imagenet" and name not in _OWN and parse_fc_name(name) is None
+        return None if why is None or downloadable else why
+    if parse_fc_name(name) is None and name not in _OWN:
+        members = list(torchvision.models.get_model_weights(name).__members__)
+        if weights in members:
+            return None
+        named = f", a weights name of {name} ({', '.join(members)})"
+    else:
+        named = ""
+    return f"neither random, imagenet, local{named} nor a file that exists here"
+
+
 def _weights_member(name: str, weights):
     """The torchvision weights enum member ``weights`` names for ``name``, else ``None``."""
     if not isinstance(weights, str) or weights in ("random", "local"):

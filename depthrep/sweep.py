@@ -95,11 +95,18 @@ def shard_from_env(environ: Mapping[str, str] = os.environ) -> tuple[int, int] |
     """``(index, count)`` of a Slurm array task (``--array=0-99``, ``1-100``, ``0-99:2``), or None."""
     if "SLURM_ARRAY_TASK_ID" not in environ:
         return None
-    low = int(environ.get("SLURM_ARRAY_TASK_MIN", 0))
-    step = int(environ.get("SLURM_ARRAY_TASK_STEP", 1))
-    high = int(environ.get("SLURM_ARRAY_TASK_MAX", low))
-    count = int(environ.get("SLURM_ARRAY_TASK_COUNT", (high - low) // step + 1))
-    return parse_shard(f"{(int(environ['SLURM_ARRAY_TASK_ID']) - low) // step}/{count}")
+    try:
+        low = int(environ.get("SLURM_ARRAY_TASK_MIN", 0))
+        step = int(environ.get("SLURM_ARRAY_TASK_STEP", 1))
+        high = int(environ.get("SLURM_ARRAY_TASK_MAX", low))
+        count = int(environ.get("SLURM_ARRAY_TASK_COUNT", (high - low) // step + 1))
+        task = int(environ["SLURM_ARRAY_TASK_ID"])
+    except ValueError:
+        found = {k: v for k, v in environ.items() if k.startswith("SLURM_ARRAY_TASK_")}
+        raise SweepError(f"The Slurm array variables are not integers ({found}): pass --shard I/N.") from None
+    if step < 1:
+        raise SweepError(f"SLURM_ARRAY_TASK_STEP={step} is below 1: pass --shard I/N.")
+    return parse_shard(f"{(task - low) // step}/{count}")
 
 
 @contextlib.contextmanager
@@ -205,6 +212,10 @@ def submit(
                          "node, or pass --executor local.")  # fmt: skip
     directory = Path(directory).resolve()  # the workers may start elsewhere
     jobs = read_plan(directory)
+    if not jobs:
+        raise SweepError(f"The plan in {directory} lists no job: write it again with `plan`.")
+    if (shards is not None and shards < 1) or array_parallelism < 1:
+        raise SweepError(f"shards ({shards}) and array_parallelism ({array_parallelism}) must be 1 or more.")
     default = min(len(jobs), MAX_ARRAY) if executor == "slurm" else array_parallelism
     count = min(shards or default, len(jobs))
     if executor == "local" and count > array_parallelism:
@@ -310,8 +321,8 @@ def _plan(args) -> int:
     profile = get_profile(args.profile)
     jobs = plan(
         args.models or profile.models, args.images or profile.images, args.seeds or profile.seeds,
-        args.steps or (profile.steps,), size=args.size or profile.size, layers=args.layers,
-        weights=args.weights, methods=args.methods, precision=args.precision,
+        args.steps or (profile.steps,), size=profile.size if args.size is None else args.size,
+        layers=args.layers, weights=args.weights, methods=args.methods, precision=args.precision,
     )  # fmt: skip
     path = write_plan(args.out, jobs)
     print(f"{len(jobs)} jobs in {path}. Next: `python -m depthrep sweep submit {args.out}` (Slurm), or "
@@ -319,7 +330,15 @@ def _plan(args) -> int:
     return 0
 
 
+def _at_least_one(**counts: int | None) -> None:
+    """Refuse a count below 1 given on the command line (``None``: not given)."""
+    for name, value in counts.items():
+        if value is not None and value < 1:
+            raise SweepError(f"--{name.replace('_', '-')} {value}: pass 1 or more.")
+
+
 def _run(args) -> int:
+    _at_least_one(threads=args.threads)
     index, count = parse_shard(args.shard) if args.shard else shard_from_env() or (0, 1)
     report = run_shard(args.directory, index, count, device=args.device, threads=args.threads)
     print(_summary(report))
@@ -333,6 +352,10 @@ def _summary(report: ShardReport) -> str:
 
 
 def _submit(args) -> int:
+    _at_least_one(threads=args.threads, shards=args.shards, array_parallelism=args.array_parallelism,
+                  timeout_min=args.timeout_min, cpus_per_task=args.cpus_per_task)  # fmt: skip
+    if args.gpus_per_task < 0:
+        raise SweepError(f"--gpus-per-task {args.gpus_per_task}: pass 0 (CPU only) or more.")
     extra = dict(item.split("=", 1) for item in args.slurm if "=" in item)
     if len(extra) != len(args.slurm):
         raise SweepError(f"--slurm takes KEY=VALUE settings, not {args.slurm}: e.g. --slurm account=abc.")

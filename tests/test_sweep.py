@@ -180,3 +180,58 @@ def test_slurm_submission_is_one_array_with_the_asked_parallelism(tmp_path, monk
     script = (bin_ / "submitted.sh").read_text().splitlines()
     for line in ("--array=0-7%3", "--gpus-per-task=1", "--partition=gpu", "--account=abc", "--time=90"):
         assert f"#SBATCH {line}" in script
+
+
+@pytest.mark.parametrize(
+    "arguments, said",
+    [
+        (["plan", "--size", "0"], "size=0"),
+        (["plan", "--weights", "imagenett"], "'imagenett': neither random, imagenet, local, a weights name"),
+        (["plan", "--models", "fc100x2", "--weights", "imagenet"], "fc100x2 with weights 'imagenet'"),
+        (["run", "--threads", "0"], "--threads 0: pass 1 or more"),
+        (["submit", "--executor", "local", "--shards", "0"], "--shards 0: pass 1 or more"),
+        (
+            ["submit", "--executor", "local", "--array-parallelism", "0"],
+            "--array-parallelism 0: pass 1 or more",
+        ),
+    ],
+)
+def test_counts_and_names_out_of_range_are_one_line_and_status_2(tmp_path, capsys, arguments, said):
+    tiny_plan(tmp_path / "planned")
+    command, *rest = arguments
+    where = (
+        ["--out", str(tmp_path / "new"), "--profile", "ci"]
+        if command == "plan"
+        else [str(tmp_path / "planned")]
+    )
+    assert main([command, *where, *rest]) == 2
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1 and said in error, error
+
+
+def test_a_slurm_task_id_that_is_no_integer_is_refused_in_one_line():
+    with pytest.raises(SweepError, match="not integers"):
+        shard_from_env({"SLURM_ARRAY_TASK_ID": "abc", "SLURM_ARRAY_TASK_COUNT": "4"})
+
+
+def test_blank_lines_in_a_plan_are_no_jobs(tmp_path):
+    jobs = tiny_plan(tmp_path)
+    path = tmp_path / "jobs.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], "", *lines[1:], "  ", ""]) + "\n\n")
+    assert read_plan(tmp_path) == jobs
+
+
+def test_a_plan_of_no_job_is_not_submitted(tmp_path):
+    pytest.importorskip("submitit")
+    (tmp_path / "jobs.jsonl").write_text("\n")
+    with pytest.raises(SweepError, match="lists no job"):
+        submit(tmp_path, executor="local")
+
+
+def test_weights_a_cluster_can_load_are_planned(tmp_path):
+    checkpoint = tmp_path / "mine.pt"
+    checkpoint.write_bytes(b"")  # a file that exists: read when the job runs
+    jobs = plan(["resnet50"], ["chelsea"], [0], [1], size=32, layers=["conv1"],
+                weights=["random", "imagenet", "IMAGENET1K_V2", str(checkpoint)])  # fmt: skip
+    assert [j.weights for j in jobs] == ["random", "imagenet", "IMAGENET1K_V2", str(checkpoint.resolve())]
