@@ -171,7 +171,7 @@ def parser() -> Parser:
     option("--precision", default=INVERSION, **precision)
     option("--memory-budget", type=_bytes, metavar="BYTES", help="split the run into chunks whose "
            "activations fit, e.g. 2G; same results (default: free GPU memory; CPU: none)")  # fmt: skip
-    option("--out", type=Path, required=True, help="folder to write the PNG and the JSON to")
+    option("--out", type=_folder, required=True, help="folder to write the PNG and the JSON to")
 
     training = commands.add_parser("train", help="train a model here, offline (or reuse the cached one)",
                                    description=TRAIN, formatter_class=Formatter)  # fmt: skip
@@ -195,6 +195,17 @@ def parser() -> Parser:
     return top
 
 
+OUTPUTS = ("reconstructions.png", "distances.json")
+"""What ``invert`` writes into ``--out``."""
+
+
+def _folder(text: str) -> Path:
+    """``--out``: a folder's path; an empty one would mean the working folder unasked."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: pass a folder, e.g. --out out/ (or . for this one)")
+    return Path(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
@@ -206,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     args = cli.parse_args(argv)
     if args.command == "invert" and (problem := unwritable(args.out)):
         cli.error(f"--out {args.out}: {problem}; pass a folder you can write to")
+    if args.command == "invert" and Path(args.image).resolve() in {(args.out / f).resolve() for f in OUTPUTS}:
+        cli.error(f"--image {args.image} is a file that --out {args.out} would overwrite: pass another --out")
     command = {"layers": _layers, "invert": _invert, "train": _train, "precision": _precision}[args.command]
     return exit_status(
         PROG,
@@ -274,7 +287,7 @@ def _invert(args) -> int:
         "torch": torch.__version__,
         "layers": {name: _distances(r, image) for name, r in results.items()},
     }  # fmt: skip
-    png, data = args.out / "reconstructions.png", args.out / "distances.json"
+    png, data = (args.out / name for name in OUTPUTS)
     text = json.dumps(_finite(report), indent=2, allow_nan=False) + "\n"
 
     def write_png(tmp: Path) -> None:

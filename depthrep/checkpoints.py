@@ -99,10 +99,17 @@ def unwritable(folder: str | os.PathLike) -> str | None:
     exist yet, into its nearest existing parent: nothing is left behind either way.
     """
     existing = Path(folder)
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+    except OSError as err:  # a name too long for the file system, say
+        return f"is no usable path ({err.strerror or err})"
     if not existing.is_dir():
         return f"{existing} is a file, not a folder"
+    longest = max((len(os.fsencode(part)) for part in Path(folder).relative_to(existing).parts), default=0)
+    allowed = os.pathconf(existing, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+    if longest > allowed:
+        return f"has a name of {longest} bytes, longer than the {allowed} its file system allows"
     probe = existing / f".depthrep-probe-{secrets.token_hex(4)}"
     try:
         probe.write_bytes(b"")

@@ -137,6 +137,9 @@ BAD = {
                                  "--out", "OUT"], "inception_v3 takes inputs of 75 px or more"),
     "train an fc net": (["train", "fc100x2", "--steps", "2"], "fully connected nets, which are inverted"),
     "train too small": (["train", "inception_v3", "--steps", "2"], "inception_v3 cannot take the 32 px"),
+    "empty out": (["invert", "--model", "resnet18", "--out", ""], "--out: is empty: pass a folder"),
+    "out name too long": (["invert", "--model", "resnet18", "--out", "OUT/" + "x" * 300],
+                          "a name of 300 bytes"),
 }  # fmt: skip
 
 
@@ -367,3 +370,15 @@ def test_train_then_reuse(tmp_path, device, monkeypatch, capsys):
     assert torch.equal(
         model.fc.weight.cpu(), torch.load(checkpoint, weights_only=True)["state_dict"]["fc.weight"]
     )
+
+
+def test_an_image_that_the_run_would_overwrite_is_refused(tmp_path, capsys):
+    picture = tmp_path / "reconstructions.png"
+    Image.new("RGB", (32, 32), "red").save(picture)
+    before = picture.read_bytes()
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            ["invert", "--model", "resnet18", "--image", str(picture), "--size", "32", "--out", str(tmp_path)]
+        )
+    assert exit_.value.code == 2 and "would overwrite: pass another --out" in capsys.readouterr().err
+    assert picture.read_bytes() == before
