@@ -139,6 +139,12 @@ def load_image(source, size: int | tuple[int, int] | None = None) -> torch.Tenso
     size = _check_size(size) if size is not None else None
     full = None  # the upright (H, W) of a picture decoded or reduced smaller than it is
     if isinstance(source, str) and source in SAMPLES:
+        if Path(source).is_file():
+            warnings.warn(
+                f"{source!r} names a sample and a file here: loading the sample; pass Path({source!r}) "
+                "for the file.",
+                stacklevel=2,
+            )
         tensor = _from_array(np.asarray(SAMPLES[source]()), f"sample {source!r}", channels_last=True)
     elif isinstance(source, (str, os.PathLike)):
         tensor, full = _from_path(Path(source), size)
@@ -258,6 +264,9 @@ def _check_side(side) -> int:
 
 def _from_path(path: Path, size) -> tuple[torch.Tensor, tuple[int, int]]:
     if not path.exists():
+        if str(path) in SAMPLES:  # a Path always means a file
+            raise ImageError(f"No image file at {path}; the sample of that name is loaded by its name as a "
+                             f"str: load_image({str(path)!r}).")  # fmt: skip
         hint = did_you_mean(path, samples())
         raise ImageError(f"No image file at {path}.{hint} Samples: {', '.join(samples())}.")
     if path.is_dir():

@@ -235,3 +235,16 @@ def test_a_long_thin_picture_is_cropped_before_it_is_scaled(tmp_path):
     image = load_image(tmp_path / "line.png", 32)
     assert image.shape == (1, 3, 32, 32)
     torch.testing.assert_close(image[0, :, 0, 0], torch.tensor([200, 40, 90]) / 255, rtol=0, atol=1e-6)
+
+
+def test_a_path_always_means_a_file_and_a_sample_name_that_is_also_a_file_warns(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ImageError, match=r"No image file at chelsea; the sample .* load_image\('chelsea'\)"):
+        load_image(Path("chelsea"), 16)
+    Image.new("RGB", (16, 16), "red").save(tmp_path / "chelsea", format="PNG")
+    with pytest.warns(UserWarning, match="names a sample and a file here: loading the sample"):
+        sample = load_image("chelsea", 16)
+    red = load_image(Path("chelsea"), 16)
+    assert torch.equal(red[0, 0], torch.ones(16, 16)) and not torch.equal(sample, red)
