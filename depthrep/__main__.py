@@ -368,7 +368,8 @@ def _train(args) -> int:
     config = TrainConfig(
         model=args.model, data=args.data, steps=args.steps, seed=args.seed, precision=args.precision
     )
-    print(ensure_trained(config, device=args.device, progress=True).describe())
+    trained = ensure_trained(config, device=args.device, progress=True)
+    print(f"{trained.describe()}\n{trained.path}")
     return 0
 
 

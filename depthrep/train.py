@@ -149,7 +149,7 @@ class Trained:
             f"{c.model} trained here on {what} ({c.steps} steps of {c.batch}, {c.size} px, seed {c.seed}, "
             f"{c.precision}): "
             f"train accuracy {self.train_accuracy:.0%}, validation {self.validation_accuracy:.0%} "
-            f"(chance {1 / c.labels:.0%}), {self.seconds:.0f} s; {self.path}"
+            f"(chance {1 / c.labels:.0%}), {self.seconds:.0f} s; checkpoint {self.path.name}"
         )
 
 

@@ -232,7 +232,11 @@ class Explorer:
         """Fill the weights and layer lists for model ``name``, keeping choices that still apply."""
         self._reasons = available_weights(name)
         keep = weights or self.weights.value or "random"
-        self.weights.options = [(k if why is None else f"{k} ({why})", k) for k, why in self._reasons.items()]
+        # the label says why in short, never naming a path (a published page shows it); the note
+        # under the controls gives the whole reason once the weights are picked
+        self.weights.options = [
+            (k if why is None else f"{k} ({why.split(':')[0]})", k) for k, why in self._reasons.items()
+        ]
         self.weights.value = keep if keep in self._reasons else "random"
         previous = layer or self.layer.value
         try:

@@ -60,6 +60,9 @@ def test_checkpoint_says_which_precision_and_cpu_trained_it(cache, monkeypatch):
     assert meta["precision"] == "float32" and meta["config"]["precision"] == "float32"
     assert meta["hardware"] == precision.describe_hardware("cpu") and meta["device"] == "cpu"
     assert "float32" in trained.describe()
+    # a published page names the checkpoint, never a folder of the machine that built it
+    said = trained.describe()
+    assert said.endswith(f"checkpoint {trained.path.name}") and str(cache) not in said
     # the same settings in the other precision are another checkpoint, never this one
     monkeypatch.setenv(precision.ENV, "bfloat16")
     assert not train.is_trained(train.TrainConfig(**TINY), device="cpu")

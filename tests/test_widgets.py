@@ -56,6 +56,7 @@ def test_unavailable_weights_are_labelled_and_refused(device, tmp_path, monkeypa
     assert labels["random"] == "random"
     assert labels["imagenet"].startswith("imagenet (not downloaded")
     assert labels["local"].startswith("local (not trained here yet")
+    assert not any(str(tmp_path) in label for label in labels.values())  # the labels name no folder
     before = explorer.reconstruction_view.value
     explorer.weights.value = "imagenet"
     assert "unavailable" in explorer.message.value
