@@ -41,6 +41,8 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
+from filelock import FileLock
+
 from .checkpoints import CheckpointError, atomic_write, cache_dir, unwritable
 from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import PROFILES, Profile
@@ -52,6 +54,10 @@ DURATIONS = "notebook-seconds.json"
 EXPECTED = NOTEBOOKS / "seconds.json"
 """Wall times per profile measured when the notebooks were last changed (a copy of a run's
 :data:`DURATIONS`): the order of a first run on a machine that remembers none."""
+
+
+CACHE_VARIABLES = ("DEPTHREP_CACHE", "XDG_CACHE_HOME", "TORCH_HOME")
+"""Where trained and downloaded weights are kept (:func:`depthrep.checkpoints.cache_dir`, torch's hub)."""
 
 
 @dataclass
@@ -209,7 +215,9 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
     """
     out = out.resolve()  # papermill changes the working directory while a notebook runs
     out.mkdir(parents=True, exist_ok=True)
-    entries = _earlier(out / "summary.json", profile) if selected else {}
+    if not selected:  # a full run starts the summary afresh
+        with _summary_lock(out):
+            _write_summary(out, profile, {})
     todo = [notebook.resolve() for notebook in selected or notebooks()]
     if jobs > 1:
         todo = longest_first(todo, {**_expected().get(profile, {}), **_durations().get(profile, {})})
@@ -229,13 +237,23 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
             if outcome.error:
                 print(f"    {outcome.error}", flush=True)
             outcomes.append(outcome)
-            entries[outcome.notebook] = asdict(outcome)
-            listed = sorted(entries.values(), key=lambda e: reading_order(Path(e["notebook"])))
-            text = json.dumps({"profile": profile, "notebooks": listed}, indent=2)
-            atomic_write(out / "summary.json", lambda tmp, text=text: tmp.write_text(text))
+            with _summary_lock(out):  # another runner into the same folder may have written since
+                entries = _earlier(out / "summary.json", profile)
+                _write_summary(out, profile, {**entries, outcome.notebook: asdict(outcome)})
             if remembering and outcome.status == "ok":  # one that stopped early says little of its length
                 remembering = _remember_duration(profile, outcome)
     return sorted(outcomes, key=lambda o: reading_order(Path(o.notebook)))
+
+
+def _summary_lock(out: Path) -> FileLock:
+    """Held while ``out/summary.json`` is read and written, by every runner into ``out``."""
+    return FileLock(out / ".summary.json.lock")
+
+
+def _write_summary(out: Path, profile: str, entries: dict[str, dict]) -> None:
+    listed = sorted(entries.values(), key=lambda e: reading_order(Path(e["notebook"])))
+    text = json.dumps({"profile": profile, "notebooks": listed}, indent=2)
+    atomic_write(out / "summary.json", lambda tmp: tmp.write_text(text))
 
 
 def train_first(profile: str | Profile, jobs: int) -> None:
@@ -374,8 +392,13 @@ def _working(work, item):
 
 @contextmanager
 def _kernel_environment(jobs: int):
-    """Environment the kernels inherit: no progress bars, and each its share of the threads."""
+    """Environment the kernels inherit: no progress bars, each its share of the threads, and the
+    cache folders as absolute paths (the kernels run in the notebooks' folder, where a relative
+    one would be another folder than the runner's)."""
     env = {"TQDM_DISABLE": "1", "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "")}
+    for folder in CACHE_VARIABLES:
+        if os.environ.get(folder):
+            env[folder] = str(Path(os.environ[folder]).resolve())
     if jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(max(1, _usable_cpus() // jobs))
     previous = {k: os.environ.get(k) for k in env}

@@ -452,3 +452,35 @@ def test_an_out_folder_that_holds_the_notebooks_is_refused(tmp_path, capsys):
         runner.main(["--profile", "ci", "--out", str(tmp_path), str(good)])
     assert exit_info.value.code == 2 and "would overwrite them" in capsys.readouterr().err
     assert nbformat.read(good, as_version=4).cells[0].source == 'profile = "laptop"'  # untouched
+
+
+def test_a_relative_cache_folder_is_the_same_folder_in_the_runner_and_its_kernels(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DEPTHREP_CACHE", "relative-cache")
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    seen = tmp_path / "seen.txt"
+    nb = written(folder / "a.ipynb", START, f"from depthrep.checkpoints import cache_dir\n"
+                 f"open({str(seen)!r}, 'w').write(str(cache_dir()))", check(True))  # fmt: skip
+    [outcome] = runner.run_all("ci", tmp_path / "out", [nb])
+    assert outcome.status == "ok" and seen.read_text() == str(tmp_path / "relative-cache")
+
+
+def test_two_runners_into_one_folder_keep_each_others_entries(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    a, b = notebook(tmp_path / "a.ipynb", True), notebook(tmp_path / "b.ipynb", True)
+    runner.run_all("ci", out, [b])  # the other runner's notebook, finished first
+    [b_entry] = json.loads((out / "summary.json").read_text())["notebooks"]
+    b_entry["seconds"] = 12345.0  # what the other runner records while this one runs
+    execute = runner.execute
+
+    def meanwhile(notebook, out, profile, kernel="python3"):
+        summary = json.loads((out / "summary.json").read_text())
+        summary["notebooks"] = [b_entry]
+        (out / "summary.json").write_text(json.dumps(summary))
+        return execute(notebook, out, profile, kernel)
+
+    monkeypatch.setattr(runner, "execute", meanwhile)
+    runner.run_all("ci", out, [a])
+    listed = {e["notebook"]: e for e in json.loads((out / "summary.json").read_text())["notebooks"]}
+    assert set(listed) == {"a.ipynb", "b.ipynb"} and listed["b.ipynb"]["seconds"] == 12345.0
