@@ -30,14 +30,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from .checkpoints import atomic_write, unwritable
+from .checkpoints import atomic_write, load_checkpoint, unwritable
 from .divergence import DivergenceWarning
 from .errors import exit_status, one_line
 from .images import load_image, samples
 from .invert import invert
 from .layers import named_layers, node_names, resolve
 from .methods import METHODS
-from .models import default_device, load_model, model_device
+from .models import default_device, load_model, local_checkpoint, model_device
 from .plot import show_reconstructions
 from .precision import ENV as PRECISION_ENV
 from .precision import INVERSION, PRECISIONS, TRAINING, choose_precision, describe_hardware
@@ -254,6 +254,7 @@ def _layers(args) -> int:
 
 def _invert(args) -> int:
     image = load_image(args.image, args.size)
+    checkpoint = local_checkpoint(args.model) if args.weights == "local" else None  # the one load_model takes
     model = load_model(args.model, args.weights, seed=args.seed, device=args.device, image_size=args.size)
     names = list(resolve(model, args.layers or list(named_layers(model))))
     device = model_device(model)
@@ -287,6 +288,8 @@ def _invert(args) -> int:
         "torch": torch.__version__,
         "layers": {name: _distances(r, image) for name, r in results.items()},
     }  # fmt: skip
+    if checkpoint is not None:  # which model was trained here, and how
+        report["checkpoint"] = {"file": checkpoint.name, **load_checkpoint(checkpoint)[1]}
     png, data = (args.out / name for name in OUTPUTS)
     text = json.dumps(_finite(report), indent=2, allow_nan=False) + "\n"
 

@@ -365,21 +365,32 @@ def _own(name: str, weights, kwargs: dict) -> nn.Module:
     return _load_file(model, name, weights)
 
 
-def _local(name: str, kwargs: dict) -> nn.Module:
+def local_checkpoint(name: str) -> Path:
+    """The checkpoint ``weights="local"`` loads for ``name``: the best trained here on the
+    shipped photos (:func:`depthrep.checkpoints.local_checkpoints`).
+
+    Raises:
+        WeightsUnavailable: none trained here yet.
+    """
     found = local_checkpoints(name)
     if not found:
         raise WeightsUnavailable(
             f"No {name} trained here yet in {cache_dir()}. Train one with "
             f"`python -m depthrep train {name}` (a few minutes on a CPU), or pass weights='random'."
         )
-    state_dict, meta = load_checkpoint(found[0])
+    return found[0]
+
+
+def _local(name: str, kwargs: dict) -> nn.Module:
+    path = local_checkpoint(name)
+    state_dict, meta = load_checkpoint(path)
     if "classes" not in meta:
         raise WeightsUnavailable(
-            f"{found[0]} is not a depthrep checkpoint (it has no 'classes' in its meta, as files "
+            f"{path} is not a depthrep checkpoint (it has no 'classes' in its meta, as files "
             f"written by `python -m depthrep train` have): delete it and train again."
         )
     model = torchvision.models.get_model(name, weights=None, **{"num_classes": meta["classes"], **kwargs})
-    return _fit(model, name, found[0], state_dict)
+    return _fit(model, name, path, state_dict)
 
 
 def available_weights(name: str) -> dict[str, str | None]:

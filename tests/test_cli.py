@@ -370,6 +370,15 @@ def test_train_then_reuse(tmp_path, device, monkeypatch, capsys):
     assert torch.equal(
         model.fc.weight.cpu(), torch.load(checkpoint, weights_only=True)["state_dict"]["fc.weight"]
     )
+    out = tmp_path / "out"
+    assert main(["invert", "--model", "resnet18", "--weights", "local", "--layers", "conv1", "--size", "32",
+                 "--steps", "1", "--device", str(device), "--out", str(out)]) == 0  # fmt: skip
+    recorded = json.loads((out / "distances.json").read_text())["checkpoint"]
+    assert recorded["file"] == checkpoint.name and recorded["config"]["steps"] == 2
+    assert (
+        recorded["validation_accuracy"]
+        == torch.load(checkpoint, weights_only=True)["meta"]["validation_accuracy"]
+    )
 
 
 def test_an_image_that_the_run_would_overwrite_is_refused(tmp_path, capsys):
