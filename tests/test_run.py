@@ -411,9 +411,12 @@ def test_ctrl_c_stops_the_runner_in_one_line_and_leaves_nothing_half_written(tmp
     import sys
     import time
 
-    slow = [
-        written(tmp_path / f"{n}.ipynb", START, "import time\ntime.sleep(120)", check(True)) for n in "ab"
-    ]
+    started = tmp_path / "started"
+    started.mkdir()
+    sleeping = (
+        f"import pathlib, time\npathlib.Path({str(started)!r}, __import__('os').urandom(4).hex()).touch()\n"
+    )
+    slow = [written(tmp_path / f"{n}.ipynb", START, sleeping + "time.sleep(120)", check(True)) for n in "ab"]
     out = tmp_path / "out"
     command = [
         sys.executable,
@@ -431,9 +434,9 @@ def test_ctrl_c_stops_the_runner_in_one_line_and_leaves_nothing_half_written(tmp
         start_new_session=True,  # its own process group, as a terminal gives it: Ctrl-C reaches every member
     )  # fmt: skip
     deadline = time.monotonic() + 120
-    while len(list(out.glob(".*.part.ipynb"))) < jobs and time.monotonic() < deadline:
-        time.sleep(0.5)  # papermill writes its copy when the kernel is up
-    time.sleep(3)
+    while len(list(started.iterdir())) < jobs and time.monotonic() < deadline:
+        time.sleep(0.5)  # until every kernel is inside its long cell, however slow the machine
+    time.sleep(1)
     os.killpg(runner_process.pid, signal.SIGINT)
     stdout, stderr = runner_process.communicate(timeout=90)
     assert runner_process.returncode == 130, stderr
