@@ -33,7 +33,7 @@ from .gains import Gains, LayerSize, gains_over_seeds, layer_sizes, local_gains
 from .grid import LayerGrid, layer_grid
 from .images import ImageError, load_image, load_images, samples
 from .invert import EmbeddingError, ZeroEmbeddingWarning, invert
-from .judge import WorldPull, judge_accuracy, measure_pull, world_targets
+from .judge import WorldPull, judge_accuracy, judged, measure_pull, world_targets
 from .labels import LabelError
 from .layers import UnknownLayerError, layers, node_names, relative_depth
 from .linear import condition_numbers, null_space_distance, preimage_of_circle, random_maps
@@ -139,6 +139,7 @@ __all__ = [
     "invert_over_seeds",
     "invert_over_starts",
     "judge_accuracy",
+    "judged",
     "layer_grid",
     "layer_picker",
     "layer_sizes",

@@ -66,6 +66,11 @@ class JudgeAccuracy:
         ] + [{"world": "photos, phase-randomised", "held-out accuracy": self.phase_randomised_photos}]
 
 
+def judged(judge: nn.Module, images: torch.Tensor) -> tuple[str, ...]:
+    """The world the judge names for each of ``images`` ``(N, 3, H, W)``: its top answer."""
+    return tuple(list(WORLDS)[i] for i in probabilities(judge, images).argmax(1).tolist())
+
+
 def judge_accuracy(judge: nn.Module, size: int, count: int = 128, seed: int = TEST_SEED) -> JudgeAccuracy:
     """Test the judge on ``count`` fresh samples of each world at ``size`` px, clean and
     blurred (by :data:`TEST_BLUR` pixels at 32 px), on phase-randomised photo crops (the
@@ -103,6 +108,9 @@ class WorldPull:
     """``(kinds, train seeds, layers, starts, targets, worlds)``: ``P(world | reconstruction)``."""
     images: torch.Tensor
     """``(kinds, train seeds, layers, starts, targets, 3, H, W)``: the reconstructions."""
+    diverged: torch.Tensor | None = None
+    """``(kinds, train seeds, layers, starts, targets)`` bool: runs that diverged (their image
+    frozen where they did); ``None``: none recorded."""
 
     def __post_init__(self):
         if self.kinds[:1] != (UNTRAINED,) or len(set(self.kinds)) != len(self.kinds):
@@ -124,6 +132,22 @@ class WorldPull:
         """The worlds with a trained model here (every kind but the untrained)."""
         return self.kinds[1:]
 
+    def usable(self, kind: str) -> torch.Tensor:
+        """``(train seeds, layers, starts, targets)`` bool: ``kind``'s runs that did not diverge.
+        Every statistic below is taken over these alone: a diverged run's image is no
+        reconstruction, and the judge's view of it is no evidence."""
+        if self.diverged is None:
+            return torch.ones(self.probabilities.shape[1:5], dtype=torch.bool)
+        return ~self.diverged[self.kinds.index(kind)]
+
+    def finished(self, layer: str, share: float = 0.5) -> torch.Tensor:
+        """``(train seeds,)`` bool: at ``layer``, more than ``share`` of every kind's runs did
+        not diverge, for each training seed (what a claim on that layer takes as ``converged``:
+        its statistics rest on enough runs)."""
+        i = self.layers.index(layer)
+        kept = torch.stack([self.usable(kind)[:, i].float().mean(dim=(-2, -1)) for kind in self.kinds])
+        return (kept > share).all(0)
+
     def foreign(self, world: str) -> torch.Tensor:
         """``(targets,)`` bool: the targets not from ``world`` (all of them for :data:`UNTRAINED`)."""
         return torch.tensor([t != world for t in self.target_worlds])
@@ -135,8 +159,10 @@ class WorldPull:
         return p[..., self.foreign(world)]
 
     def mean_probability(self, kind: str, world: str) -> torch.Tensor:
-        """``(train seeds, layers)``: :meth:`probability` averaged over starts and targets."""
-        return self.probability(kind, world).mean(dim=(-2, -1))
+        """``(train seeds, layers)``: :meth:`probability` averaged over the starts and targets
+        whose runs did not diverge (NaN where none did)."""
+        usable = self.usable(kind)[..., self.foreign(world)].float()
+        return (self.probability(kind, world) * usable).sum(dim=(-2, -1)) / usable.sum(dim=(-2, -1))
 
     def pull(self, world: str) -> torch.Tensor:
         """``(train seeds, layers)``: mean ``P(world)`` of the ``world`` model's reconstructions
@@ -156,13 +182,17 @@ class WorldPull:
         """``(train seeds, layers)``: share of ``kind``'s reconstructions of the targets foreign
         to ``world`` that the judge calls ``world``."""
         p = self.probabilities[self.kinds.index(kind)][..., self.foreign(world), :]
-        return (p.argmax(-1) == self.worlds.index(world)).float().mean(dim=(-2, -1))
+        usable = self.usable(kind)[..., self.foreign(world)].float()
+        named = (p.argmax(-1) == self.worlds.index(world)).float()
+        return (named * usable).sum(dim=(-2, -1)) / usable.sum(dim=(-2, -1))
 
     def kept(self) -> torch.Tensor:
         """``(kinds, train seeds, layers)``: share of reconstructions the judge assigns to their
         target's world."""
         truth = torch.tensor([self.worlds.index(t) for t in self.target_worlds])
-        return (self.probabilities.argmax(-1) == truth).float().mean(dim=(-2, -1))
+        usable = torch.stack([self.usable(kind) for kind in self.kinds]).float()
+        right = (self.probabilities.argmax(-1) == truth).float()
+        return (right * usable).sum(dim=(-2, -1)) / usable.sum(dim=(-2, -1))
 
     def pulling(self, layer: str) -> list[str]:
         """The worlds whose model pulls toward them at ``layer`` on every training seed:
@@ -261,12 +291,17 @@ def measure_pull(
         raise ValueError(f"every kind needs the same number of models (one per training seed): {counts}")
     kinds = (UNTRAINED, *[k for k in models if k != UNTRAINED])
     rebuild = lambda m: _reconstructions(m, targets, layers, steps, seeds, invert_kwargs)  # noqa: E731
-    images = torch.stack([torch.stack([rebuild(m) for m in models[k]]) for k in kinds])
+    made = [[rebuild(m) for m in models[k]] for k in kinds]
+    images = torch.stack([torch.stack([images for images, _ in per_seed]) for per_seed in made])
+    diverged = torch.stack([torch.stack([flags for _, flags in per_seed]) for per_seed in made])
     p = probabilities(judge, images.flatten(0, -4)).view(*images.shape[:-3], len(WORLDS))
-    return WorldPull(kinds, tuple(layers), tuple(target_worlds), p, images)
+    return WorldPull(kinds, tuple(layers), tuple(target_worlds), p, images, diverged)
 
 
-def _reconstructions(model, targets, layers, steps, seeds, invert_kwargs) -> torch.Tensor:
-    """``(layers, starts, targets, 3, H, W)``."""
+def _reconstructions(
+    model, targets, layers, steps, seeds, invert_kwargs
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(layers, starts, targets, 3, H, W)`` images and ``(layers, starts, targets)`` diverged."""
     runs = [invert(model, targets, layers, steps, seed=s, **invert_kwargs) for s in seeds]
-    return torch.stack([torch.stack([run[layer].image.cpu() for run in runs]) for layer in layers])
+    images = torch.stack([torch.stack([run[layer].image.cpu() for run in runs]) for layer in layers])
+    return images, torch.stack([torch.stack([run[layer].diverged.cpu() for run in runs]) for layer in layers])

@@ -96,7 +96,8 @@ VERDICTS = ("holds", "departs", "undecided", "did not converge", "fails")
 - ``holds``: the pre-stated test holds on every member (seed and target), in the paper's
   direction;
 - ``departs``: it holds on every member, in a direction that departs from the paper,
-  stated before the run (``departs=True``);
+  stated before the run (``departs=True``); or the paper's claim, stated as the paper
+  states it and marked a finding (``finding=True``), holds on no member;
 - ``undecided``: it holds on some members and not on others: the spread over seeds and
   targets spans the line;
 - ``did not converge``: a run the claim needs diverged or ended above ``m_r``
@@ -149,6 +150,7 @@ def claim(
     contrast: str | None = None,
     contrast_test=None,
     departs: bool = False,
+    finding: bool = False,
     converged=None,
     **values,
 ) -> Claim:
@@ -161,6 +163,10 @@ def claim(
             ``contrast_test`` is the same test computed there (per member), and the claim
             holds only if that test fails on every member.
         departs: the check asserts a measured direction that departs from the paper.
+        finding: the paper's claim checked as the paper states it, where holding on no member is
+            a finding, not a fault: the verdict is then ``departs`` (the run goes on) instead
+            of ``fails``. For claims stated one by one (per world, say) before the run, whose
+            outcome the book reports either way.
         converged: per member, whether each run the claim rests on reached ``m_g < m_r``
             without diverging (bools, tensors of them, or sequences of either;
             :func:`converged`). Where any did not, the verdict is ``did not converge``.
@@ -177,6 +183,8 @@ def claim(
     ok = all(truths) and not contrast_holds
     if finished is False:
         said, ok = "did not converge", False
+    elif finding and not contrast_holds and not any(truths):
+        said = "departs"
     elif contrast_holds or not any(truths):
         said = "fails"
     elif not all(truths):

@@ -157,17 +157,25 @@ def test_measure_pull_inverts_every_kind_and_judges_each_reconstruction():
     torch.testing.assert_close(r.images[1, 1, 1, 1], again)
     torch.testing.assert_close(r.probabilities[1, 1, 1, 1], J.probabilities(Brightness(), again))
     assert r.pull("leaves").shape == (2, 2)
+    assert (
+        r.diverged.shape == (2, 2, 2, 2, 2)
+        and not r.diverged.any()
+        and r.finished("conv2").tolist() == [1, 1]
+    )
 
 
-@pytest.mark.parametrize(
-    "models, worlds, match",
-    [
-        ({"leaves": [1]}, ("photos",), "untrained baseline"),
-        ({UNTRAINED: [1], "clouds": [1]}, ("photos",), r"Unknown worlds \['clouds'\]"),
-        ({UNTRAINED: [1], "leaves": [1, 2]}, ("photos",), "same number of models"),
-        ({UNTRAINED: [1]}, ("photos", "photos"), "1 targets but 2 target worlds"),
-    ],
-)
-def test_measure_pull_refuses_inconsistent_inputs(models, worlds, match):
-    with pytest.raises(ValueError, match=match):
-        depthrep.measure_pull(models, torch.rand(1, 3, 8, 8), worlds, Says(0, 0, 0, 0), ["conv1"], 1)
+def test_diverged_runs_are_left_out_and_too_many_unfinish_their_seed_at_their_layer():
+    r = handmade()
+    diverged = torch.zeros(r.probabilities.shape[:5], dtype=torch.bool)
+    diverged[1, 0, 1, 0, 0] = True  # a trained model, training seed 0, conv5, one start and target
+    one = J.WorldPull(r.kinds, r.layers, r.target_worlds, r.probabilities, r.images, diverged)
+    assert one.finished("conv5").tolist() == [True, True] and handmade().finished("conv5").all()
+    world = r.kinds[1]
+    keep = one.usable(world)[0, 1][..., r.foreign(world)]
+    expected = r.probability(world, world)[0, 1][keep].mean()
+    torch.testing.assert_close(one.mean_probability(world, world)[0, 1], expected)
+    torch.testing.assert_close(one.mean_probability(world, world)[1], r.mean_probability(world, world)[1])
+    diverged[1, 0, 1] = True  # every run of that model and seed at conv5
+    every = J.WorldPull(r.kinds, r.layers, r.target_worlds, r.probabilities, r.images, diverged)
+    assert every.finished("conv5").tolist() == [False, True] and every.finished("conv1").all()
+    assert every.mean_probability(world, world)[0, 1].isnan()  # no finished run: no number

@@ -117,6 +117,18 @@ def test_converged_needs_every_run_below_its_reference_and_finite(resnet18, hopp
     assert converged(conv1).dtype == torch.bool
 
 
+def test_a_finding_that_holds_nowhere_departs_and_does_not_stop_the_run(shown):
+    said = {n: claim("the paper's claim", [n > 0, n > 1], **AGAINST, finding=True).verdict for n in (0, 1, 2)}
+    assert said == {0: "departs", 1: "undecided", 2: "holds"}
+    nowhere = claim("the paper's claim", [False, False], **AGAINST, finding=True)
+    check(start("ci"), [nowhere])  # nothing raised
+    assert "[departs from the paper]" in shown[-1]["text/plain"] and not nowhere.holds
+    both = claim("x at conv5", True, **AGAINST, finding=True, contrast="conv1", contrast_test=[True])
+    assert both.verdict == "fails"  # a test that also holds at its contrast separates nothing
+    unfinished = claim("x", [False, False], **AGAINST, finding=True, converged=[True, False])
+    assert unfinished.verdict == "did not converge"
+
+
 def test_departures_are_labelled(shown):
     check(start("ci"), [claim("measured direction", True, **AGAINST, departs=True)])
     assert "departs from the paper" in shown[-1]["text/plain"]
