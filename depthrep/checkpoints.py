@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import glob
 import hashlib
 import os
@@ -18,6 +19,7 @@ import shutil
 import sys
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import torch
@@ -331,6 +333,40 @@ def download(url: str, target: str | Path, *, timeout: float = DOWNLOAD_TIMEOUT)
 
     with _writing(target):
         return atomic_write(target, fetch)
+
+
+class WeightsHashWarning(UserWarning):
+    """A weights file in the hub cache whose SHA-256 does not start with the hash in its name:
+    not the file published under that name (placed by hand, converted, or damaged)."""
+
+
+def check_hash_prefix(path: str | Path) -> None:
+    """Warn (:class:`WeightsHashWarning`) when ``path``'s name carries a hash prefix
+    (``resnet18-f37072fd.pth``) that its SHA-256 does not start with. torch.hub checks only
+    what it downloads; a file put in its cache by hand is loaded unchecked."""
+    path = Path(path)
+    found = torch.hub.HASH_REGEX.search(path.name)
+    if not found or not found.group(1):
+        return
+    stat = path.stat()
+    digest = _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+    if not digest.startswith(found.group(1)):
+        warnings.warn(
+            f"{path} does not match the hash in its name (SHA-256 {digest[:8]}..., expected "
+            f"{found.group(1)}...): it is not the file published under that name; loading it anyway.",
+            WeightsHashWarning,
+            stacklevel=3,
+        )
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """The file's SHA-256, once per version of it (its size and time key the cache)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _remove_torch_partials(target: Path, older_than: float) -> None:

@@ -19,7 +19,14 @@ import torchvision
 from torch import nn
 
 from . import efficientnet_lite
-from .checkpoints import DOWNLOAD_TIMEOUT, cache_dir, download, load_checkpoint, local_checkpoints
+from .checkpoints import (
+    DOWNLOAD_TIMEOUT,
+    cache_dir,
+    check_hash_prefix,
+    download,
+    load_checkpoint,
+    local_checkpoints,
+)
 from .errors import DepthrepError
 from .names import did_you_mean
 
@@ -457,7 +464,9 @@ def _hub_file(member) -> Path:
 def _pretrained(name: str, member, kwargs: dict) -> nn.Module:
     target = _hub_file(member)
     if not target.exists():
-        _fetch(name, member, target)
+        _fetch(name, member, target)  # checked against its hash as it arrives
+    else:
+        check_hash_prefix(target)
     try:
         return torchvision.models.get_model(name, weights=member, **kwargs)
     except Exception:

@@ -9,7 +9,7 @@ import torch
 import torchvision
 
 from depthrep import UnknownModelError, WeightsUnavailable, load_model, model_names
-from depthrep.checkpoints import DOWNLOAD_TIMEOUT, CheckpointError, save_checkpoint
+from depthrep.checkpoints import DOWNLOAD_TIMEOUT, CheckpointError, WeightsHashWarning, save_checkpoint
 from depthrep.errors import DepthrepError
 from depthrep.models import (
     MAX_FC_PARAMETERS,
@@ -77,7 +77,9 @@ def test_imagenet_weights_come_from_torchvision_cache(offline_hub):
     reference = torchvision.models.resnet18()
     offline_hub.mkdir(parents=True)
     torch.save(reference.state_dict(), offline_hub / url.rsplit("/", 1)[-1])
-    model = load_model("resnet18", weights="imagenet", device="cpu")
+    # a state dict put there by hand is not the published file: loaded, with a warning that says so
+    with pytest.warns(WeightsHashWarning, match=r"does not match the hash in its name \(SHA-256 [0-9a-f]{8}"):
+        model = load_model("resnet18", weights="imagenet", device="cpu")
     assert torch.equal(model.layer3[0].conv1.weight, reference.layer3[0].conv1.weight)
     assert not any(p.requires_grad for p in model.parameters())
 
@@ -239,3 +241,21 @@ def test_min_image_size_of_transformers_and_fc_nets():
     load_model("vit_b_32", image_size=32, device="meta")  # one patch a side is enough
     with pytest.raises(UnknownModelError):
         min_image_size("resnet05")
+
+
+def test_a_hub_file_with_its_published_hash_loads_without_a_warning(tmp_path):
+    import hashlib
+    import warnings
+
+    from depthrep.checkpoints import check_hash_prefix
+
+    data = b"weights"
+    named = tmp_path / f"net-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    named.write_bytes(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_hash_prefix(named)
+        check_hash_prefix(tmp_path / "unhashed.pth")  # no hash in the name: nothing to check
+    named.write_bytes(b"other weights")  # the same name, changed since it was last checked
+    with pytest.warns(WeightsHashWarning):
+        check_hash_prefix(named)
