@@ -377,12 +377,16 @@ def _side_by_side(work, items: list, jobs: int) -> Iterator:
 def _quiet_when_idle() -> None:
     """In a worker: Ctrl-C (sent to the whole process group) interrupts the work it is doing,
     which cleans up after itself; a worker with no work left exits quietly instead of printing
-    the traceback of its idle wait."""
-    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    the traceback of its idle wait. A runner started with Ctrl-C ignored (``nohup``, a
+    background job) leaves it ignored."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, lambda *_: os._exit(130))
 
 
 def _working(work, item):
     """``work(item)`` in a worker, with Ctrl-C raising ``KeyboardInterrupt`` while it runs."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return work(item)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return work(item)

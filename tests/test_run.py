@@ -433,6 +433,9 @@ def test_ctrl_c_stops_the_runner_in_one_line_and_leaves_nothing_half_written(tmp
     runner_process = subprocess.Popen(
         [*command, *map(str, slow)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # its own process group, as a terminal gives it: Ctrl-C reaches every member
+        # and Ctrl-C's default action, as a terminal gives it: pytest-xdist's workers ignore SIGINT,
+        # which their children would inherit (a Python started so never raises KeyboardInterrupt)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while len(list(started.iterdir())) < jobs and time.monotonic() < deadline:
