@@ -294,7 +294,7 @@ def load_result(path: str | os.PathLike, job: Job | None = None) -> JobResult:
             job's; the message says to delete it and run the job's shard again.
     """
     path = Path(path)
-    remedy = f"delete it and run `python -m depthrep sweep run {path.parent.parent}` again to redo the job"
+    remedy = redo(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         meta = {k: payload[k] for k in ("format", "job", "run")}
@@ -321,6 +321,11 @@ def load_result(path: str | os.PathLike, job: Job | None = None) -> JobResult:
             f"{path} holds the job {held.id}, not {job.id} (a misplaced file): {remedy}."
         )
     return loaded
+
+
+def redo(path: Path) -> str:
+    """What to do about a result or failure file of a sweep that cannot be trusted."""
+    return f"delete it and run `python -m depthrep sweep run {path.parent.parent}` again to redo the job"
 
 
 def save_failure(directory: str | os.PathLike, job: Job, error: BaseException, seconds: float) -> Path:

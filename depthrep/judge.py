@@ -161,8 +161,7 @@ class WorldPull:
     def mean_probability(self, kind: str, world: str) -> torch.Tensor:
         """``(train seeds, layers)``: :meth:`probability` averaged over the starts and targets
         whose runs did not diverge (NaN where none did)."""
-        usable = self.usable(kind)[..., self.foreign(world)].float()
-        return (self.probability(kind, world) * usable).sum(dim=(-2, -1)) / usable.sum(dim=(-2, -1))
+        return _mean_where(self.probability(kind, world), self.usable(kind)[..., self.foreign(world)])
 
     def pull(self, world: str) -> torch.Tensor:
         """``(train seeds, layers)``: mean ``P(world)`` of the ``world`` model's reconstructions
@@ -182,17 +181,15 @@ class WorldPull:
         """``(train seeds, layers)``: share of ``kind``'s reconstructions of the targets foreign
         to ``world`` that the judge calls ``world``."""
         p = self.probabilities[self.kinds.index(kind)][..., self.foreign(world), :]
-        usable = self.usable(kind)[..., self.foreign(world)].float()
         named = (p.argmax(-1) == self.worlds.index(world)).float()
-        return (named * usable).sum(dim=(-2, -1)) / usable.sum(dim=(-2, -1))
+        return _mean_where(named, self.usable(kind)[..., self.foreign(world)])
 
     def kept(self) -> torch.Tensor:
         """``(kinds, train seeds, layers)``: share of reconstructions the judge assigns to their
         target's world."""
         truth = torch.tensor([self.worlds.index(t) for t in self.target_worlds])
-        usable = torch.stack([self.usable(kind) for kind in self.kinds]).float()
         right = (self.probabilities.argmax(-1) == truth).float()
-        return (right * usable).sum(dim=(-2, -1)) / usable.sum(dim=(-2, -1))
+        return _mean_where(right, torch.stack([self.usable(kind) for kind in self.kinds]))
 
     def pulling(self, layer: str) -> list[str]:
         """The worlds whose model pulls toward them at ``layer`` on every training seed:
@@ -243,6 +240,13 @@ class WorldPull:
             kind: [f"{self.worlds[int(j)]} {float(b):.2f}" for b, j in zip(best[k], index[k], strict=True)]
             for k, kind in enumerate(self.kinds)
         }
+
+
+def _mean_where(values: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:
+    """``values`` ``(..., starts, targets)`` averaged over the last two dims where ``usable``
+    (bool, same shape); NaN where nothing is."""
+    usable = usable.float()
+    return (values * usable).sum(dim=(-2, -1)) / usable.sum(dim=(-2, -1))
 
 
 def world_targets(size: int, seed: int = TEST_SEED) -> tuple[torch.Tensor, tuple[str, ...]]:

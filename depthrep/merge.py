@@ -31,6 +31,7 @@ from .jobs import (
     failure_path,
     load_result,
     read_plan,
+    redo,
     result_path,
 )
 
@@ -167,7 +168,7 @@ def _failure(path: Path, job: Job) -> str:
     Raises:
         SweepError: the record is unreadable or another job's.
     """
-    remedy = f"delete it and run `python -m depthrep sweep run {path.parent.parent}` again to redo the job"
+    remedy = redo(path)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         error, held = record["error"], record["id"]
