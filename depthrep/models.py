@@ -301,9 +301,20 @@ def load_model(
         CheckpointError: the weights file is missing, unreadable or corrupt.
     """
     device = torch.device(device) if device is not None else default_device()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = _build(name, weights, image_size, builder_kwargs)
+    # An untrained architecture on "meta" (shapes only) is built there, drawing no values
+    # (a VGG16 or ViT-B takes seconds to initialise on a CPU, for numbers no one reads);
+    # a builder that reads values while it builds (RegNet's widths) is built on the CPU.
+    model = None
+    if device.type == "meta" and weights in ("random", None):
+        try:
+            with torch.device("meta"):
+                model = _build(name, weights, image_size, builder_kwargs)
+        except NotImplementedError:
+            pass
+    if model is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = _build(name, weights, image_size, builder_kwargs)
     return model.to(device).eval().requires_grad_(False)
 
 

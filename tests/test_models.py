@@ -259,3 +259,17 @@ def test_a_hub_file_with_its_published_hash_loads_without_a_warning(tmp_path):
     named.write_bytes(b"other weights")  # the same name, changed since it was last checked
     with pytest.warns(WeightsHashWarning):
         check_hash_prefix(named)
+
+
+@pytest.mark.parametrize("name", ["vgg11", "regnet_x_400mf", "fc100x2"])
+def test_an_untrained_model_on_meta_has_the_cpu_models_modules_and_shapes(name):
+    """Built on "meta" where the builder allows (VGG), on the CPU where it reads values while
+    building (RegNet's widths): the same modules and shapes either way, the global RNG untouched."""
+    state = torch.random.get_rng_state()
+    meta = load_model(name, device="meta")
+    assert torch.equal(torch.random.get_rng_state(), state)
+    cpu = load_model(name, device="cpu")
+    assert all(t.is_meta for t in meta.state_dict().values())
+    assert {k: v.shape for k, v in meta.state_dict().items()} == {
+        k: v.shape for k, v in cpu.state_dict().items()
+    }
