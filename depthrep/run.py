@@ -18,9 +18,10 @@ the CPU threads (``OMP_NUM_THREADS``, unless already set). On a small CPU this p
 sizes one thread does two thirds of what two do, so two one-thread kernels finish the
 set sooner than one two-thread kernel. The notebooks that took longest last time at
 the same profile on this machine start first; never run here before, in the order of
-``notebooks/seconds.json`` (times measured when they were committed), then reading order. Before
+``notebooks/seconds.json`` (times measured when they were committed), then reading order. In
 a full run with ``--jobs`` above 1, the local models the profile uses and the cache lacks
-are trained first, N at a time (:func:`train_first`).
+are trained first, N at a time, and the notebooks that use none take each worker a training
+frees (:func:`train_first`, :func:`uses_local_models`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -211,7 +212,9 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
 
     Running some notebooks again at the profile of the summary already in ``out`` updates
     their entries and keeps the others, so the book's run summary still lists every chapter.
-    A full run with ``jobs > 1`` trains the profile's missing local models first (:func:`train_first`).
+    A full run with ``jobs > 1`` trains the profile's missing local models first, in the same
+    ``jobs`` workers: a notebook that uses none starts in the first worker a training frees, one
+    that does (:func:`uses_local_models`) once every training is done.
     """
     out = out.resolve()  # papermill changes the working directory while a notebook runs
     out.mkdir(parents=True, exist_ok=True)
@@ -226,9 +229,8 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
     )
     outcomes, remembering = [], True
     with _kernel_environment(jobs):
-        if not selected and jobs > 1:
-            train_first(profile, jobs)
-        for outcome in _executed(todo, out, profile, jobs):
+        trainings = missing_trainings(profile) if not selected and jobs > 1 else []
+        for outcome in _executed(todo, out, profile, jobs, trainings):
             print(
                 f"{outcome.notebook}: {outcome.status} in {outcome.seconds:.0f} s, "
                 f"{len(outcome.claims)} claims: {tally(outcome.claims)}",
@@ -261,9 +263,17 @@ def train_first(profile: str | Profile, jobs: int) -> None:
 
     The notebooks would train them too, but each under a lock the others wait on, one at a time;
     trained here side by side, each in a process with its share of the threads, they are ready
-    sooner (:func:`run_all` does this before a full run with ``jobs > 1``). A training that
-    fails, or whose process dies, is left to the notebook that needs it, to report.
+    sooner (:func:`run_all` does this, with the notebooks that need none beside the last ones). A
+    training that fails, or whose process dies, is left to the notebook that needs it, to report.
     """
+    for _ in _scheduled(missing_trainings(profile), [], jobs, run=None):
+        pass
+
+
+def missing_trainings(profile: str | Profile) -> list:
+    """The profile's local trainings (:func:`depthrep.train.profile_trainings`) the cache lacks,
+    largest first, so no long run starts last beside an idle worker (a cold ci run: 1496 ->
+    ~1409 s expected from the measured times of each model; the judge had run alone at the end)."""
     from .profiles import get_profile
     from .train import is_trained, profile_trainings
 
@@ -271,20 +281,24 @@ def train_first(profile: str | Profile, jobs: int) -> None:
         missing = [c for c in profile_trainings(get_profile(profile)) if not is_trained(c)]
     except CheckpointError as err:  # no cache folder to be had: each notebook that needs one says so
         print(f"Not training first: {err}", flush=True)
-        return
-    if not missing:
-        return
-    # Largest first, so no long run starts last beside an idle worker (a cold ci run: 1496 -> ~1409 s
-    # expected from the measured times of each model; the judge had run alone at the end)
-    missing.sort(key=lambda c: c.pixels_seen, reverse=True)
-    print(f"Training {len(missing)} local model(s) first, {min(jobs, len(missing))} at a time", flush=True)
-    start = time.perf_counter()
+        return []
+    return sorted(missing, key=lambda c: c.pixels_seen, reverse=True)
+
+
+LOCAL_MODEL_CALLS = ("trained_models(", "world_models(", "world_judge(", "ensure_trained(")
+"""Calls by which a notebook's code uses the local models (:mod:`depthrep.train`)."""
+
+
+def uses_local_models(notebook: Path) -> bool:
+    """Whether ``notebook``'s code calls for local models (:data:`LOCAL_MODEL_CALLS`): it then
+    starts after the trainings of a full run. Only the order depends on it: a notebook that
+    needs a model still in training waits for it (a lock) and is right, only later."""
     try:
-        for line in _side_by_side(_train, missing, jobs):
-            print(f"    {line}", flush=True)
-    except BrokenProcessPool as err:  # a worker killed (out of memory, say): the notebooks try again
-        print(f"    training stopped: {err}", flush=True)
-    print(f"Trained in {time.perf_counter() - start:.0f} s", flush=True)
+        cells = json.loads(notebook.read_text())["cells"]
+        code = "".join("".join(c["source"]) for c in cells if c.get("cell_type") == "code")
+    except (OSError, ValueError, TypeError, KeyError):  # unreadable: its own run says why
+        return False
+    return any(call in code for call in LOCAL_MODEL_CALLS)
 
 
 def _train(config) -> str:
@@ -346,8 +360,9 @@ def _unwritable(err: OSError | CheckpointError) -> str:
     )
 
 
-def _executed(todo: list[Path], out: Path, profile: str, jobs: int) -> Iterator[Outcome]:
-    """Outcomes as the notebooks finish: one after the other, or ``jobs`` at once.
+def _executed(todo: list[Path], out: Path, profile: str, jobs: int, trainings=()) -> Iterator[Outcome]:
+    """Outcomes as the notebooks finish: one after the other, or ``jobs`` at once after the
+    ``trainings`` started (:func:`_scheduled`).
 
     Side by side, each notebook is executed from a process of its own: papermill changes the
     working directory of the process that runs it, which threads would share.
@@ -357,21 +372,69 @@ def _executed(todo: list[Path], out: Path, profile: str, jobs: int) -> Iterator[
             print(f"{notebook.name} ...", flush=True)
             yield execute(notebook, out, profile)
         return
-    yield from _side_by_side(partial(execute, out=out, profile=profile), todo, jobs)
+    yield from _scheduled(trainings, todo, jobs, run=partial(execute, out=out, profile=profile))
 
 
-def _side_by_side(work, items: list, jobs: int) -> Iterator:
-    """``work(item)`` for each item, ``jobs`` at once in worker processes, as they finish."""
-    # "spawn": a fresh interpreter per worker, never a fork of this (possibly threaded) process
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(jobs, len(items)), mp_context=spawn, initializer=_quiet_when_idle) as pool:
-        running = [pool.submit(partial(_working, work), item) for item in items]
-        try:
-            for done in as_completed(running):
-                yield done.result()
-        except BaseException:  # Ctrl-C (the workers get it too): start no more work
+def _scheduled(trainings, notebooks: list[Path], jobs: int, run) -> Iterator[Outcome]:
+    """``trainings`` then ``notebooks`` (``run(notebook)``), ``jobs`` at a time in worker
+    processes: the outcomes of the notebooks as they finish; each training's line is printed.
+
+    A notebook takes the first free worker, in order, unless it uses local models
+    (:func:`uses_local_models`): then it waits until no training is left. Trainings run in a
+    pool of their own, so one whose process dies (out of memory, say) stops the trainings
+    alone: the notebooks that need its model train it again and report.
+    """
+    trainings, waiting, start = list(trainings), list(notebooks), time.perf_counter()
+    training_left = len(trainings)
+    if trainings:
+        print(
+            f"Training {training_left} local model(s) first, {min(jobs, training_left)} at a time", flush=True
+        )
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter per worker, never a fork
+    pools = [ProcessPoolExecutor(jobs, mp_context=spawn, initializer=_quiet_when_idle) for _ in range(2)]
+    train_pool, notebook_pool = pools
+    running: dict = {}  # future: training config, or None for a notebook
+
+    def next_work():
+        if trainings:
+            config = trainings.pop(0)
+            return train_pool.submit(partial(_working, _train), config), config
+        for i, notebook in enumerate(waiting):
+            if not training_left or not uses_local_models(notebook):
+                return notebook_pool.submit(partial(_working, run), waiting.pop(i)), None
+        return None, None
+
+    try:
+        while trainings or waiting or running:
+            while len(running) < jobs:
+                future, config = next_work()
+                if future is None:
+                    break
+                running[future] = config
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                config = running.pop(future)
+                if config is None:
+                    yield future.result()
+                    continue
+                try:
+                    print(f"    {future.result()}", flush=True)
+                    training_left -= 1
+                except BrokenProcessPool as err:  # the notebooks try again and report
+                    print(f"    training stopped: {err}", flush=True)
+                    training_left = 0
+                    trainings.clear()
+                    for other in [f for f, c in running.items() if c is not None]:
+                        running.pop(other)
+                if not training_left:
+                    print(f"Trained in {time.perf_counter() - start:.0f} s", flush=True)
+                    train_pool.shutdown(wait=False)  # its workers' memory goes back to the notebooks
+    except BaseException:  # Ctrl-C (the workers get it too): start no more work
+        for pool in pools:
             pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        raise
+    for pool in pools:
+        pool.shutdown()
 
 
 def _quiet_when_idle() -> None:

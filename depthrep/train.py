@@ -379,8 +379,8 @@ def _weights(config: TrainConfig, device) -> Weights:
 def profile_trainings(profile: Profile) -> list[TrainConfig]:
     """The local training runs of a profile: every world model (:func:`world_trainings`; the
     photo world's are also :func:`trained_models`' local models) and the judge
-    (:func:`judge_training`). ``python -m depthrep.run`` trains them before the notebooks, side
-    by side."""
+    (:func:`judge_training`). ``python -m depthrep.run`` trains them side by side, before the
+    notebooks that use them and beside the others."""
     return [*world_trainings(profile), judge_training(profile)]
 
 

@@ -199,7 +199,7 @@ def test_with_jobs_the_longest_notebook_of_the_last_run_starts_first(tmp_path, m
     a, b, c = (notebook(tmp_path / f"{x}.ipynb", True) for x in "abc")
     started = []
 
-    def executed(todo, out, profile, jobs):
+    def executed(todo, out, profile, jobs, trainings=()):
         started.extend(nb.stem for nb in todo)
         return [
             runner.Outcome(nb.name, "ok", {"a": 1.0, "b": 9.0, "c": 3.0}[nb.stem], profile) for nb in todo
@@ -237,10 +237,8 @@ def test_local_models_are_trained_first_side_by_side_and_once(capsys):
 def test_the_largest_trainings_start_first(monkeypatch, capsys):
     from depthrep import get_profile, train
 
-    started = []
     monkeypatch.setattr(train, "is_trained", lambda config: False)
-    monkeypatch.setattr(runner, "_side_by_side", lambda work, items, jobs: started.extend(items) or [])
-    runner.train_first("ci", jobs=2)
+    started = runner.missing_trainings("ci")
     configs = train.profile_trainings(get_profile("ci"))
     assert sorted(started, key=configs.index) == configs  # every one, once
     sizes = [c.pixels_seen for c in started]
@@ -248,6 +246,38 @@ def test_the_largest_trainings_start_first(monkeypatch, capsys):
     assert started[0].data == train.JUDGE_DATA  # ci's judge sees the most pixels, and ran alone at the end
     assert train.TrainConfig(steps=2, batch=3, size=5).pixels_seen == 2 * 3 * 25
     capsys.readouterr()
+
+
+def _notebook(path, code):
+    cells = [{"cell_type": "markdown", "source": ["world_models( in prose only"]},
+             {"cell_type": "code", "source": code.splitlines(keepends=True)}]  # fmt: skip
+    path.write_text(json.dumps({"cells": cells}))
+    return path
+
+
+def test_a_notebook_uses_local_models_where_its_code_calls_for_them(tmp_path):
+    assert runner.uses_local_models(_notebook(tmp_path / "a.ipynb", "w = depthrep.world_models(p)\n"))
+    assert runner.uses_local_models(_notebook(tmp_path / "b.ipynb", "x = 1\nt = depthrep.trained_models(p)"))
+    assert not runner.uses_local_models(_notebook(tmp_path / "c.ipynb", "depthrep.invert(m, x, 'conv1')"))
+    assert not runner.uses_local_models(tmp_path / "missing.ipynb")  # its own run says why
+    in_the_book = [nb.name for nb in runner.notebooks() if runner.uses_local_models(nb)]
+    assert in_the_book == ["07_pooling.ipynb", "09_training_data.ipynb"]
+
+
+def test_notebooks_that_use_no_local_model_take_the_worker_a_training_frees(tmp_path, capsys):
+    from depthrep.train import TrainConfig
+
+    needs = _notebook(tmp_path / "needs.ipynb", "depthrep.world_models(p)")
+    free = _notebook(tmp_path / "free.ipynb", "depthrep.invert(m, x, 'conv1')")
+    trainings = [
+        TrainConfig(data="noise", size=16, steps=steps, seed=seed) for seed, steps in [(0, 80), (1, 1)]
+    ]
+    for outcome in runner._scheduled(trainings, [needs, free], 2, run=str):  # str: a notebook's "run"
+        print(f"done {Path(outcome).name}")
+    printed = capsys.readouterr().out
+    assert printed.count("trained here on") == 2
+    # the short training frees a worker: the free notebook runs there while the long one trains
+    assert printed.index("done free.ipynb") < printed.index("Trained in") < printed.index("done needs.ipynb")
 
 
 def test_imagenet_profiles_train_only_the_worlds_and_the_judge():
@@ -320,7 +350,7 @@ def test_a_cache_that_cannot_be_written_loses_the_wall_times_not_the_run(
     monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / where))
     a, b = notebook(tmp_path / "a.ipynb", True), notebook(tmp_path / "b.ipynb", True)
 
-    def executed(todo, out, profile, jobs):
+    def executed(todo, out, profile, jobs, trainings=()):
         return (runner.Outcome(nb.name, "ok", 1.0, profile) for nb in todo)
 
     monkeypatch.setattr(runner, "_executed", executed)
