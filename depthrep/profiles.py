@@ -67,7 +67,11 @@ class Profile:
     """Side of the worlds' images (:mod:`depthrep.worlds`): the world models and the judge
     are trained at it, and the world experiment inverts at it."""
     world_steps: int
-    """Optimiser steps of each world model (batches of 64): the same for every world."""
+    """Optimiser steps of each world model (batches of :attr:`world_batch`): the same for every world."""
+    world_batch: int
+    """Images per optimiser step of each world model (the learning rate follows it:
+    :func:`depthrep.train.world_trainings`). ``ci`` takes 32, half the others': at 64 its world
+    models' training was a third of a cold ``make test`` under AVX2, over CI's time."""
     world_seeds: tuple[int, ...]
     """World models trained per world: the world experiment's claims hold for each."""
     judge_steps: int
@@ -86,8 +90,8 @@ PROFILES: dict[str, Profile] = {
         images=("grace_hopper", "rocket"),
         seeds=(0, 1), run_steps=300, run_budgets=(10, 100, 1000), fc_size=12, fc_steps=1500,
         fc_budgets=(100, 1000, 4000), weights="local", trained_model="resnet18",
-        imagenet_size=128, imagenet_steps=200, world_size=32, world_steps=300, world_seeds=(0, 1),
-        judge_steps=2400,
+        imagenet_size=128, imagenet_steps=200, world_size=32, world_steps=300, world_batch=32,
+        world_seeds=(0, 1), judge_steps=2400,
     ),
     "laptop": Profile(
         name="laptop", purpose="readable figures on a laptop", size=80, steps=150,
@@ -95,7 +99,7 @@ PROFILES: dict[str, Profile] = {
         run_steps=400, run_budgets=(20, 200, 2000), fc_size=12, fc_steps=2000, fc_budgets=(100, 1000, 6000),
         weights="local", trained_model="resnet18",
         imagenet_size=128, imagenet_steps=300,
-        world_size=32, world_steps=1000, world_seeds=(0, 1), judge_steps=3000,
+        world_size=32, world_steps=1000, world_batch=64, world_seeds=(0, 1), judge_steps=3000,
     ),
     "workstation": Profile(
         name="workstation", purpose="larger figures on a CPU with time to spare", size=128, steps=300,
@@ -104,7 +108,8 @@ PROFILES: dict[str, Profile] = {
         run_budgets=(30, 300, 3000), fc_size=16, fc_steps=3000, fc_budgets=(100, 1000, 8000),
         weights="local", trained_model="resnet18",
         imagenet_size=160, imagenet_steps=500,
-        world_size=32, world_steps=1000, world_seeds=(0, 1, 2), judge_steps=3000,
+        world_size=32, world_steps=1000, world_batch=64, world_seeds=(0, 1, 2),
+        judge_steps=3000,
     ),
     "paper": Profile(
         name="paper", purpose="the paper's scale, on a GPU", size=299, steps=1000,
@@ -113,7 +118,8 @@ PROFILES: dict[str, Profile] = {
         run_budgets=(1000, 10_000, 100_000), fc_size=29, fc_steps=20_000, fc_budgets=(1000, 10_000, 100_000),
         weights="imagenet", trained_model="resnet50",
         imagenet_size=224, imagenet_steps=1000,
-        world_size=128, world_steps=5000, world_seeds=(0, 1, 2), judge_steps=10_000,
+        world_size=128, world_steps=5000, world_batch=64, world_seeds=(0, 1, 2),
+        judge_steps=10_000,
     ),
 }  # fmt: skip
 
@@ -148,7 +154,8 @@ def describe_worlds(profile: str | Profile) -> dict[str, str]:
     p = get_profile(profile)
     return {
         "profile": f"`{p.name}`", "image side": f"{p.world_size} px",
-        "steps per world model": str(p.world_steps), "world models per world": str(len(p.world_seeds)),
+        "steps per world model": f"{p.world_steps} of {p.world_batch} images",
+        "world models per world": str(len(p.world_seeds)),
         "judge steps": str(p.judge_steps),
     }  # fmt: skip
 

@@ -15,6 +15,7 @@ def test_profiles_grow_in_size():
         "imagenet_size",
         "imagenet_steps",
         "world_steps",
+        "world_batch",
         "judge_steps",
     )
     for field in sizes:

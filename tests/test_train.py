@@ -116,11 +116,18 @@ def test_world_trainings_share_one_budget_and_the_judge_is_apart():
     profile = depthrep.get_profile("ci")
     worlds, judge = train.world_trainings(profile), train.judge_training(profile)
     assert len(worlds) == 4 * len(profile.world_seeds)
-    assert {(c.model, c.size, c.steps, c.batch) for c in worlds} == {
-        (profile.trained_model, profile.world_size, profile.world_steps, 64)
+    assert {(c.model, c.size, c.steps, c.batch, c.lr) for c in worlds} == {
+        (
+            profile.trained_model,
+            profile.world_size,
+            profile.world_steps,
+            32,
+            0.05,
+        )  # half the batch, half the rate
     }
     assert judge.model != profile.trained_model and judge.seed not in profile.world_seeds
     assert judge.data == train.JUDGE_DATA and judge.steps == profile.judge_steps
+    assert (judge.batch, judge.lr) == (train.BATCH, train.LR)
     assert set(worlds) | {judge} <= set(train.profile_trainings(profile))
 
 
@@ -247,3 +254,12 @@ def test_every_run_a_profile_trains_is_listed_once():
 
     runs = train.profile_trainings(get_profile("ci"))
     assert len(runs) == len(set(runs)) == len(train.WORLDS) * len(get_profile("ci").world_seeds) + 1
+
+
+def test_the_learning_rate_follows_the_batch():
+    assert train.scaled_lr(train.BATCH) == train.LR
+    assert train.scaled_lr(2 * train.BATCH) == 2 * train.LR and train.scaled_lr(16) == train.LR / 4
+    with pytest.raises(ValueError, match="positive"):
+        train.scaled_lr(0)
+    laptop = train.world_trainings(depthrep.get_profile("laptop"))
+    assert {(c.batch, c.lr) for c in laptop} == {(train.BATCH, train.LR)}  # its models are unchanged
