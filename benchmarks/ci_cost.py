@@ -31,11 +31,8 @@ def build_seconds(name: str, device: str) -> float:
 
 def training_step(batch: int, steps: int) -> float:
     """Seconds per step of one world model at ``batch`` (the warm-up run of 2 steps taken out)."""
-    profile = depthrep.get_profile("ci")
-    config = train.TrainConfig(
-        model=profile.trained_model, data="photos", size=profile.world_size, batch=batch,
-        lr=train.scaled_lr(batch), steps=steps,
-    )  # fmt: skip
+    first = train.world_trainings(depthrep.get_profile("ci"))[0]  # ci's first world model
+    config = dataclasses.replace(first, batch=batch, lr=train.scaled_lr(batch), steps=steps)
     with tempfile.TemporaryDirectory() as cache, mock.patch.dict(os.environ, {"DEPTHREP_CACHE": cache}):
         short = train.train(dataclasses.replace(config, steps=2), device="cpu", progress=False).seconds
         long = train.train(config, device="cpu", progress=False).seconds

@@ -32,10 +32,7 @@ def forced(name: str, **more: str):
 
 def training_step(name: str, steps: int, device: torch.device) -> float:
     profile = depthrep.get_profile("ci")
-    config = train.TrainConfig(
-        model=profile.trained_model, size=profile.world_size, batch=profile.world_batch,
-        lr=train.scaled_lr(profile.world_batch), steps=steps,
-    )  # fmt: skip
+    config = dataclasses.replace(train.world_trainings(profile)[0], steps=steps)  # its first world model
     with tempfile.TemporaryDirectory() as cache, forced(name, DEPTHREP_CACHE=cache):
         train.train(dataclasses.replace(config, steps=1), device=device, progress=False)  # warm-up
         done = train.train(config, device=device, progress=False)

@@ -386,6 +386,7 @@ def _scheduled(trainings, notebooks: list[Path], jobs: int, run) -> Iterator[Out
     """
     trainings, waiting, start = list(trainings), list(notebooks), time.perf_counter()
     training_left = len(trainings)
+    held = {nb for nb in waiting if uses_local_models(nb)} if trainings else set()  # read once
     if trainings:
         print(
             f"Training {training_left} local model(s) first, {min(jobs, training_left)} at a time", flush=True
@@ -400,7 +401,7 @@ def _scheduled(trainings, notebooks: list[Path], jobs: int, run) -> Iterator[Out
             config = trainings.pop(0)
             return train_pool.submit(partial(_working, _train), config), config
         for i, notebook in enumerate(waiting):
-            if not training_left or not uses_local_models(notebook):
+            if not training_left or notebook not in held:
                 return notebook_pool.submit(partial(_working, run), waiting.pop(i)), None
         return None, None
 
@@ -413,6 +414,8 @@ def _scheduled(trainings, notebooks: list[Path], jobs: int, run) -> Iterator[Out
                 running[future] = config
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
+                if future not in running:  # a training dropped with its broken pool, just below
+                    continue
                 config = running.pop(future)
                 if config is None:
                     yield future.result()
