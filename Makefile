@@ -41,8 +41,12 @@ unit: $(STAMP)
 # Execute every notebook with papermill at $(PROFILE) into $(EXECUTED), $(JOBS) at a time;
 # fails on a failed claim. `make test` runs two at once: at `ci` sizes two one-thread kernels
 # get more from 2 cores than one two-thread kernel.
+# Inversions are kept in results/ of the model cache and read back by the next run, and a chapter
+# unchanged since its last run is not run again: RUN_FLAGS=--fresh computes everything again,
+# --no-store keeps nothing (`make test`: the tests exercise the engine, never the store).
+RUN_FLAGS ?=
 notebooks: $(STAMP)
-	$(PY) -m depthrep.run --profile $(PROFILE) --out $(EXECUTED) --jobs $(JOBS)
+	$(PY) -m depthrep.run --profile $(PROFILE) --out $(EXECUTED) --jobs $(JOBS) $(RUN_FLAGS)
 
 # MathJax, require.js and the ipywidgets manager from npm (package-lock.json) into
 # build/static/offline, so the built book works offline; without npm the book uses CDNs.
@@ -75,7 +79,7 @@ test: $(STAMP)
 	$(call STAGE,unit tests)
 	@$(MAKE) --no-print-directory unit
 	$(call STAGE,notebooks at ci)
-	@$(MAKE) --no-print-directory notebooks PROFILE=ci JOBS=2
+	@$(MAKE) --no-print-directory notebooks PROFILE=ci JOBS=2 RUN_FLAGS=--no-store
 	$(call STAGE,claims)
 	@DEPTHREP_EXECUTED=$(EXECUTED) $(PY) -m pytest -q -m executed
 	$(call STAGE,book)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -50,6 +51,7 @@ from .precision import INVERSION, autocast, choose_precision
 from .progress import bar as progress_bar
 from .results import History, InversionResult, concat_results
 from .stopping import Stop, get_stop
+from .store import Store, get_store, provenance, run_key, through
 from .streams import check_seed
 
 __all__ = [
@@ -114,6 +116,7 @@ def invert(
     strict: bool = False,
     stop: bool | Stop | None = None,
     memory_budget: int | None = None,
+    store: str | os.PathLike | Store | bool | None = None,
 ) -> dict[str, InversionResult]:
     """Reconstruct ``image`` from its embedding at each of ``layers``.
 
@@ -150,6 +153,10 @@ def invert(
         memory_budget: bytes the run's activations may take. Above it the run is split
             into chunks of layers and images with the same results. ``None``: the free
             memory on CUDA, no limit on the CPU.
+        store: a folder that keeps results (:mod:`depthrep.store`): a run it holds is read back,
+            bit for bit, instead of computed, and a run it lacks is kept there. ``None``: the
+            folder ``$DEPTHREP_STORE`` names, if any; ``False``: compute, keep nothing. A run a
+            callback stopped early is not kept; on a run read back the callback is called once.
 
     Returns:
         ``{layer: InversionResult}`` in the order of ``layers``, each member labelled with
@@ -197,12 +204,56 @@ def invert(
     )  # fmt: skip
     budget = memory_budget if memory_budget is not None else _free_cuda_memory(device)
     labels = run_labels(len(target), seed)
+    watched, stopped = _noting_stops(settings)  # a run its callback stopped early is not kept
+    described = {"layers": encoder.layers, "normalize": normalize, "seed": seed, "shift_sigma": shift_sigma}
+    results, read = through(
+        get_store(store),
+        key=lambda: run_key(model, target, {**described, **_numbers(settings)}),
+        compute=lambda: (
+            _compute(model, encoder, target, watched, labels, seed, shift_sigma, budget),
+            not stopped,
+        ),
+        run=lambda seconds: provenance(device, settings.precision, seconds),
+    )
+    if read and callback is not None:
+        callback(max(r.steps for r in results.values()), results)
+    if not strict:
+        warn_divergence({name: r.diverged_at for name, r in results.items()})
+    return results
+
+
+def _noting_stops(s: Settings) -> tuple[Settings, list[int]]:
+    """``s`` with a callback that also notes, in the list returned, the step at which it stopped the run."""
+    stopped: list[int] = []
+    if s.callback is None:
+        return s, stopped
+    given = s.callback
+
+    def noting(step, found):
+        leave = given(step, found)
+        if leave:
+            stopped.append(step)
+        return leave
+
+    return dataclasses.replace(s, callback=noting), stopped
+
+
+def _numbers(s: Settings) -> dict:
+    """The settings that change a run's numbers (not progress, callback or memory)."""
+    return {"steps": s.steps, "method": s.method, "record_every": s.record_every, "precision": s.precision,
+            "strict": s.strict, "stop": s.stop}  # fmt: skip
+
+
+def _compute(model, encoder: Encoder, target, settings: Settings, labels, seed, shift_sigma, budget):
+    """The run :func:`invert` set up: from one batch of starting noise, coarse to fine where the
+    method has several scales."""
+    m, device = settings.method, target.device
     sizes = [[max(1, round(scale * side)) for side in target.shape[-2:]] for scale in m.scales]
     # Noise for the whole batch, drawn once: a chunk gets the rows of its images.
     noise = start_image((*target.shape[:2], *sizes[0]), seed, m).to(device)
     starts = dict.fromkeys(encoder.layers, noise)
     if len(sizes) > 1:  # coarse to fine: the steps shared equally, the last scale gets the rest
-        share = steps // len(sizes)
+        share = settings.steps // len(sizes)
         coarse = dataclasses.replace(settings, steps=share, record_every=max(1, share // 50), callback=None)
         for size, bigger in itertools.pairwise(sizes):
             small = TF.resize(target, size, antialias=True).clamp(0, 1)
@@ -210,13 +261,10 @@ def invert(
                 model, encoder, small, starts, shift(small, shift_sigma, seed), coarse, budget, labels
             )
             starts = {name: TF.resize(r.image.to(device), bigger) for name, r in found.items()}
-        settings = dataclasses.replace(settings, steps=steps - share * (len(sizes) - 1))
-    results = _chunked(
+        settings = dataclasses.replace(settings, steps=settings.steps - share * (len(sizes) - 1))
+    return _chunked(
         model, encoder, target, starts, shift(target, shift_sigma, seed), settings, budget, labels
     )
-    if not strict:
-        warn_divergence({name: r.diverged_at for name, r in results.items()})
-    return results
 
 
 def _chunked(

@@ -17,15 +17,12 @@ import hashlib
 import itertools
 import json
 import os
-import platform
 import re
-import socket
 import time
 import traceback
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -40,16 +37,15 @@ from .layers import layers as default_layers
 from .layers import resolve
 from .methods import get_method
 from .models import load_model, model_device, weights_problem
-from .precision import INVERSION, check_precision, choose_precision, describe_hardware
-from .results import PER_MEMBER, History, InversionResult
+from .precision import INVERSION, check_precision, choose_precision
+from .results import InversionResult
+from .store import FORMAT, decode, digest, encode, host, provenance, versions
 from .streams import MAX_SEED
 
 JOBS = "jobs.jsonl"
 """The job list in a sweep folder: one JSON object per line."""
 RESULTS = "results"
 """The folder of a sweep that holds ``<id>.pt`` results and ``<id>.failed.json`` records."""
-FORMAT = 4
-"""Version of the result files' layout; :func:`load_result` refuses others."""
 
 
 class SweepError(DepthrepError, ValueError):
@@ -81,10 +77,10 @@ class Job:
     def id(self) -> str:
         """``resnet50-random-chelsea-299px-seed1-adam-1000steps-<10 hex>``: the same settings, the same id."""
         spec = json.dumps(self.spec(), sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(spec.encode()).hexdigest()[:10]
+        short = hashlib.sha256(spec.encode()).hexdigest()[:10]
         parts = (self.model, self.weights, Path(self.image).stem, f"{self.size}px", f"seed{self.seed}")
         readable = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", p) for p in parts)
-        return f"{readable}-{self.method}-{self.steps}steps-{digest}"
+        return f"{readable}-{self.method}-{self.steps}steps-{short}"
 
     def spec(self) -> dict:
         """The settings as plain JSON values."""
@@ -259,11 +255,8 @@ def run_job(job: Job, device: str | torch.device | None = None) -> JobResult:
         warnings.simplefilter("ignore", DivergenceWarning)  # kept in diverged_at, and in the table
         results = invert(model, image, job.layers, job.steps, seed=job.seed, method=job.method,
                          precision=precision, progress=False)  # fmt: skip
-    return JobResult(
-        job=job, results=results, target=image.cpu(), device=str(device), hardware=describe_hardware(device),
-        precision=precision, threads=torch.get_num_threads(), seconds=round(time.perf_counter() - start, 3),
-        host=_host(), versions=_versions(),
-    )  # fmt: skip
+    run = provenance(device, precision, time.perf_counter() - start)
+    return JobResult(job=job, results=results, target=image.cpu(), **run)
 
 
 def result_path(directory: str | os.PathLike, job: Job) -> Path:
@@ -277,10 +270,10 @@ def failure_path(directory: str | os.PathLike, job: Job) -> Path:
 def save_result(directory: str | os.PathLike, result: JobResult) -> Path:
     """Write ``directory/results/<id>.pt`` atomically (a killed write leaves no file) and
     remove the job's failure record, if an earlier try left one."""
-    layers = {name: _tensors(r) for name, r in result.results.items()}
+    layers = {name: encode(r) for name, r in result.results.items()}
     meta = {"format": FORMAT, "job": result.job.spec(), "run": result.run()}
     target = result.target.detach().cpu()
-    payload = {**meta, "layers": layers, "target": target, "digest": _digest(meta, layers, target)}
+    payload = {**meta, "layers": layers, "target": target, "digest": digest(meta, layers, target)}
     path = atomic_write(result_path(directory, result.job), lambda tmp: torch.save(payload, tmp))
     failure_path(directory, result.job).unlink(missing_ok=True)
     return path
@@ -300,17 +293,17 @@ def load_result(path: str | os.PathLike, job: Job | None = None) -> JobResult:
         meta = {k: payload[k] for k in ("format", "job", "run")}
         layers = payload["layers"]
         target = payload["target"]
-        digest = payload["digest"]
+        kept = payload["digest"]
     except Exception as err:  # torch raises several types for truncated or foreign files
         first = str(err).strip().splitlines()[0][:100] if str(err).strip() else ""
         raise CorruptResultError(f"{path} is unreadable ({type(err).__name__}: {first}): {remedy}.") from None
     if meta["format"] != FORMAT:
         raise CorruptResultError(f"{path} has result format {meta['format']}, not {FORMAT}: {remedy}.")
-    if _digest(meta, layers, target) != digest:
+    if digest(meta, layers, target) != kept:
         raise CorruptResultError(f"{path} does not match its SHA-256 digest (altered or damaged): {remedy}.")
     try:
         held = Job.from_spec(meta["job"], str(path))
-        results = {name: _result(name, t, run_labels(1, held.seed)) for name, t in layers.items()}
+        results = {name: decode(name, t, run_labels(1, held.seed)) for name, t in layers.items()}
         loaded = JobResult(job=held, results=results, target=target, **meta["run"])
     except (TypeError, KeyError, ValueError) as err:  # a digest-consistent file that no depthrep wrote
         raise CorruptResultError(
@@ -333,56 +326,7 @@ def save_failure(directory: str | os.PathLike, job: Job, error: BaseException, s
     record = {
         "id": job.id, "job": job.spec(), "error": f"{type(error).__name__}: {one_line(error)}",
         "traceback": "".join(traceback.format_exception(error)), "seconds": round(seconds, 3),
-        "host": _host(), "versions": _versions(),
+        "host": host(), "versions": versions(),
     }  # fmt: skip
     text = json.dumps(record, indent=2) + "\n"
     return atomic_write(failure_path(directory, job), lambda tmp: tmp.write_text(text))
-
-
-def _tensors(result: InversionResult) -> dict:
-    history = result.history
-    return {
-        **{name: getattr(result, name).detach().cpu() for name in PER_MEMBER},
-        "history_step": history.step, "history_input_distance": history.input_distance,
-        "history_embedding_distance": history.embedding_distance, "steps": torch.tensor(result.steps),
-    }  # fmt: skip
-
-
-def _result(layer: str, t: dict, labels: dict[str, tuple]) -> InversionResult:
-    history = History(t["history_step"], t["history_input_distance"], t["history_embedding_distance"])
-    return InversionResult(
-        layer=layer, **{n: t[n] for n in PER_MEMBER}, history=history, steps=int(t["steps"]),
-        labels=labels,
-    )  # fmt: skip
-
-
-def _digest(meta: dict, layers: dict[str, dict[str, torch.Tensor]], target: torch.Tensor) -> str:
-    """SHA-256 of the settings, the run and every tensor's dtype, shape and bytes."""
-    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
-    for layer, tensors in {**layers, "": {"target": target}}.items():
-        for name, tensor in sorted(tensors.items()):
-            tensor = tensor.detach().cpu().contiguous()
-            digest.update(f"{layer}/{name}/{tensor.dtype}/{tuple(tensor.shape)}".encode())
-            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _host() -> str:
-    job = os.environ.get("SLURM_JOB_ID")
-    task = os.environ.get("SLURM_ARRAY_TASK_ID")
-    slurm = f" (Slurm job {os.environ.get('SLURM_ARRAY_JOB_ID', job)}_{task})" if task else (
-        f" (Slurm job {job})" if job else "")  # fmt: skip
-    return socket.gethostname() + slurm
-
-
-def _versions() -> dict[str, str]:
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    return {
-        "python": platform.python_version(),
-        **{n: version(n) for n in ("torch", "torchvision", "depthrep")},
-    }

@@ -22,11 +22,20 @@ the same profile on this machine start first; never run here before, in the orde
 a full run with ``--jobs`` above 1, the local models the profile uses and the cache lacks
 are trained first, N at a time, and the notebooks that use none take each worker a training
 frees (:func:`train_first`, :func:`uses_local_models`).
+
+Inversions are kept in a store (:mod:`depthrep.store`; ``--store``, by default ``results/`` in
+:func:`depthrep.checkpoints.cache_dir`): a chapter run again reads the inversions it ran before
+instead of computing them, and a chapter whose notebook, profile and depthrep code are all as
+at its last successful run into ``--out`` is not run again at all ("up to date"). Each notebook's
+line and ``summary.json`` say how many inversions were computed and how many read.
+``--fresh`` computes everything again and replaces what the store holds; ``--no-store``
+computes everything and keeps nothing (``make test``: the tests exercise the engine).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -48,6 +57,7 @@ from .checkpoints import CheckpointError, atomic_write, cache_dir, unwritable
 from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import PROFILES, Profile
 from .report import CLAIMS_MIME, failing, tally
+from .store import FRESH, LOG, STORE, Store, code_digest, count
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 DURATIONS = "notebook-seconds.json"
@@ -73,6 +83,12 @@ class Outcome:
     device: str = ""
     claims: list[dict] = field(default_factory=list)
     error: str = ""
+    computed: int = 0
+    """Inversions the notebook computed (:mod:`depthrep.store`)."""
+    read: int = 0
+    """Inversions it read from the store."""
+    inputs: str = ""
+    """:func:`inputs_digest` of the notebook as it ran: unchanged, it is up to date."""
 
 
 def notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
@@ -108,11 +124,14 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
         return Outcome(notebook.name, "failed", 0.0, profile, error=f"cannot read the notebook: "
                        f"{type(err).__name__}: {why}")  # fmt: skip
     error = ""
+    log = out / f".{notebook.stem}.store.jsonl"  # one line per inversion, computed or read
+    log.unlink(missing_ok=True)
     try:
-        papermill.execute_notebook(
-            str(notebook), str(unfinished), parameters={"profile": profile}, kernel_name=kernel,
-            cwd=str(notebook.parent), progress_bar=False, log_output=False,
-        )  # fmt: skip
+        with _environment({LOG: str(log)}):
+            papermill.execute_notebook(
+                str(notebook), str(unfinished), parameters={"profile": profile}, kernel_name=kernel,
+                cwd=str(notebook.parent), progress_bar=False, log_output=False,
+            )  # fmt: skip
     except papermill.PapermillExecutionError as err:  # a cell raised: say which
         where = _describe_cell(_source_index(given, err.cell_index), err.exec_count, err.source)
         error = f"{where} raised {_exception_line(err.ename, err.evalue)}"
@@ -126,7 +145,10 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
     if unfinished.exists():
         os.replace(unfinished, target)
     seconds = time.perf_counter() - start
-    outcome = Outcome(notebook.name, "ok", round(seconds, 1), profile, error=error)
+    counts = count(log)
+    log.unlink(missing_ok=True)
+    outcome = Outcome(notebook.name, "ok", round(seconds, 1), profile, error=error, **counts,
+                      inputs=inputs_digest(notebook, profile))  # fmt: skip
     if target.exists():
         executed = nbformat.read(target, as_version=4).cells
         for cell in executed:
@@ -207,7 +229,9 @@ def _stopped_early(executed: list, source: list) -> str:
     return f"stopped early: {skipped}; a chapter must run to its claim check"
 
 
-def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: int = 1) -> list[Outcome]:
+def run_all(
+    profile: str, out: Path, selected: list[Path] | None = None, jobs: int = 1, store: Store | None = None
+) -> list[Outcome]:
     """Execute the notebooks (all, or ``selected``), ``jobs`` at a time, and write ``out/summary.json``.
 
     Running some notebooks again at the profile of the summary already in ``out`` updates
@@ -215,36 +239,93 @@ def run_all(profile: str, out: Path, selected: list[Path] | None = None, jobs: i
     A full run with ``jobs > 1`` trains the profile's missing local models first, in the same
     ``jobs`` workers: a notebook that uses none starts in the first worker a training frees, one
     that does (:func:`uses_local_models`) once every training is done.
+
+    With a ``store`` that is read, a notebook that passed at its last run into ``out`` with the
+    same :func:`inputs_digest` is up to date: its executed copy and summary entry are kept, and
+    it does not run. Its inversions are read from ``store`` where it holds them.
     """
     out = out.resolve()  # papermill changes the working directory while a notebook runs
     out.mkdir(parents=True, exist_ok=True)
+    earlier = _earlier(out / "summary.json", profile)
     if not selected:  # a full run starts the summary afresh
         with _summary_lock(out):
             _write_summary(out, profile, {})
     todo = [notebook.resolve() for notebook in selected or notebooks()]
+    current = [o for nb in todo if (o := _up_to_date(nb, out, profile, earlier, store)) is not None]
+    todo = [nb for nb in todo if nb.name not in {o.notebook for o in current}]
     if jobs > 1:
         todo = longest_first(todo, {**_expected().get(profile, {}), **_durations().get(profile, {})})
+    kept = f"inversions kept in {store.folder}" + ("" if store.read else " (computed afresh)") if store else (
+        "no inversion kept")  # fmt: skip
     print(
-        f"Executing {len(todo)} notebook(s) at profile {profile!r}, {jobs} at a time, into {out}", flush=True
+        f"Executing {len(todo)} notebook(s) at profile {profile!r}, {jobs} at a time, into {out}; {kept}"
+        + (f"; {len(current)} up to date" if current else ""),
+        flush=True,
     )
     outcomes, remembering = [], True
-    with _kernel_environment(jobs):
-        trainings = missing_trainings(profile) if not selected and jobs > 1 else []
+    for outcome in current:
+        print(
+            f"{outcome.notebook}: up to date, {len(outcome.claims)} claims: {tally(outcome.claims)}",
+            flush=True,
+        )
+        outcomes.append(outcome)
+        _record(out, profile, outcome)
+    with _kernel_environment(jobs, store):
+        trainings = missing_trainings(profile) if not selected and jobs > 1 and todo else []
         for outcome in _executed(todo, out, profile, jobs, trainings):
             print(
                 f"{outcome.notebook}: {outcome.status} in {outcome.seconds:.0f} s, "
-                f"{len(outcome.claims)} claims: {tally(outcome.claims)}",
+                f"{len(outcome.claims)} claims: {tally(outcome.claims)}; "
+                f"inversions: {outcome.computed} computed, {outcome.read} read",
                 flush=True,
             )
             if outcome.error:
                 print(f"    {outcome.error}", flush=True)
             outcomes.append(outcome)
-            with _summary_lock(out):  # another runner into the same folder may have written since
-                entries = _earlier(out / "summary.json", profile)
-                _write_summary(out, profile, {**entries, outcome.notebook: asdict(outcome)})
-            if remembering and outcome.status == "ok":  # one that stopped early says little of its length
-                remembering = _remember_duration(profile, outcome)
+            _record(out, profile, outcome)
+            if remembering and outcome.status == "ok" and not outcome.read:  # one that stopped early, or
+                remembering = _remember_duration(
+                    profile, outcome
+                )  # read its results, says little of its length
     return sorted(outcomes, key=lambda o: reading_order(Path(o.notebook)))
+
+
+def inputs_digest(notebook: Path, profile: str) -> str:
+    """SHA-256 of what an executed notebook follows from: its file, the profile, the source of
+    the depthrep package (:func:`depthrep.store.code_digest`) and the precision asked for."""
+    from .precision import ENV
+
+    h = hashlib.sha256(notebook.read_bytes())
+    h.update(f"{profile}\n{code_digest('depthrep')}\n{os.environ.get(ENV, '')}".encode())
+    return h.hexdigest()
+
+
+def _up_to_date(
+    notebook: Path, out: Path, profile: str, earlier: dict, store: Store | None
+) -> Outcome | None:
+    """The outcome recorded for ``notebook`` in ``earlier`` (summary entries of ``out``) when it
+    is up to date: ``store`` is read, it passed, its executed copy is there and its inputs are as
+    they were (:func:`inputs_digest`); else ``None``."""
+    entry = earlier.get(notebook.name)
+    if store is None or not store.read or not entry or not (out / notebook.name).is_file():
+        return None
+    try:
+        outcome = Outcome(**entry)
+    except TypeError:  # a summary of an older runner
+        return None
+    try:
+        same = outcome.inputs == inputs_digest(notebook, profile)
+    except OSError:
+        return None
+    return (
+        outcome if same and outcome.status == "ok" and not any(failing(c) for c in outcome.claims) else None
+    )
+
+
+def _record(out: Path, profile: str, outcome: Outcome) -> None:
+    with _summary_lock(out):  # another runner into the same folder may have written since
+        entries = _earlier(out / "summary.json", profile)
+        _write_summary(out, profile, {**entries, outcome.notebook: asdict(outcome)})
 
 
 def _summary_lock(out: Path) -> FileLock:
@@ -461,16 +542,26 @@ def _working(work, item):
 
 
 @contextmanager
-def _kernel_environment(jobs: int):
-    """Environment the kernels inherit: no progress bars, each its share of the threads, and the
+def _kernel_environment(jobs: int, store: Store | None = None):
+    """Environment the kernels inherit: no progress bars, each its share of the threads, the
     cache folders as absolute paths (the kernels run in the notebooks' folder, where a relative
-    one would be another folder than the runner's)."""
+    one would be another folder than the runner's), and the store of inversions (none: none,
+    whatever the caller's environment names)."""
     env = {"TQDM_DISABLE": "1", "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "")}
     for folder in CACHE_VARIABLES:
         if os.environ.get(folder):
             env[folder] = str(Path(os.environ[folder]).resolve())
     if jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(max(1, _usable_cpus() // jobs))
+    env[STORE] = str(store.folder.resolve()) if store else ""
+    env[FRESH] = "1" if store and not store.read else ""
+    with _environment(env):
+        yield
+
+
+@contextmanager
+def _environment(env: dict[str, str]):
+    """``os.environ`` with ``env`` set, as it was after."""
     previous = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -506,6 +597,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(PROFILES))
     parser.add_argument("--out", type=Path, default=Path("build/notebooks"))
     parser.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default: 1)")
+    kept = parser.add_mutually_exclusive_group()
+    kept.add_argument("--store", type=Path, help="folder that keeps the inversions (default: results/ in the "
+                      "model cache, $DEPTHREP_CACHE or ~/.cache/depthrep)")  # fmt: skip
+    kept.add_argument("--no-store", action="store_true", help="compute every inversion, keep none")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="compute every inversion and notebook again, replacing the store's",
+    )
     parser.add_argument(
         "notebooks", nargs="*", type=Path, help="notebooks to run (default: all in notebooks/)"
     )
@@ -521,9 +621,18 @@ def main(argv: list[str] | None = None) -> int:
     unusable = unwritable(args.out)
     if unusable:
         parser.error(f"--out {args.out}: {unusable}; pass a folder the executed notebooks can be written to")
+    if args.no_store and args.fresh:
+        parser.error("--fresh replaces what the store holds: it needs a store, not --no-store")
+    try:
+        store = None if args.no_store else Store(args.store or cache_dir() / "results", read=not args.fresh)
+    except CheckpointError as err:  # no cache folder to be had
+        parser.error(f"{err}; or pass --store DIR, or --no-store")
+    if store is not None and (problem := unwritable(store.folder)):
+        parser.error(f"--store {store.folder}: {problem}; pass a folder that can be written, or --no-store")
     start = time.perf_counter()
     try:
-        outcomes = run_all(args.profile, args.out, [p.resolve() for p in args.notebooks] or None, args.jobs)
+        selected = [p.resolve() for p in args.notebooks] or None
+        outcomes = run_all(args.profile, args.out, selected, args.jobs, store)
     except KeyboardInterrupt:
         print(
             f"interrupted: the notebooks that finished are in {args.out / 'summary.json'}; "
@@ -534,8 +643,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = [o.notebook for o in outcomes if o.status != "ok"]
     total = time.perf_counter() - start
     passed = len(outcomes) - len(failed)
+    computed, read = sum(o.computed for o in outcomes), sum(o.read for o in outcomes)
     print(
-        f"{passed}/{len(outcomes)} notebooks passed in {total:.0f} s; summary in {args.out / 'summary.json'}"
+        f"{passed}/{len(outcomes)} notebooks passed in {total:.0f} s; inversions: {computed} computed, "
+        f"{read} read; summary in {args.out / 'summary.json'}"
     )
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)

@@ -46,6 +46,18 @@ def _threads():
     torch.set_num_threads(max(1, min(2, torch.get_num_threads()) // workers))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_store():
+    """No store of kept inversions, whatever the environment names: the tests exercise the engine
+    (tests of the store pass their own)."""
+    from depthrep.store import FRESH, LOG, STORE
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in (STORE, FRESH, LOG):
+            patch.delenv(name, raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def resnet18(device):
     """An untrained ResNet18; tests must not change it."""

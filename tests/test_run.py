@@ -8,6 +8,7 @@ import pytest
 
 from depthrep import run as runner
 from depthrep.profiles import DEFAULT
+from depthrep.store import STORE, Store
 
 START = "import depthrep\nrun = depthrep.start(profile)"
 
@@ -325,7 +326,7 @@ def test_a_failing_cell_is_named_by_number_first_line_and_exception(tmp_path, ca
     [outcome] = runner.run_all("ci", tmp_path / "out", [nb])
     expected = "cell 3 (In [5]) `# the third step ...` raised ValueError: boom"
     assert outcome.error == expected
-    assert f" s, 0 claims: none\n    {expected}\n" in capsys.readouterr().out
+    assert f" s, 0 claims: none; inversions: 0 computed, 0 read\n    {expected}\n" in capsys.readouterr().out
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["notebooks"][0]["error"] == expected
 
@@ -521,3 +522,44 @@ def test_two_runners_into_one_folder_keep_each_others_entries(tmp_path, monkeypa
     runner.run_all("ci", out, [a])
     listed = {e["notebook"]: e for e in json.loads((out / "summary.json").read_text())["notebooks"]}
     assert set(listed) == {"a.ipynb", "b.ipynb"} and listed["b.ipynb"]["seconds"] == 12345.0
+
+
+INVERT = (
+    'depthrep.invert(depthrep.load_model("resnet18"), depthrep.load_image("grace_hopper", 32), "conv2", 3)'
+)
+
+
+def test_a_run_again_reads_its_inversions_and_keeps_the_chapters_that_did_not_change(tmp_path, monkeypatch):
+    folder, out, kept = tmp_path / "notebooks", tmp_path / "executed", Store(tmp_path / "store")
+    folder.mkdir()
+    good = written(folder / "a_good.ipynb", START, INVERT, check(True))
+    bad = written(folder / "b_bad.ipynb", START, INVERT, check(False))
+    first = runner.run_all("ci", out, [good, bad], store=kept)
+    assert [(o.computed, o.read) for o in first] == [(1, 0), (0, 1)]  # b's inversion is a's
+    executed = (out / good.name).stat().st_mtime_ns
+    again = runner.run_all("ci", out, [good, bad], store=kept)
+    assert again[0] == first[0] and (out / good.name).stat().st_mtime_ns == executed  # up to date
+    assert again[1].seconds != first[1].seconds and (again[1].computed, again[1].read) == (
+        0,
+        1,
+    )  # failed: ran
+
+    edited = nbformat.read(good, as_version=4)
+    edited.cells.append(nbformat.v4.new_markdown_cell("A sentence more."))
+    nbformat.write(edited, good)
+    (read,) = runner.run_all("ci", out, [good], store=kept)
+    assert read.status == "ok" and (read.computed, read.read) == (0, 1)
+    (fresh,) = runner.run_all("ci", out, [good], store=Store(kept.folder, read=False))
+    assert (fresh.computed, fresh.read) == (1, 0)
+
+    elsewhere = tmp_path / "named by the environment"
+    monkeypatch.setenv(STORE, str(elsewhere))
+    (unkept,) = runner.run_all("ci", out, [good])  # no store: none, whatever the environment names
+    assert (unkept.computed, unkept.read) == (1, 0) and not elsewhere.exists()
+    assert json.loads((out / "summary.json").read_text())["notebooks"][0]["computed"] == 1
+
+
+def test_fresh_needs_a_store(capsys):
+    with pytest.raises(SystemExit):
+        runner.main(["--no-store", "--fresh"])
+    assert "--fresh replaces what the store holds" in capsys.readouterr().err

@@ -216,14 +216,23 @@ class RunSummary(SphinxDirective):
         when = f"{times[0]} to {times[-1]}" if times and times[0] != times[-1] else (times or ["?"])[0]
         said = ", ".join(f"{k} {rows[0][k]}" for k in shared)
         total = sum(run["seconds"] for run in runs)
+        computed, read = (sum(run.get(k, 0) for run in runs) for k in ("computed", "read"))
+        kept = (
+            f" Of their inversions, {computed} were computed and {read} read from results that an earlier "
+            "run kept (the rerun page says where they are kept and how to compute them afresh)."
+            if read
+            else ""
+        )
         lines = [
-            f"Executed {when}{', ' + said if said else ''}: {len(runs)} notebooks in {total:.0f} s.",
+            f"Executed {when}{', ' + said if said else ''}: {len(runs)} notebooks in {total:.0f} s.{kept}",
             "",
-            "| chapter | " + "".join(f"{k} | " for k in varying) + "seconds | claims held |",
-            "| --- | " + "--- | " * len(varying) + "---: | --- |",
+            "| chapter | " + "".join(f"{k} | " for k in varying)
+            + "seconds | inversions computed / read | claims held |",
+            "| --- | " + "--- | " * len(varying) + "---: | ---: | --- |",
         ]
         lines += [
-            f"| {r['link']} | " + "".join(f"{r[k]} | " for k in varying) + f"{r['seconds']} | {r['held']} |"
+            f"| {r['link']} | " + "".join(f"{r[k]} | " for k in varying)
+            + f"{r['seconds']} | {r['inversions']} | {r['held']} |"
             for r in rows
         ]
         lines += ["", "| chapter | claim | against | verdict |", "| --- | --- | --- | --- |"]
@@ -324,6 +333,7 @@ def _describe(run: dict) -> dict[str, str]:
         "torch": _cell(torch.removeprefix("torch ")),
         "started": started,
         "seconds": f"{run['seconds']:.0f}",
+        "inversions": f"{run.get('computed', 0)} / {run.get('read', 0)}",
         "held": tally(run["claims"]) + ("" if run["status"] == "ok" else " (**run failed**)"),
     }
 
