@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import logging
 import multiprocessing
@@ -54,6 +55,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from .checkpoints import CheckpointError, atomic_write, cache_dir, unwritable
+from .cluster import EXECUTORS, ClusterError, add_slurm_options, slurm_settings
 from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import PROFILES, Profile
 from .report import CLAIMS_MIME, failing, tally
@@ -244,6 +246,25 @@ def run_all(
     same :func:`inputs_digest` is up to date: its executed copy and summary entry are kept, and
     it does not run. Its inversions are read from ``store`` where it holds them.
     """
+    todo, current = _plan(profile, out, selected, store)
+    out = out.resolve()
+    if jobs > 1:
+        todo = longest_first(todo, {**_expected().get(profile, {}), **_durations().get(profile, {})})
+    _announce(todo, current, profile, out, store, f"{jobs} at a time")
+    outcomes, remembering = list(current), True
+    with _environment(kernel_environment(jobs, store)):
+        trainings = missing_trainings(profile) if not selected and jobs > 1 and todo else []
+        for outcome in _executed(todo, out, profile, jobs, trainings):
+            _say(outcome)
+            outcomes.append(outcome)
+            _record(out, profile, outcome)
+            remembering = remembering and _remember(profile, outcome)
+    return sorted(outcomes, key=lambda o: reading_order(Path(o.notebook)))
+
+
+def _plan(profile: str, out: Path, selected: list[Path] | None, store: Store | None):
+    """The notebooks to execute into ``out`` and the outcomes of those up to date
+    (:func:`_up_to_date`, each recorded in the summary again); a full run starts the summary afresh."""
     out = out.resolve()  # papermill changes the working directory while a notebook runs
     out.mkdir(parents=True, exist_ok=True)
     earlier = _earlier(out / "summary.json", profile)
@@ -252,42 +273,118 @@ def run_all(
             _write_summary(out, profile, {})
     todo = [notebook.resolve() for notebook in selected or notebooks()]
     current = [o for nb in todo if (o := _up_to_date(nb, out, profile, earlier, store)) is not None]
-    todo = [nb for nb in todo if nb.name not in {o.notebook for o in current}]
-    if jobs > 1:
-        todo = longest_first(todo, {**_expected().get(profile, {}), **_durations().get(profile, {})})
+    for outcome in current:
+        _record(out, profile, outcome)
+    return [nb for nb in todo if nb.name not in {o.notebook for o in current}], current
+
+
+def _announce(todo: list[Path], current: list[Outcome], profile: str, out: Path, store: Store | None,
+              how: str) -> None:  # fmt: skip
+    """The run's first line (what, where, how, the store), then one line per notebook up to date."""
     kept = f"inversions kept in {store.folder}" + ("" if store.read else " (computed afresh)") if store else (
         "no inversion kept")  # fmt: skip
     print(
-        f"Executing {len(todo)} notebook(s) at profile {profile!r}, {jobs} at a time, into {out}; {kept}"
+        f"Executing {len(todo)} notebook(s) at profile {profile!r}, {how}, into {out}; {kept}"
         + (f"; {len(current)} up to date" if current else ""),
         flush=True,
     )
-    outcomes, remembering = [], True
     for outcome in current:
         print(
             f"{outcome.notebook}: up to date, {len(outcome.claims)} claims: {tally(outcome.claims)}",
             flush=True,
         )
-        outcomes.append(outcome)
-        _record(out, profile, outcome)
-    with _kernel_environment(jobs, store):
-        trainings = missing_trainings(profile) if not selected and jobs > 1 and todo else []
-        for outcome in _executed(todo, out, profile, jobs, trainings):
-            print(
-                f"{outcome.notebook}: {outcome.status} in {outcome.seconds:.0f} s, "
-                f"{len(outcome.claims)} claims: {tally(outcome.claims)}; "
-                f"inversions: {outcome.computed} computed, {outcome.read} read",
-                flush=True,
-            )
-            if outcome.error:
-                print(f"    {outcome.error}", flush=True)
+
+
+def _say(outcome: Outcome) -> None:
+    """One executed notebook's line: status, seconds, claims, inversions computed and read."""
+    print(
+        f"{outcome.notebook}: {outcome.status} in {outcome.seconds:.0f} s, "
+        f"{len(outcome.claims)} claims: {tally(outcome.claims)}; "
+        f"inversions: {outcome.computed} computed, {outcome.read} read",
+        flush=True,
+    )
+    if outcome.error:
+        print(f"    {outcome.error}", flush=True)
+
+
+def _remember(profile: str, outcome: Outcome) -> bool:
+    """Remember the wall time of a notebook that passed and computed its inversions (one that
+    stopped early, or read its results, says little of its length); False once that fails."""
+    if outcome.status != "ok" or outcome.read:
+        return True
+    return _remember_duration(profile, outcome)
+
+
+def submit(
+    profile: str,
+    out: Path,
+    selected: list[Path] | None = None,
+    store: Store | None = None,
+    *,
+    executor: str = "local",
+    tasks: int | None = None,
+    folder: Path | None = None,
+    **slurm,
+) -> tuple[list, list[Outcome]]:
+    """Execute the notebooks through submitit: ``tasks`` at once, each a share of the chapters.
+
+    Each task executes its notebooks one after the other into ``out`` (a folder that it and
+    this process both reach), records them in ``out/summary.json`` as it goes, and keeps its
+    inversions in ``store``: with both on a shared file system, any machine then builds the book
+    from them, computing no inversion the store holds. Chapters that use local models train them
+    in their task (into the model cache, which the tasks should share too).
+
+    Args:
+        executor: ``"local"``: ``tasks`` processes here (default 1), each with its share of the
+            CPU threads. ``"slurm"``: a job array of ``tasks`` (default: one per notebook).
+        folder: submitit's pickles and the tasks' logs (default: ``out/submitit``).
+        slurm: :func:`depthrep.cluster.slurm_executor`'s settings (``partition``, ``gpus_per_task``,
+            ``timeout_min``, ...); for ``"local"``, only ``gpus_per_task`` and ``timeout_min``.
+
+    Returns:
+        submitit's jobs (``.job_id``; ``.result()`` is the task's list of :class:`Outcome`), and
+        the outcomes of the notebooks that were up to date.
+
+    Raises:
+        ClusterError: submitit is not installed, or no Slurm here, or a bad count.
+    """
+    from .cluster import ClusterError, check_executor, slurm_executor, submit_local, submitit_module
+
+    check_executor(executor)
+    submitit_module()
+    if tasks is not None and tasks < 1:
+        raise ClusterError(f"--jobs {tasks}: pass 1 or more.")
+    todo, current = _plan(profile, out, selected, store)
+    out = out.resolve()  # the tasks may start elsewhere
+    count = min(tasks or (1 if executor == "local" else len(todo)), max(len(todo), 1))
+    todo = longest_first(todo, {**_expected().get(profile, {}), **_durations().get(profile, {})})
+    _announce(todo, current, profile, out, store, f"in {count} {executor} task(s)")
+    if not todo:
+        return [], current
+    shares = [[str(nb) for nb in todo[i::count]] for i in range(count)]  # longest first, dealt round
+    env = kernel_environment(count if executor == "local" else 1, store)  # each task sets it
+    # By reference, so that workers import it; `python -m depthrep.run` would pickle __main__'s copy.
+    work = partial(importlib.import_module("depthrep.run").run_share, out=str(out), profile=profile, env=env)
+    folder = Path(folder or out / "submitit").resolve()
+    if executor == "local":
+        allowed = {k: slurm[k] for k in ("gpus_per_task", "timeout_min") if slurm.get(k) is not None}
+        return submit_local(folder, work, [(share,) for share in shares], **allowed), current
+    cluster = slurm_executor(folder, name="depthrep-book", array_parallelism=count, **slurm)
+    return cluster.map_array(work, shares), current
+
+
+def run_share(notebooks: list[str], out: str, profile: str, env: dict[str, str]) -> list[Outcome]:
+    """In a task of :func:`submit`: execute ``notebooks`` one after the other into ``out``, with
+    ``env`` set (the kernels' environment), recording each in ``out/summary.json`` as it ends."""
+    outcomes = []
+    with _environment(env):
+        for notebook in notebooks:
+            print(f"{Path(notebook).name} ...", flush=True)
+            outcome = execute(Path(notebook), Path(out), profile)
+            _say(outcome)
+            _record(Path(out), profile, outcome)
             outcomes.append(outcome)
-            _record(out, profile, outcome)
-            if remembering and outcome.status == "ok" and not outcome.read:  # one that stopped early, or
-                remembering = _remember_duration(
-                    profile, outcome
-                )  # read its results, says little of its length
-    return sorted(outcomes, key=lambda o: reading_order(Path(o.notebook)))
+    return outcomes
 
 
 def inputs_digest(notebook: Path, profile: str) -> str:
@@ -541,12 +638,11 @@ def _working(work, item):
         _quiet_when_idle()
 
 
-@contextmanager
-def _kernel_environment(jobs: int, store: Store | None = None):
-    """Environment the kernels inherit: no progress bars, each its share of the threads, the
-    cache folders as absolute paths (the kernels run in the notebooks' folder, where a relative
-    one would be another folder than the runner's), and the store of inversions (none: none,
-    whatever the caller's environment names)."""
+def kernel_environment(jobs: int, store: Store | None = None) -> dict[str, str]:
+    """Environment the kernels are given: no progress bars, each its share of the threads when
+    ``jobs`` run at once, the cache folders as absolute paths (the kernels run in the notebooks'
+    folder, where a relative one would be another folder than the runner's), and the store of
+    inversions (none: none, whatever the caller's environment names)."""
     env = {"TQDM_DISABLE": "1", "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "")}
     for folder in CACHE_VARIABLES:
         if os.environ.get(folder):
@@ -555,8 +651,7 @@ def _kernel_environment(jobs: int, store: Store | None = None):
         env["OMP_NUM_THREADS"] = str(max(1, _usable_cpus() // jobs))
     env[STORE] = str(store.folder.resolve()) if store else ""
     env[FRESH] = "1" if store and not store.read else ""
-    with _environment(env):
-        yield
+    return env
 
 
 @contextmanager
@@ -596,10 +691,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m depthrep.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(PROFILES))
     parser.add_argument("--out", type=Path, default=Path("build/notebooks"))
-    parser.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default: 1)")
+    parser.add_argument("--jobs", type=int, help="notebooks executed at once (default: 1; with --executor: "
+                        "tasks, each a share of the notebooks; slurm: one per notebook)")  # fmt: skip
     kept = parser.add_mutually_exclusive_group()
-    kept.add_argument("--store", type=Path, help="folder that keeps the inversions (default: results/ in the "
-                      "model cache, $DEPTHREP_CACHE or ~/.cache/depthrep)")  # fmt: skip
+    kept.add_argument("--store", type=Path, help="folder that keeps the inversions (default: "
+                      "$DEPTHREP_STORE, else results/ in the model cache, $DEPTHREP_CACHE or "
+                      "~/.cache/depthrep)")  # fmt: skip
     kept.add_argument("--no-store", action="store_true", help="compute every inversion, keep none")
     parser.add_argument(
         "--fresh",
@@ -609,8 +706,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "notebooks", nargs="*", type=Path, help="notebooks to run (default: all in notebooks/)"
     )
+    cluster = parser.add_argument_group(
+        "through submitit", "run the notebooks as tasks of a Slurm job array, or as processes here, "
+        "into --out and --store on a file system they share (pip install depthrep[cluster])",
+    )  # fmt: skip
+    cluster.add_argument(
+        "--executor", choices=EXECUTORS, help="slurm or local (default: this process's own workers)"
+    )
+    add_slurm_options(cluster.add_argument)
+    cluster.add_argument("--wait", action="store_true", help="wait for the Slurm tasks (always, for local)")
     args = parser.parse_args(argv)
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         parser.error("--jobs must be at least 1")
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
@@ -621,18 +727,31 @@ def main(argv: list[str] | None = None) -> int:
     unusable = unwritable(args.out)
     if unusable:
         parser.error(f"--out {args.out}: {unusable}; pass a folder the executed notebooks can be written to")
+    given = [f"--{k.replace('_', '-')}" for k in ("partition", "slurm", "wait", "cpus_per_task", "mem_gb")
+             if getattr(args, k)]  # fmt: skip
+    if given and not args.executor:
+        parser.error(f"{', '.join(given)} set(s) how submitit runs the notebooks: add --executor slurm")
     if args.no_store and args.fresh:
         parser.error("--fresh replaces what the store holds: it needs a store, not --no-store")
     try:
-        store = None if args.no_store else Store(args.store or cache_dir() / "results", read=not args.fresh)
+        folder = args.store or os.environ.get(STORE) or cache_dir() / "results"
+        store = None if args.no_store else Store(folder, read=not args.fresh)
     except CheckpointError as err:  # no cache folder to be had
         parser.error(f"{err}; or pass --store DIR, or --no-store")
     if store is not None and (problem := unwritable(store.folder)):
         parser.error(f"--store {store.folder}: {problem}; pass a folder that can be written, or --no-store")
     start = time.perf_counter()
+    selected = [p.resolve() for p in args.notebooks] or None
     try:
-        selected = [p.resolve() for p in args.notebooks] or None
-        outcomes = run_all(args.profile, args.out, selected, args.jobs, store)
+        if args.executor:
+            outcomes = _through_submitit(args, selected, store)
+            if outcomes is None:  # submitted to Slurm, not waited for
+                return 0
+        else:
+            outcomes = run_all(args.profile, args.out, selected, args.jobs or 1, store)
+    except ClusterError as err:  # no submitit, no Slurm, a bad setting
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(
             f"interrupted: the notebooks that finished are in {args.out / 'summary.json'}; "
@@ -651,6 +770,38 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _through_submitit(args, selected: list[Path] | None, store: Store | None) -> list[Outcome] | None:
+    """``main`` with ``--executor``: the outcomes, as the tasks end; ``None`` for Slurm tasks not
+    waited for (how to go on is said)."""
+    settings = dict(
+        gpus_per_task=args.gpus_per_task, timeout_min=args.timeout_min, cpus_per_task=args.cpus_per_task,
+        mem_gb=args.mem_gb, partition=args.partition, slurm=slurm_settings(args.slurm),
+    )  # fmt: skip
+    if args.executor == "local":
+        settings = {k: settings[k] for k in ("gpus_per_task", "timeout_min")}
+    jobs, outcomes = submit(args.profile, args.out, selected, store, executor=args.executor, tasks=args.jobs,
+                            **settings)  # fmt: skip
+    if jobs:
+        print(f"submitted {len(jobs)} task(s) ({args.executor}): {', '.join(j.job_id for j in jobs)}; "
+              f"logs in {args.out / 'submitit'}", flush=True)  # fmt: skip
+    if args.executor == "slurm" and not args.wait:
+        print(f"As they end, each chapter is recorded in {args.out / 'summary.json'}; then `python -m "
+              f"depthrep.run --profile {args.profile} --out {args.out}` (or `make book`) finds them up to "
+              "date.")  # fmt: skip
+        return None
+    for job in jobs:
+        try:
+            for outcome in job.result():
+                _say(outcome)
+                outcomes.append(outcome)
+                _remember(args.profile, outcome)
+        except Exception as err:  # the task itself died (a timeout, a full disk): its log says why
+            print(f"task {job.job_id} did not finish ({type(err).__name__}); its log: {job.paths.stderr}",
+                  file=sys.stderr)  # fmt: skip
+            outcomes.append(Outcome(f"task {job.job_id}", "failed", 0.0, args.profile, error=str(err)[-300:]))
+    return sorted(outcomes, key=lambda o: reading_order(Path(o.notebook)))
 
 
 if __name__ == "__main__":

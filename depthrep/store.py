@@ -63,6 +63,9 @@ class Store:
     folder: Path
     read: bool = True
 
+    def __post_init__(self):
+        object.__setattr__(self, "folder", Path(self.folder).expanduser())  # a string, or ~, too
+
     def path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.pt"
 
@@ -78,8 +81,8 @@ def get_store(store: str | os.PathLike | Store | bool | None = None) -> Store | 
     fresh = os.environ.get(FRESH, "") == "1"
     if store is None or store is True:
         named = os.environ.get(STORE, "")
-        return Store(Path(named).expanduser(), read=not fresh) if named else None
-    return Store(Path(store).expanduser(), read=not fresh)
+        return Store(named, read=not fresh) if named else None
+    return Store(store, read=not fresh)
 
 
 def run_key(model: nn.Module, target: torch.Tensor, settings: Mapping) -> str:

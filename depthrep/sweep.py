@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import importlib
 import os
-import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -34,6 +33,16 @@ from pathlib import Path
 
 import torch
 
+from .cluster import (
+    EXECUTORS,
+    MAX_ARRAY,
+    add_slurm_options,
+    check_executor,
+    slurm_executor,
+    slurm_settings,
+    submit_local,
+    submitit_module,
+)  # fmt: skip
 from .errors import exit_status, one_line
 from .jobs import (
     CorruptResultError,
@@ -56,8 +65,6 @@ from .profiles import PROFILES, get_profile
 PROG = "depthrep sweep"
 INCOMPLETE = 3
 """Exit status when results were written but some jobs failed, are missing or are corrupt."""
-EXECUTORS = ("slurm", "local")
-MAX_ARRAY = 1000
 """Most array tasks ``submit`` asks Slurm for by default: its default ``MaxArraySize`` is 1001."""
 
 
@@ -197,19 +204,11 @@ def submit(
         slurm: more sbatch settings, ``{"account": "abc", "constraint": "a100"}``.
 
     Raises:
-        SweepError: submitit is not installed (``pip install depthrep[cluster]``), or bad counts.
+        ClusterError: submitit is not installed (``pip install depthrep[cluster]``), or no Slurm here.
+        SweepError: bad counts, or an empty plan.
     """
-    try:
-        import submitit
-    except ImportError:
-        raise SweepError(
-            "submit needs submitit, which is not installed: pip install depthrep[cluster]"
-        ) from None
-    if executor not in EXECUTORS:
-        raise SweepError(f"Unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}.")
-    if executor == "slurm" and not (shutil.which("sbatch") and shutil.which("srun")):
-        raise SweepError("--executor slurm finds no sbatch and srun here: submit from the cluster's login "
-                         "node, or pass --executor local.")  # fmt: skip
+    check_executor(executor)
+    submitit_module()
     directory = Path(directory).resolve()  # the workers may start elsewhere
     jobs = read_plan(directory)
     if not jobs:
@@ -226,22 +225,12 @@ def submit(
     work = importlib.import_module("depthrep.sweep").run_shard
     arguments = dict(device=device, threads=threads)
     if executor == "local":
-        local = submitit.LocalExecutor(folder)
-        gpus = torch.cuda.device_count() if gpus_per_task else 0
-        submitted = []
-        for index in range(count):
-            visible = tuple((index * gpus_per_task + k) % gpus for k in range(gpus_per_task)) if gpus else ()
-            local.update_parameters(timeout_min=timeout_min, gpus_per_node=len(visible), visible_gpus=visible)
-            submitted.append(local.submit(partial(work, **arguments), directory, index, count))
-        return submitted
-    cluster = submitit.AutoExecutor(folder=folder, cluster="slurm")
-    settings = dict(
-        name="depthrep-sweep", timeout_min=timeout_min, nodes=1, tasks_per_node=1,
-        cpus_per_task=cpus_per_task, mem_gb=mem_gb, slurm_partition=partition,
-        slurm_gpus_per_task=gpus_per_task or None, slurm_array_parallelism=array_parallelism,
+        calls = [(directory, index, count) for index in range(count)]
+        return submit_local(folder, partial(work, **arguments), calls, gpus_per_task, timeout_min)
+    cluster = slurm_executor(
+        folder, name="depthrep-sweep", array_parallelism=array_parallelism, gpus_per_task=gpus_per_task,
+        timeout_min=timeout_min, cpus_per_task=cpus_per_task, mem_gb=mem_gb, partition=partition, slurm=slurm,
     )  # fmt: skip
-    settings.update({f"slurm_{k.replace('-', '_')}": v for k, v in (slurm or {}).items()})
-    cluster.update_parameters(**{k: v for k, v in settings.items() if v is not None})
     indices = list(range(count))
     return cluster.map_array(partial(work, **arguments), [directory] * count, indices, [count] * count)
 
@@ -287,14 +276,7 @@ def _parser() -> argparse.ArgumentParser:
     option("--executor", choices=EXECUTORS, default="slurm", help="a Slurm job array, or processes here")
     option("--array-parallelism", type=int, default=4, help="shards running at once")
     option("--shards", type=int, help="default: slurm, one per job up to 1000; local, --array-parallelism")
-    option("--gpus-per-task", type=int, default=1, help="GPUs per shard (local: ignored without CUDA)")
-    option("--timeout-min", type=int, default=240, help="minutes a shard may run")
-    option("--cpus-per-task", type=int, help="CPUs per shard (slurm)")
-    option("--mem-gb", type=float, help="memory per shard (slurm)")
-    option("--partition", help="Slurm partition")
-    option(
-        "--slurm", nargs="+", default=[], metavar="KEY=VALUE", help="more sbatch settings: account=abc ..."
-    )
+    add_slurm_options(option)
     option("--wait", action="store_true", help="wait for the shards (always, for local)")
 
     for command in (running, submitting):
@@ -356,9 +338,7 @@ def _submit(args) -> int:
                   timeout_min=args.timeout_min, cpus_per_task=args.cpus_per_task)  # fmt: skip
     if args.gpus_per_task < 0:
         raise SweepError(f"--gpus-per-task {args.gpus_per_task}: pass 0 (CPU only) or more.")
-    extra = dict(item.split("=", 1) for item in args.slurm if "=" in item)
-    if len(extra) != len(args.slurm):
-        raise SweepError(f"--slurm takes KEY=VALUE settings, not {args.slurm}: e.g. --slurm account=abc.")
+    extra = slurm_settings(args.slurm)
     submitted = submit(
         args.directory, executor=args.executor, array_parallelism=args.array_parallelism, shards=args.shards,
         gpus_per_task=args.gpus_per_task, timeout_min=args.timeout_min, cpus_per_task=args.cpus_per_task,

@@ -1,6 +1,8 @@
 """The papermill runner on tiny notebooks: claims that hold or fail, a cell that raises or exits early."""
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import nbformat
@@ -563,3 +565,88 @@ def test_fresh_needs_a_store(capsys):
     with pytest.raises(SystemExit):
         runner.main(["--no-store", "--fresh"])
     assert "--fresh replaces what the store holds" in capsys.readouterr().err
+
+
+def test_chapters_computed_by_local_tasks_are_built_elsewhere_from_the_store(tmp_path, capsys):
+    pytest.importorskip("submitit")
+    folder, shared = tmp_path / "notebooks", Store(tmp_path / "shared store")
+    folder.mkdir()
+    chapters = [written(folder / f"{name}.ipynb", START, INVERT.replace("3)", f"{steps})"), check(True))
+                for name, steps in (("a", 3), ("b", 4), ("c", 5))]  # fmt: skip
+    out = tmp_path / "on the cluster"
+    tasks, current = runner.submit("ci", out, chapters, shared, executor="local", tasks=2, timeout_min=10)
+    assert current == [] and len({task.job_id for task in tasks}) == 2
+    done = [outcome for task in tasks for outcome in task.result()]
+    assert sorted(o.notebook for o in done) == ["a.ipynb", "b.ipynb", "c.ipynb"]
+    assert all(o.status == "ok" and (o.computed, o.read) == (1, 0) for o in done), done
+    recorded = json.loads((out / "summary.json").read_text())["notebooks"]  # by the tasks, as they ended
+    assert [e["notebook"] for e in recorded] == ["a.ipynb", "b.ipynb", "c.ipynb"]
+    assert list((out / "submitit").glob("*_log.out"))
+
+    elsewhere = runner.run_all("ci", tmp_path / "a laptop", chapters, store=shared)  # only the store copied
+    assert [(o.status, o.computed, o.read) for o in elsewhere] == [("ok", 0, 1)] * 3
+    assert runner.main(["--profile", "ci", "--out", str(out), "--store", str(shared.folder),
+                        *map(str, chapters)]) == 0  # fmt: skip
+    assert "3/3 notebooks passed" in capsys.readouterr().out  # up to date where the tasks wrote them
+
+
+def test_book_tasks_on_slurm_are_one_array_with_a_task_per_chapter(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("submitit")
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    chapters = [notebook(folder / f"{name}.ipynb", True) for name in "abc"]
+    book = tmp_path / "book"
+    arguments = ["--profile", "ci", "--out", str(book), "--executor", "slurm", *map(str, chapters)]
+    path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert runner.main(arguments) == 2
+    assert "no sbatch and srun here" in capsys.readouterr().err
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "sbatch").write_text(f'#!/bin/sh\ncp "$1" {bin_}/submitted.sh\necho "Submitted batch job 77"\n')
+    (bin_ / "srun").write_text("#!/bin/sh\n")
+    for tool in ("sbatch", "srun"):
+        (bin_ / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{path}")
+    assert runner.main([*arguments, "--partition", "gpu", "--slurm", "account=abc"]) == 0
+    said = capsys.readouterr().out
+    assert "77_0, 77_1, 77_2" in said and "finds them up to date" in said
+    script = (bin_ / "submitted.sh").read_text().splitlines()
+    settings = ("--array=0-2%3", "--gpus-per-task=1", "--partition=gpu", "--account=abc")
+    for line in (*settings, "--job-name=depthrep-book"):
+        assert f"#SBATCH {line}" in script
+
+
+@pytest.mark.parametrize(
+    "arguments, said",
+    [
+        (["--partition", "gpu"], "--partition set(s) how submitit runs the notebooks: add --executor slurm"),
+        (["--executor", "local", "--slurm", "account"], "--slurm takes KEY=VALUE settings"),
+    ],
+)
+def test_submitit_settings_out_of_place_are_refused_in_one_line(tmp_path, capsys, arguments, said):
+    pytest.importorskip("submitit")
+    chapter = notebook(tmp_path / "a.ipynb", True)
+    try:
+        status = runner.main(["--out", str(tmp_path / "out"), *arguments, str(chapter)])
+    except SystemExit as exit_:
+        status = exit_.code
+    assert status == 2
+    assert said in capsys.readouterr().err
+
+
+def test_without_submitit_the_executor_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "submitit", None)
+    chapter = notebook(tmp_path / "a.ipynb", True)
+    assert runner.main(["--out", str(tmp_path / "out"), "--executor", "local", str(chapter)]) == 2
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1 and "pip install depthrep[cluster]" in error
+    assert not (tmp_path / "out" / "summary.json").exists()  # refused before anything ran
+
+
+def test_the_store_named_by_the_environment_is_the_runners_default(tmp_path, monkeypatch, capsys):
+    chapter = written(tmp_path / "a.ipynb", START, INVERT, check(True))
+    monkeypatch.setenv(STORE, str(tmp_path / "named"))
+    assert runner.main(["--profile", "ci", "--out", str(tmp_path / "out"), str(chapter)]) == 0
+    assert f"inversions kept in {tmp_path / 'named'}" in capsys.readouterr().out
+    assert list((tmp_path / "named").rglob("*.pt"))
