@@ -48,7 +48,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -91,6 +91,8 @@ class Outcome:
     """Inversions it read from the store."""
     inputs: str = ""
     """:func:`inputs_digest` of the notebook as it ran: unchanged, it is up to date."""
+    up_to_date: bool = False
+    """Not executed by this run: its copy and counts are those of the run that executed it."""
 
 
 def notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
@@ -414,9 +416,8 @@ def _up_to_date(
         same = outcome.inputs == inputs_digest(notebook, profile)
     except OSError:
         return None
-    return (
-        outcome if same and outcome.status == "ok" and not any(failing(c) for c in outcome.claims) else None
-    )
+    passed = outcome.status == "ok" and not any(failing(c) for c in outcome.claims)
+    return replace(outcome, up_to_date=True) if same and passed else None
 
 
 def _record(out: Path, profile: str, outcome: Outcome) -> None:
@@ -762,10 +763,12 @@ def main(argv: list[str] | None = None) -> int:
     failed = [o.notebook for o in outcomes if o.status != "ok"]
     total = time.perf_counter() - start
     passed = len(outcomes) - len(failed)
-    computed, read = sum(o.computed for o in outcomes), sum(o.read for o in outcomes)
+    ran = [o for o in outcomes if not o.up_to_date]  # the others' counts are of an earlier run
+    computed, read = sum(o.computed for o in ran), sum(o.read for o in ran)
+    current = f" ({len(outcomes) - len(ran)} up to date)" if len(ran) < len(outcomes) else ""
     print(
-        f"{passed}/{len(outcomes)} notebooks passed in {total:.0f} s; inversions: {computed} computed, "
-        f"{read} read; summary in {args.out / 'summary.json'}"
+        f"{passed}/{len(outcomes)} notebooks passed{current} in {total:.0f} s; inversions: {computed} "
+        f"computed, {read} read; summary in {args.out / 'summary.json'}"
     )
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
