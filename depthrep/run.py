@@ -30,6 +30,12 @@ at its last successful run into ``--out`` is not run again at all ("up to date")
 line and ``summary.json`` say how many inversions were computed and how many read.
 ``--fresh`` computes everything again and replaces what the store holds; ``--no-store``
 computes everything and keeps nothing (``make test``: the tests exercise the engine).
+
+``--executor slurm`` runs the notebooks as a Slurm job array through submitit, one task per
+notebook (``--executor local``: ``--jobs`` processes here), each task recording its notebooks
+in ``--out``'s summary and keeping its inversions in the store; with both on a file system
+the tasks share, ``make book`` then finds every chapter up to date, and a machine with a copy
+of the store executes the chapters computing none of the inversions it holds (:func:`submit`).
 """
 
 from __future__ import annotations
@@ -55,7 +61,16 @@ from pathlib import Path
 from filelock import FileLock
 
 from .checkpoints import CheckpointError, atomic_write, cache_dir, unwritable
-from .cluster import EXECUTORS, ClusterError, add_slurm_options, slurm_settings
+from .cluster import (
+    EXECUTORS,
+    ClusterError,
+    add_slurm_options,
+    check_executor,
+    slurm_executor,
+    slurm_settings,
+    submit_local,
+    submitit_module,
+)  # fmt: skip
 from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import PROFILES, Profile
 from .report import CLAIMS_MIME, failing, tally
@@ -350,8 +365,6 @@ def submit(
     Raises:
         ClusterError: submitit is not installed, or no Slurm here, or a bad count.
     """
-    from .cluster import ClusterError, check_executor, slurm_executor, submit_local, submitit_module
-
     check_executor(executor)
     submitit_module()
     if tasks is not None and tasks < 1:
