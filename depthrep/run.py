@@ -795,8 +795,6 @@ def _through_submitit(args, selected: list[Path] | None, store: Store | None) ->
         gpus_per_task=args.gpus_per_task, timeout_min=args.timeout_min, cpus_per_task=args.cpus_per_task,
         mem_gb=args.mem_gb, partition=args.partition, slurm=slurm_settings(args.slurm),
     )  # fmt: skip
-    if args.executor == "local":
-        settings = {k: settings[k] for k in ("gpus_per_task", "timeout_min")}
     jobs, outcomes = submit(args.profile, args.out, selected, store, executor=args.executor, tasks=args.jobs,
                             **settings)  # fmt: skip
     if jobs:
