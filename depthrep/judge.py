@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .images import load_image
@@ -33,12 +34,20 @@ TEST_BLUR = 1.5
 blurred test samples."""
 
 
-def probabilities(judge: nn.Module, images: torch.Tensor) -> torch.Tensor:
+def probabilities(judge: nn.Module, images: torch.Tensor, size: int | None = None) -> torch.Tensor:
     """``(B, 3, H, W) -> (B, worlds)``: the judge's ``P(world | image)``, worlds in the
-    order of :data:`depthrep.worlds.WORLDS`."""
+    order of :data:`depthrep.worlds.WORLDS`.
+
+    ``size``: the side the judge was trained at (the profile's ``world_size``); images of
+    another side are first resized to it by averaging over areas (antialiased), so that
+    reconstructions made at a larger side are judged as the judge learned to see.
+    """
+    images = images.detach()
+    if size is not None and images.shape[-2:] != (size, size):
+        images = F.interpolate(images.float(), size=(size, size), mode="area")
     device = model_device(judge)
     with torch.no_grad():
-        return torch.cat([judge(c.to(device)).float().softmax(1).cpu() for c in images.detach().split(256)])
+        return torch.cat([judge(c.to(device)).float().softmax(1).cpu() for c in images.split(256)])
 
 
 @dataclass(frozen=True)
@@ -66,9 +75,10 @@ class JudgeAccuracy:
         ] + [{"world": "photos, phase-randomised", "held-out accuracy": self.phase_randomised_photos}]
 
 
-def judged(judge: nn.Module, images: torch.Tensor) -> tuple[str, ...]:
-    """The world the judge names for each of ``images`` ``(N, 3, H, W)``: its top answer."""
-    return tuple(list(WORLDS)[i] for i in probabilities(judge, images).argmax(1).tolist())
+def judged(judge: nn.Module, images: torch.Tensor, size: int | None = None) -> tuple[str, ...]:
+    """The world the judge names for each of ``images`` ``(N, 3, H, W)``: its top answer
+    (``size`` as in :func:`probabilities`)."""
+    return tuple(list(WORLDS)[i] for i in probabilities(judge, images, size).argmax(1).tolist())
 
 
 def judge_accuracy(judge: nn.Module, size: int, count: int = 128, seed: int = TEST_SEED) -> JudgeAccuracy:
@@ -111,6 +121,10 @@ class WorldPull:
     diverged: torch.Tensor | None = None
     """``(kinds, train seeds, layers, starts, targets)`` bool: runs that diverged (their image
     frozen where they did); ``None``: none recorded."""
+    reached: torch.Tensor | None = None
+    """``(kinds, train seeds, layers, starts, targets)`` bool: runs that ended with
+    ``m_g < m_r`` without diverging (:attr:`depthrep.InversionResult.converged`); ``None``:
+    not recorded."""
 
     def __post_init__(self):
         if self.kinds[:1] != (UNTRAINED,) or len(set(self.kinds)) != len(self.kinds):
@@ -148,6 +162,14 @@ class WorldPull:
         kept = torch.stack([self.usable(kind)[:, i].float().mean(dim=(-2, -1)) for kind in self.kinds])
         return (kept > share).all(0)
 
+    def converged(self, layer: str) -> torch.Tensor:
+        """``(train seeds, starts, targets)`` bool: at ``layer``, every kind's run of that
+        member reached ``m_g < m_r`` without diverging (what a claim on single runs takes as
+        ``converged``). Raises where :attr:`reached` was not recorded."""
+        if self.reached is None:
+            raise ValueError("these runs did not record whether they reached m_g < m_r (reached=None)")
+        return self.reached[:, :, self.layers.index(layer)].all(0)
+
     def foreign(self, world: str) -> torch.Tensor:
         """``(targets,)`` bool: the targets not from ``world`` (all of them for :data:`UNTRAINED`)."""
         return torch.tensor([t != world for t in self.target_worlds])
@@ -167,6 +189,13 @@ class WorldPull:
         """``(train seeds, layers)``: mean ``P(world)`` of the ``world`` model's reconstructions
         minus the untrained model's, on the targets foreign to ``world``."""
         return self.mean_probability(world, world) - self.mean_probability(UNTRAINED, world)
+
+    def member_pull(self, world: str) -> torch.Tensor:
+        """``(train seeds, layers, starts, foreign targets)``: :meth:`pull` run by run, before
+        averaging: ``P(world)`` of the ``world`` model's reconstruction minus the untrained
+        model's, same target, layer and start (diverged runs included: pair this with
+        :meth:`converged`)."""
+        return self.probability(world, world) - self.probability(UNTRAINED, world)
 
     def specificity(self, world: str) -> torch.Tensor:
         """``(train seeds, layers)``: mean ``P(world)`` of the ``world`` model's reconstructions
@@ -269,6 +298,8 @@ def measure_pull(
     layers: Sequence[str],
     steps: int,
     seeds: Sequence[int] = (0,),
+    *,
+    judge_size: int | None = None,
     **invert_kwargs,
 ) -> WorldPull:
     """Invert ``targets`` from every layer of every model and judge the reconstructions.
@@ -281,6 +312,8 @@ def measure_pull(
         target_worlds: the world each target is from.
         judge: the world classifier (its output order is :data:`WORLDS`).
         layers: layer names, shallowest first; ``seeds``: starting-noise seeds.
+        judge_size: the side the judge was trained at, where the targets have another
+            (:func:`probabilities`); the reconstructions are kept at the targets' side.
         invert_kwargs: passed to :func:`depthrep.invert`.
     """
     if UNTRAINED not in models:
@@ -296,16 +329,22 @@ def measure_pull(
     kinds = (UNTRAINED, *[k for k in models if k != UNTRAINED])
     rebuild = lambda m: _reconstructions(m, targets, layers, steps, seeds, invert_kwargs)  # noqa: E731
     made = [[rebuild(m) for m in models[k]] for k in kinds]
-    images = torch.stack([torch.stack([images for images, _ in per_seed]) for per_seed in made])
-    diverged = torch.stack([torch.stack([flags for _, flags in per_seed]) for per_seed in made])
-    p = probabilities(judge, images.flatten(0, -4)).view(*images.shape[:-3], len(WORLDS))
-    return WorldPull(kinds, tuple(layers), tuple(target_worlds), p, images, diverged)
+    images, diverged, reached = (
+        torch.stack([torch.stack([one[i] for one in per_kind]) for per_kind in made]) for i in range(3)
+    )
+    p = probabilities(judge, images.flatten(0, -4), judge_size).view(*images.shape[:-3], len(WORLDS))
+    return WorldPull(kinds, tuple(layers), tuple(target_worlds), p, images, diverged, reached)
 
 
 def _reconstructions(
     model, targets, layers, steps, seeds, invert_kwargs
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(layers, starts, targets, 3, H, W)`` images and ``(layers, starts, targets)`` diverged."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(layers, starts, targets, 3, H, W)`` images; ``(layers, starts, targets)`` bools:
+    diverged, and reached ``m_g < m_r`` without diverging."""
     runs = [invert(model, targets, layers, steps, seed=s, **invert_kwargs) for s in seeds]
-    images = torch.stack([torch.stack([run[layer].image.cpu() for run in runs]) for layer in layers])
-    return images, torch.stack([torch.stack([run[layer].diverged.cpu() for run in runs]) for layer in layers])
+
+    def per_layer(field: str) -> torch.Tensor:
+        per_start = lambda layer: torch.stack([getattr(run[layer], field).cpu() for run in runs])  # noqa: E731
+        return torch.stack([per_start(layer) for layer in layers])
+
+    return per_layer("image"), per_layer("diverged"), per_layer("converged")

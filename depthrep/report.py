@@ -198,8 +198,7 @@ def claim(
 def converged(*results) -> torch.Tensor:
     """``(B,)`` bool per member of :class:`~depthrep.InversionResult` s of the same members:
     every run reached ``m_g < m_r`` and none diverged (what a claim's ``converged`` takes)."""
-    done = [(r.embedding_distance < r.reference_distance) & ~r.diverged for r in results]
-    return torch.stack(done).all(0)
+    return torch.stack([r.converged for r in results]).all(0)
 
 
 def _truths(holds) -> list[bool]:

@@ -104,6 +104,12 @@ class InversionResult(Labelled):
         return self.diverged_at >= 0
 
     @property
+    def converged(self) -> torch.Tensor:
+        """``(B,)`` bool: members whose run ended with ``m_g < m_r`` and did not diverge: the
+        optimisation finished, so what it found can be read as evidence."""
+        return (self.embedding_distance < self.reference_distance) & ~self.diverged
+
+    @property
     def stopped(self) -> torch.Tensor:
         """``(B,)`` bool: members that converged before the last step (:class:`depthrep.Stop`)."""
         return self.stopped_at >= 0

@@ -179,3 +179,58 @@ def test_diverged_runs_are_left_out_and_too_many_unfinish_their_seed_at_their_la
     every = J.WorldPull(r.kinds, r.layers, r.target_worlds, r.probabilities, r.images, diverged)
     assert every.finished("conv5").tolist() == [False, True] and every.finished("conv1").all()
     assert every.mean_probability(world, world)[0, 1].isnan()  # no finished run: no number
+
+
+def test_probabilities_at_the_judges_side_resize_by_area_first():
+    """A judge trained at 8 px sees a 32 px image as its 4x4 area means: ``Corner`` reads one
+    pixel, which resizing turns into the mean of the 4x4 block it stands for."""
+
+    class Corner(nn.Module):
+        def forward(self, x):
+            centres = torch.tensor([0.2, 0.4, 0.6, 0.8]).view(1, -1)
+            return -20 * (x[:, :1, 0, 0] - centres).abs()
+
+    images = torch.rand(3, 3, 32, 32)
+    images[:, :, 0, 0] = 1.0  # the corner pixel alone says noise; its 4x4 block, mostly not
+    small = torch.nn.functional.avg_pool2d(images, 4)
+    torch.testing.assert_close(J.probabilities(Corner(), images, 8), J.probabilities(Corner(), small))
+    assert not torch.allclose(J.probabilities(Corner(), images, 8), J.probabilities(Corner(), images))
+    assert J.judged(Corner(), images) == ("noise",) * 3
+    torch.testing.assert_close(J.probabilities(Corner(), small, 8), J.probabilities(Corner(), small))
+
+
+def test_member_pull_is_the_pull_run_by_run_and_converged_needs_every_kind():
+    r = handmade()
+    world = "gratings"
+    per_run = r.member_pull(world)  # (seeds, layers, starts, foreign targets)
+    assert per_run.shape == (2, 2, 2, 2)
+    torch.testing.assert_close(per_run.mean(dim=(-2, -1)), r.pull(world))
+    with pytest.raises(ValueError, match="reached"):
+        r.converged("conv5")
+    reached = torch.ones(r.probabilities.shape[:5], dtype=torch.bool)
+    reached[2, 1, 1, 0, 2] = False  # one kind's run: seed 1, conv5, first start, third target
+    done = J.WorldPull(r.kinds, r.layers, r.target_worlds, r.probabilities, r.images, reached=reached)
+    assert done.converged("conv5").shape == (2, 2, 3) and int((~done.converged("conv5")).sum()) == 1
+    assert not done.converged("conv5")[1, 0, 2] and done.converged("conv1").all()
+
+
+def test_measure_pull_records_which_runs_reached_the_reference_and_judges_at_the_judges_side():
+    models = {UNTRAINED: [depthrep.load_model("resnet18", seed=0, device="cpu")],
+              "leaves": [depthrep.load_model("resnet18", seed=5, device="cpu")]}  # fmt: skip
+    targets = torch.rand(2, 3, 32, 32)
+    r = depthrep.measure_pull(models, targets, ("photos", "noise"), Brightness(), ["conv1"], 3, seeds=(0,),
+                              judge_size=16, progress=False)  # fmt: skip
+    again = depthrep.invert(models["leaves"][0], targets, ["conv1"], 3, seed=0, progress=False)["conv1"]
+    assert r.images.shape[-2:] == (32, 32)  # kept at the targets' side
+    torch.testing.assert_close(r.probabilities[1, 0, 0, 0], J.probabilities(Brightness(), again.image, 16))
+    assert r.reached[1, 0, 0, 0].tolist() == again.converged.tolist()
+    assert r.converged("conv1").shape == (1, 1, 2)
+
+
+def test_a_result_converged_where_it_ended_below_m_r_and_did_not_diverge():
+    target = torch.rand(3, 3, 16, 16)
+    res = depthrep.invert(depthrep.load_model("resnet18", seed=0, device="cpu"), target, ["conv1"], 2,
+                          progress=False)["conv1"]  # fmt: skip
+    expected = (res.embedding_distance < res.reference_distance) & ~res.diverged
+    assert res.converged.tolist() == expected.tolist()
+    torch.testing.assert_close(depthrep.converged(res, res), res.converged)
