@@ -23,7 +23,6 @@ import json
 import math
 import re
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -31,10 +30,9 @@ import matplotlib.pyplot as plt
 import torch
 
 from .checkpoints import atomic_write, load_checkpoint, unwritable
-from .divergence import DivergenceWarning
 from .errors import exit_status, one_line
 from .images import load_image, samples
-from .invert import invert
+from .jobs import Job, run_job
 from .layers import named_layers, node_names, resolve
 from .methods import METHODS
 from .models import default_device, load_model, local_checkpoint, model_device
@@ -63,7 +61,8 @@ INVERT = (
     "Reconstruct an image from each layer's embedding, all layers in one batched run, with a "
     "progress bar. Writes OUT/reconstructions.png (the target, then one reconstruction per layer "
     "labelled with m_i and m_g) and OUT/distances.json (per layer m_i, m_g, the shifted-input "
-    "reference m_r, ||a'-a||, relative values; the settings and the wall time)."
+    "reference m_r, ||a'-a||, relative values; the settings, the sweep's job id and where and how "
+    "it ran: device, hardware, precision, threads, seconds, host, versions)."
 )
 TRAIN = (
     "Train a classifier from scratch on one world (--data): crops of photographs that ship inside "
@@ -258,34 +257,23 @@ def _invert(args) -> int:
     model = load_model(args.model, args.weights, seed=args.seed, device=args.device, image_size=args.size)
     names = list(resolve(model, args.layers or list(named_layers(model))))
     device = model_device(model)
-    precision = choose_precision(device, args.precision)
+    source = args.image if args.image in samples() else str(Path(args.image).resolve())
+    job = Job(args.model, str(args.weights), tuple(names), source, args.size, args.seed, args.method,
+              args.steps, args.precision)  # fmt: skip
+    precision = choose_precision(device, job.precision)
     print(f"{args.model} ({args.weights} weights) on {device} ({describe_hardware(device)}), {precision}: "
           f"{len(names)} layer(s), {args.image} at {args.size} px, {args.steps} steps of {args.method}, "
           f"seed {args.seed}", flush=True)  # fmt: skip
-    start = time.perf_counter()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DivergenceWarning)  # reported below, in the table and the JSON
         warnings.showwarning = _warn  # restored by catch_warnings
-        results = invert(
-            model,
-            image,
-            names,
-            args.steps,
-            seed=args.seed,
-            method=args.method,
-            precision=precision,
-            progress=True,
-            memory_budget=args.memory_budget,
-        )
-    seconds = time.perf_counter() - start
+        done = run_job(job, model=model, image=image, progress=True, memory_budget=args.memory_budget)
+    results, seconds = done.results, done.seconds
 
     title = f"{args.model} ({args.weights} weights), {args.image}, {args.size} px, {args.steps} steps"
     fig = show_reconstructions(results, image, title=title)
     report = {
         "model": args.model, "weights": str(args.weights), "image": str(args.image), "size": args.size,
-        "steps": args.steps, "method": args.method, "seed": args.seed, "device": str(device),
-        "hardware": describe_hardware(device), "precision": precision, "seconds": round(seconds, 2),
-        "torch": torch.__version__,
+        "steps": args.steps, "method": args.method, "seed": args.seed, "job": job.id, **done.run(),
         "layers": {name: _distances(r, image) for name, r in results.items()},
     }  # fmt: skip
     if checkpoint is not None:  # which model was trained here, and how

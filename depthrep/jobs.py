@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .checkpoints import atomic_write
 from .divergence import DivergenceWarning
 from .errors import DepthrepError, one_line
 from .images import load_image, samples
-from .invert import invert
+from .invert import Callback, invert
 from .labels import run_labels
 from .layers import layers as default_layers
 from .layers import resolve
@@ -241,20 +242,45 @@ def read_plan(directory: str | os.PathLike) -> list[Job]:
     return jobs
 
 
-def run_job(job: Job, device: str | torch.device | None = None) -> JobResult:
-    """Run one job: load its model (seeded) and image, invert every layer in one batch.
+def run_job(
+    job: Job,
+    device: str | torch.device | None = None,
+    *,
+    model: nn.Module | None = None,
+    image: torch.Tensor | None = None,
+    progress: bool = False,
+    callback: Callback | None = None,
+    record_every: int | None = None,
+    memory_budget: int | None = None,
+) -> JobResult:
+    """Run one job: every layer of its model in one batched :func:`depthrep.invert`, with the
+    provenance of :func:`depthrep.store.provenance`. The one way the command line, the
+    explorer's session and the sweep run an inversion.
 
-    A run that diverges is kept, marked in ``InversionResult.diverged_at``.
+    A run that diverges is kept, marked in ``InversionResult.diverged_at`` (the warning is
+    not raised: each face reports it in its own way).
+
+    Args:
+        device: where the model is loaded, when ``model`` is not given.
+        model: the job's model, already loaded (the session keeps one between jobs);
+            ``None``: loaded here, seeded with ``job.seed``.
+        image: ``(1, 3, size, size)`` in [0, 1], the target where it is no file (an upload);
+            ``None``: ``job.image`` read at ``job.size``.
+        progress, callback, record_every, memory_budget: as in :func:`depthrep.invert`
+            (they change how a run is watched or fitted in memory, never its numbers).
     """
     start = time.perf_counter()
-    model = load_model(job.model, job.weights, seed=job.seed, device=device, image_size=job.size)
+    if model is None:
+        model = load_model(job.model, job.weights, seed=job.seed, device=device, image_size=job.size)
     device = model_device(model)
     precision = choose_precision(device, job.precision)
-    image = load_image(job.image, job.size)
+    image = load_image(job.image, job.size) if image is None else image
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DivergenceWarning)  # kept in diverged_at, and in the table
-        results = invert(model, image, job.layers, job.steps, seed=job.seed, method=job.method,
-                         precision=precision, progress=False)  # fmt: skip
+        warnings.simplefilter("ignore", DivergenceWarning)  # kept in diverged_at
+        results = invert(
+            model, image, job.layers, job.steps, seed=job.seed, method=job.method, precision=precision,
+            progress=progress, callback=callback, record_every=record_every, memory_budget=memory_budget,
+        )  # fmt: skip
     run = provenance(device, precision, time.perf_counter() - start)
     return JobResult(job=job, results=results, target=image.cpu(), **run)
 

@@ -12,15 +12,13 @@ session reports; a script or a test can drive a session alone.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .invert import invert
-from .jobs import Job
+from .jobs import Job, run_job
 from .models import load_model
 from .results import Results
 
@@ -135,7 +133,6 @@ class Session:
 
     def _work(self, job: Job, target: torch.Tensor, on_load, on_record, on_end, on_error) -> None:
         """The run and its callbacks; :attr:`running` stays true until the last callback returns."""
-        start = time.perf_counter()
 
         def record(step: int, results: Results) -> bool:
             self.results = results
@@ -146,18 +143,16 @@ class Session:
             try:
                 on_load(job)
                 net = self.model(job)
-                self.results = invert(
-                    net, target, list(job.layers), job.steps, seed=job.seed, method=job.method,
-                    precision=job.precision, record_every=record_every(job.steps), progress=False,
-                    callback=record,
-                )  # fmt: skip
+                every = record_every(job.steps)
+                done = run_job(job, model=net, image=target, callback=record, record_every=every)
+                self.results = done.results
             except Exception as err:  # reported to on_error: a face shows it, never the kernel
                 if not isinstance(err, ViewFailed):
                     self.results = None
                 on_error(err)
                 return
             try:
-                finished = Finished(job, target, self.results, net, time.perf_counter() - start)
+                finished = Finished(job, target, self.results, net, done.seconds)
                 _call(on_end, "drawing the end", finished)
             except ViewFailed as err:
                 on_error(err)

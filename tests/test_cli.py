@@ -15,6 +15,7 @@ from PIL import Image
 
 import depthrep
 import depthrep.__main__ as cli
+from depthrep import jobs as engine  # the CLI runs its inversion through jobs.run_job
 from depthrep.__main__ import main
 
 RESNET_LAYERS = ["conv1_prepool", "conv1", "conv2", "conv3", "conv4", "conv5"]
@@ -79,6 +80,8 @@ def test_invert_end_to_end(tmp_path, device, hopper32, resnet18):
     }  # fmt: skip
     assert report["seconds"] > 0 and list(report["layers"]) == ["conv1", "conv5"]
     assert report["precision"] == "float32"
+    assert report["job"].startswith("resnet18-random-grace_hopper-32px-seed0-adam-3steps-")  # the sweep's job id
+    assert {"threads", "host"} <= set(report) and {"torch", "depthrep"} <= set(report["versions"])  # provenance
     if device.type == "cpu":
         assert report["hardware"] == depthrep.precision.describe_hardware("cpu")
     for layer, d in report["layers"].items():
@@ -178,16 +181,16 @@ def test_help_is_complete(capsys):
 
 
 def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, device, monkeypatch, capsys):
-    real = cli.invert
+    real = engine.invert
 
     def interrupted(*args, **kwargs):
         def press_ctrl_c(step, results):
             if step >= 2:
                 raise KeyboardInterrupt
 
-        return real(*args, **kwargs, callback=press_ctrl_c)
+        return real(*args, **{**kwargs, "callback": press_ctrl_c})
 
-    monkeypatch.setattr(cli, "invert", interrupted)
+    monkeypatch.setattr(engine, "invert", interrupted)
     out = tmp_path / "out"
     assert main(tiny(out, device)) == 130
     assert capsys.readouterr().err.strip().endswith("depthrep: interrupted; the output folder is as it was")
@@ -271,9 +274,9 @@ def test_a_flat_image_writes_undefined_ratios_as_null(tmp_path, device, capsys):
 
 
 def test_divergence_is_recorded_marked_and_exits_3(tmp_path, device, monkeypatch, capsys):
-    real, show = cli.invert, cli.show_reconstructions
+    real, show = engine.invert, cli.show_reconstructions
     explode = depthrep.get_method("paper", lr=(1e6, 1e6), blur=None)
-    monkeypatch.setattr(cli, "invert", lambda *a, **kw: real(*a, **{**kw, "method": explode}))
+    monkeypatch.setattr(engine, "invert", lambda *a, **kw: real(*a, **{**kw, "method": explode}))
     figures = []
     monkeypatch.setattr(
         cli, "show_reconstructions", lambda *a, **kw: figures.append(show(*a, **kw)) or figures[-1]
@@ -304,8 +307,8 @@ def test_json_holds_no_bare_nan():
 
 def test_memory_budget_reaches_the_run(tmp_path, device, monkeypatch):
     seen = {}
-    real = cli.invert
-    monkeypatch.setattr(cli, "invert", lambda *a, **kw: seen.update(kw) or real(*a, **kw))
+    real = engine.invert
+    monkeypatch.setattr(engine, "invert", lambda *a, **kw: seen.update(kw) or real(*a, **kw))
     assert main(tiny(tmp_path / "out", device, "--memory-budget", "1.5M")) == 0
     assert seen["memory_budget"] == int(1.5 * 2**20)
     assert [cli._bytes(t) for t in ("4096", "2k", "3G", "1gib")] == [4096, 2048, 3 * 2**30, 2**30]
@@ -316,7 +319,7 @@ def test_an_unwritable_out_is_refused_before_the_run(tmp_path, device, monkeypat
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(Path, "write_bytes", refuse)
-    monkeypatch.setattr(cli, "invert", lambda *a, **kw: pytest.fail("the run started"))
+    monkeypatch.setattr(engine, "invert", lambda *a, **kw: pytest.fail("the run started"))
     with pytest.raises(SystemExit) as exit_:
         main(tiny(tmp_path / "new" / "out", device))
     assert exit_.value.code == 2
@@ -328,7 +331,7 @@ def test_out_of_memory_is_one_line_and_status_1(tmp_path, device, monkeypatch, c
     def too_big(*args, **kwargs):
         raise MemoryError("the run needs 3.2 GiB\nand 1.1 GiB is free: pass fewer layers")
 
-    monkeypatch.setattr(cli, "invert", too_big)
+    monkeypatch.setattr(engine, "invert", too_big)
     assert main(tiny(tmp_path / "out", device)) == 1
     err = capsys.readouterr().err
     assert err == (

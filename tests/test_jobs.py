@@ -115,3 +115,25 @@ def test_a_write_interrupted_half_way_leaves_no_file(tmp_path, device, monkeypat
     monkeypatch.setattr(torch, "save", real_save)
     assert load_result(save_result(tmp_path, result)).job == TINY
     assert result_path(tmp_path, TINY).exists()
+
+
+def test_one_run_function_serves_every_face_with_the_same_provenance(device, monkeypatch):
+    """The CLI and the explorer's session hand run_job a model they loaded and an image they
+    read (an upload is no file); it runs on those, reports each record, and returns the same
+    provenance fields as a sweep's job."""
+    model = depthrep.load_model("resnet18", seed=TINY.seed, device=device)
+    image = torch.rand(1, 3, 32, 32)
+    monkeypatch.setattr(depthrep.jobs, "load_model", lambda *a, **k: pytest.fail("loaded the model again"))
+    monkeypatch.setattr(depthrep.jobs, "load_image", lambda *a, **k: pytest.fail("read the image file"))
+    steps = []
+    given = run_job(
+        TINY, model=model, image=image, callback=lambda step, _: steps.append(step), record_every=1
+    )
+    assert steps == [0, 1, 2] and given.target.equal(image)
+    expected = depthrep.invert(model, image, TINY.layers, TINY.steps, seed=TINY.seed, progress=False)
+    torch.testing.assert_close(given.results["conv2"].image, expected["conv2"].image)
+    monkeypatch.undo()
+    swept = run_job(TINY, device)
+    assert set(given.run()) == set(swept.run()) == {
+        "device", "hardware", "precision", "threads", "seconds", "host", "versions"
+    }  # fmt: skip

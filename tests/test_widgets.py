@@ -95,8 +95,8 @@ def test_run_button_shows_the_reconstruction_and_its_distances(explorer, resnet1
 
 def test_compare_layers_inverts_every_layer_in_one_call(explorer, monkeypatch):
     calls = []
-    real = depthrep.session.invert
-    monkeypatch.setattr(depthrep.session, "invert", lambda *a, **k: calls.append(list(a[2])) or real(*a, **k))
+    real = depthrep.jobs.invert  # the session runs its jobs through jobs.run_job
+    monkeypatch.setattr(depthrep.jobs, "invert", lambda *a, **k: calls.append(list(a[2])) or real(*a, **k))
     explorer.compare.value = True
     assert explorer.layer.disabled
     explorer.run_button.click()
