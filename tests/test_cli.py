@@ -80,8 +80,8 @@ def test_invert_end_to_end(tmp_path, device, hopper32, resnet18):
     }  # fmt: skip
     assert report["seconds"] > 0 and list(report["layers"]) == ["conv1", "conv5"]
     assert report["precision"] == "float32"
-    assert report["job"].startswith("resnet18-random-grace_hopper-32px-seed0-adam-3steps-")  # the sweep's job id
-    assert {"threads", "host"} <= set(report) and {"torch", "depthrep"} <= set(report["versions"])  # provenance
+    assert report["job"].startswith("resnet18-random-grace_hopper-32px-seed0-adam-3steps-")  # its job id
+    assert {"threads", "host"} <= set(report) and {"torch", "depthrep"} <= set(report["versions"])
     if device.type == "cpu":
         assert report["hardware"] == depthrep.precision.describe_hardware("cpu")
     for layer, d in report["layers"].items():
