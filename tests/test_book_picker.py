@@ -205,13 +205,30 @@ def test_every_control_switches_to_its_own_state(chromium, chapter):
 
 
 def move(tab, picker, saved: Saved, control: str, label: str, state: dict) -> None:
-    """Set one control as a reader does: click a toggle button, or key the slider's handle."""
+    """Set one control as a reader does: click a toggle button, or key the slider's handle one
+    layer at a time, each key once the page shows the layer the last one chose.
+
+    A reader sees each layer before pressing again. Keys pressed faster than the page draws
+    (a test's keys come microseconds apart) meet a race in ipywidgets' ``StackView``: it posts
+    a resize message to the view it has just shown, and a second change before that message is
+    handled removes the view, so the message meets a null view (a console ``TypeError`` on
+    ``processLuminoMessage``, one run in three here; nothing shown is wrong)."""
     if control == "layer":
         handle = picker.locator(".widget-hslider .noUi-handle").first
         handle.focus()
-        steps = saved.layers.index(label) - saved.layers.index(state["layer"])
-        for _ in range(abs(steps)):
-            handle.press("ArrowRight" if steps > 0 else "ArrowLeft")
+        here = saved.layers.index(state["layer"])
+        there = saved.layers.index(label)
+        step = 1 if there > here else -1
+        for index in range(here + step, there + step, step):
+            handle.press("ArrowRight" if step > 0 else "ArrowLeft")
+            shown = {**state, "layer": saved.layers[index]}
+            key = "|".join(shown[k] for k in ("model", "weights", "layer", "image"))
+            picker.page.wait_for_function(
+                f"([el, key]) => {{ const c = el.querySelector('[{STATE_KEY}]'); "
+                f"return c && c.getAttribute('{STATE_KEY}') === key; }}",
+                arg=[picker.element_handle(), key],
+                timeout=5_000,
+            )
         return
     row = picker.locator(".widget-toggle-buttons:visible").filter(
         has=tab.locator(".widget-label", has_text=re.compile(rf"^{control}$"))
