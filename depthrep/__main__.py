@@ -32,7 +32,7 @@ import torch
 from .checkpoints import atomic_write, load_checkpoint, unwritable
 from .errors import exit_status, one_line
 from .images import load_image, samples
-from .jobs import Job, run_job
+from .jobs import Job, image_source, run_job
 from .layers import named_layers, node_names, resolve
 from .methods import METHODS
 from .models import default_device, load_model, local_checkpoint, model_device
@@ -257,9 +257,8 @@ def _invert(args) -> int:
     model = load_model(args.model, args.weights, seed=args.seed, device=args.device, image_size=args.size)
     names = list(resolve(model, args.layers or list(named_layers(model))))
     device = model_device(model)
-    source = args.image if args.image in samples() else str(Path(args.image).resolve())
-    job = Job(args.model, str(args.weights), tuple(names), source, args.size, args.seed, args.method,
-              args.steps, args.precision)  # fmt: skip
+    job = Job(args.model, str(args.weights), tuple(names), image_source(args.image), args.size, args.seed,
+              args.method, args.steps, args.precision)  # fmt: skip
     precision = choose_precision(device, job.precision)
     print(f"{args.model} ({args.weights} weights) on {device} ({describe_hardware(device)}), {precision}: "
           f"{len(names)} layer(s), {args.image} at {args.size} px, {args.steps} steps of {args.method}, "

@@ -140,6 +140,11 @@ class JobResult:
         }
 
 
+def image_source(image: str | os.PathLike) -> str:
+    """What a :class:`Job` holds for an image: a sample name as it is, a file as its absolute path."""
+    return image if image in samples() else str(Path(image).resolve())
+
+
 def plan(
     models: Sequence[str],
     images: Sequence[str],
@@ -175,7 +180,7 @@ def plan(
     check_precision(precision)
     for method in methods:
         get_method(method)
-    sources = [image if image in samples() else str(Path(image).resolve()) for image in images]
+    sources = [image_source(image) for image in images]
     weights = [str(Path(w).resolve()) if Path(w).is_file() else w for w in weights]  # checkpoint files
     for source in sources:
         load_image(source, size)  # a missing or unreadable file fails now, not on the cluster
