@@ -1,5 +1,6 @@
 """Experiments built on :func:`depthrep.invert`: the same inversion over seeds, starts and nets,
-and the paper's neighbourhood experiment (exact inversion against gradient descent).
+and the paper's neighbourhood experiment (exact inversion against gradient descent). Each
+inversion is one job (:func:`depthrep.jobs.run_on`).
 
 A claim checked on every member of these runs holds across model initialisations and
 starting noises, not for one lucky draw. Results are joined along the batch, seed-major.
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 from .distances import shifted_reference
-from .invert import invert
+from .jobs import model_reference, run_on
 from .linear import compose, condition_number, exact_inverse, forward, neighbourhood
 from .methods import Method
 from .models import FullyConnected, fc_name, load_model
@@ -41,7 +42,8 @@ def invert_over_seeds(
     Args:
         model: a model name (see :func:`depthrep.load_model`).
         image: ``(B, 3, H, W)`` targets in ``[0, 1]``.
-        invert_kwargs: passed to :func:`depthrep.invert` (``method``, ``record_every``, ...).
+        invert_kwargs: passed to :func:`depthrep.invert` (``method``, ``normalize``,
+            ``precision``, ``record_every``, ``progress``, ``memory_budget``).
     Returns:
         ``{layer: InversionResult}`` with batch dimension ``len(seeds) * B``, seed-major:
         member ``k * B + b`` is seed ``k``'s image ``b``, labelled ``seed`` and ``target``
@@ -50,7 +52,8 @@ def invert_over_seeds(
     runs = []
     for seed in seeds:
         net = load_model(model, weights, seed=seed, device=device, image_size=image_size)
-        runs.append(invert(net, image, layers, steps, seed=seed, **invert_kwargs))
+        runs.append(run_on(net, image, layers, steps, seed=seed, name=model, weights=str(weights),
+                           **invert_kwargs).results)  # fmt: skip
     return concat_results(runs)
 
 
@@ -65,7 +68,9 @@ def invert_over_starts(
     """Invert with one model from a fresh start per seed; results joined along the batch, in seed
     order (member ``k * B + b`` is seed ``k``'s image ``b``). :func:`invert_over_seeds` also
     draws a fresh model per seed."""
-    return concat_results(invert(model, image, layers, steps, seed=seed, **invert_kwargs) for seed in seeds)
+    weights = model_reference(model)  # once for every seed's job
+    runs = (run_on(model, image, layers, steps, seed=s, weights=weights, **invert_kwargs) for s in seeds)
+    return concat_results(run.results for run in runs)
 
 
 def invert_fc(
@@ -143,7 +148,7 @@ def neighbourhood_experiment(
     nearby = neighbourhood(model, image, sigma=sigma, samples=samples, seed=seed)
     layer = f"fc{len(model.widths)}"
     shifted = shifted_reference(model, image, layer, seed=seed)
-    descent = invert(model, image, layer, steps, method="fc", seed=seed)[layer]
+    descent = invert_over_starts(model, image, layer, steps, (seed,), method="fc")[layer]
     target = image.detach().cpu().double()
     return Neighbourhood(
         error64=float((exact_inverse(model, y) - target).norm()),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .invert import invert
+from .jobs import run_on
 from .layers import depth_order
 from .layers import layers as default_layers
 from .results import Results
@@ -125,7 +125,8 @@ def layer_grid(
     **invert_kwargs,
 ) -> LayerGrid:
     """Invert every layer for every image with each model and weights: one batched
-    :func:`depthrep.invert` call per model and weights, all from the same starting noise.
+    :func:`depthrep.invert` call per model and weights (a job, :func:`depthrep.jobs.run_on`),
+    all from the same starting noise.
 
     Args:
         networks: ``{model label: {weights label: model}}``, e.g.
@@ -144,7 +145,7 @@ def layer_grid(
     first = pairs[0][2]
     names = depth_order(first, layers if layers is not None else default_layers(first))
     runs = tuple(
-        Reconstructions(m, w, invert(net, images, names, steps, seed=seed, **invert_kwargs))
+        Reconstructions(m, w, run_on(net, images, names, steps, seed=seed, name=m, **invert_kwargs).results)
         for m, w, net in pairs
     )
     labels = tuple(image_names) if image_names is not None else _numbered(len(images))

@@ -1,8 +1,13 @@
-"""A sweep's unit of work: one job inverts one model's layers for one image, seed and budget.
+"""The unit of work: one job inverts one model's layers for one target, seed and budget.
 
-A study is a list of :class:`Job` in ``DIR/jobs.jsonl`` (:func:`plan`, :func:`write_plan`),
-each with a stable id made from its settings. :func:`run_job` runs one: the model's layers
-go through one batched :func:`depthrep.invert`, as in a notebook. :func:`save_result`
+A :class:`Job` holds every setting that changes the numbers and has a stable id made from
+them. :func:`run_job` runs one, the one way an inversion is run with its provenance: the
+command line, the explorer's session, a sweep's worker, and (through :func:`run_on`, for a
+model and targets already in memory, named by their digests) the layer picker's grid, the
+seed and start sweeps and the judge's reconstructions.
+
+A sweep is a list of jobs in ``DIR/jobs.jsonl`` (:func:`plan`, :func:`write_plan`).
+:func:`save_result`
 writes what it made to ``DIR/results/<id>.pt`` atomically (the target it inverted included),
 with a SHA-256 digest of its contents that :func:`load_result` checks, so a truncated,
 altered or misplaced file is caught; a job
@@ -36,17 +41,20 @@ from .invert import Callback, invert
 from .labels import run_labels
 from .layers import layers as default_layers
 from .layers import resolve
-from .methods import get_method
+from .methods import Method, get_method
 from .models import load_model, model_device, weights_problem
 from .precision import INVERSION, check_precision, choose_precision
 from .results import InversionResult
-from .store import FORMAT, decode, digest, encode, host, provenance, versions
+from .store import FORMAT, decode, digest, encode, host, model_digest, provenance, tensor_digest, versions
 from .streams import MAX_SEED
 
 JOBS = "jobs.jsonl"
 """The job list in a sweep folder: one JSON object per line."""
 RESULTS = "results"
 """The folder of a sweep that holds ``<id>.pt`` results and ``<id>.failed.json`` records."""
+BY_DIGEST = "sha256:"
+"""How a job names a target or weights held in memory: ``sha256:`` and 16 hex digits of
+:func:`depthrep.store.tensor_digest` or :func:`depthrep.store.model_digest`."""
 
 
 class SweepError(DepthrepError, ValueError):
@@ -59,53 +67,77 @@ class CorruptResultError(SweepError):
 
 @dataclass(frozen=True)
 class Job:
-    """One batched inversion: every layer of one model for one image, seed, method and budget."""
+    """One batched inversion: every layer of one model for one target, seed, method and budget."""
 
     model: str
+    """A model name (:func:`depthrep.load_model`), or a label for a model held in memory."""
     weights: str
+    """As :func:`depthrep.load_model` takes them, or ``sha256:...``: a model in memory, by digest."""
     layers: tuple[str, ...]
     image: str
-    """A sample name (:func:`depthrep.samples`) or an absolute image path."""
+    """A sample name (:func:`depthrep.samples`), an absolute image path, or ``sha256:...``:
+    targets held in memory (a ``(B, 3, H, W)`` tensor), by digest."""
     size: int
     seed: int
     """Seeds the random weights, the starting noise and the shifted input."""
-    method: str
+    method: str | Method
+    """A preset name (:data:`depthrep.METHODS`) or a :class:`depthrep.Method` with its overrides."""
     steps: int
     precision: str = INVERSION
     """Asked for; the result records the precision that ran (:func:`choose_precision`)."""
+    normalize: bool = False
+    """Scale pixels as the model's weights expect (``invert(normalize=...)``)."""
 
     @property
     def id(self) -> str:
         """``resnet50-random-chelsea-299px-seed1-adam-1000steps-<10 hex>``: the same settings, the same id."""
         spec = json.dumps(self.spec(), sort_keys=True, separators=(",", ":"))
         short = hashlib.sha256(spec.encode()).hexdigest()[:10]
-        parts = (self.model, self.weights, Path(self.image).stem, f"{self.size}px", f"seed{self.seed}")
+        image = self.image.replace(":", "-") if self.image.startswith(BY_DIGEST) else Path(self.image).stem
+        weights = "memory" if self.weights.startswith(BY_DIGEST) else self.weights
+        parts = (self.model, weights, image, f"{self.size}px", f"seed{self.seed}")
         readable = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", p) for p in parts)
-        return f"{readable}-{self.method}-{self.steps}steps-{short}"
+        method = self.method if isinstance(self.method, str) else "custom"
+        return f"{readable}-{method}-{self.steps}steps-{short}"
 
     def spec(self) -> dict:
         """The settings as plain JSON values."""
-        return {**dataclasses.asdict(self), "layers": list(self.layers)}
+        method = self.method if isinstance(self.method, str) else dataclasses.asdict(self.method)
+        return {**dataclasses.asdict(self), "layers": list(self.layers), "method": method}
 
     @classmethod
     def from_spec(cls, spec: dict, where: str = "the job") -> Job:
-        """The job that :meth:`spec` described.
+        """The job that :meth:`spec` described (a job list written before ``normalize``
+        existed reads as ``normalize=False``).
 
         Raises:
-            SweepError: missing or unknown keys (the message names them).
+            SweepError: missing or unknown keys, or values of the wrong type (the message names them).
         """
-        fields = {f.name for f in dataclasses.fields(cls)}
-        if set(spec) != fields:
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        spec = {"normalize": False, **spec}
+        if set(spec) != set(fields):
             raise SweepError(
                 f"{where} has keys {sorted(spec)}, not {sorted(fields)}: write the job list with "
                 "`python -m depthrep sweep plan`."
             )
-        kinds = {f.name: int if f.name in ("size", "seed", "steps") else str for f in dataclasses.fields(cls)}
-        wrong = [k for k, kind in kinds.items() if k != "layers" and type(spec[k]) is not kind]
-        if wrong or not all(isinstance(layer, str) for layer in spec["layers"]):
-            raise SweepError(f"{where} has values of the wrong type ({', '.join(wrong) or 'layers'}): write "
+        kinds = {"size": int, "seed": int, "steps": int, "normalize": bool}  # the others are str
+        plain = [k for k in fields if k not in ("layers", "method")]  # checked below
+        wrong = [k for k in plain if type(spec[k]) is not kinds.get(k, str)]
+        layers = spec["layers"]
+        if not isinstance(layers, list | tuple) or not all(isinstance(x, str) for x in layers):
+            wrong.append("layers")
+        method = spec["method"]
+        if isinstance(method, dict):
+            try:
+                method = Method(**{k: tuple(v) if isinstance(v, list) else v for k, v in method.items()})
+            except (TypeError, ValueError) as err:
+                raise SweepError(f"{where} has a method that is none ({one_line(err)}).") from None
+        elif not isinstance(method, str):
+            wrong.append("method")
+        if wrong:
+            raise SweepError(f"{where} has values of the wrong type ({', '.join(wrong)}): write "
                              "the job list with `python -m depthrep sweep plan`.")  # fmt: skip
-        return cls(**{**spec, "layers": tuple(spec["layers"])})
+        return cls(**{**spec, "layers": tuple(spec["layers"]), "method": method})
 
 
 @dataclass(frozen=True)
@@ -253,41 +285,115 @@ def run_job(
     *,
     model: nn.Module | None = None,
     image: torch.Tensor | None = None,
-    progress: bool = False,
+    progress: bool | None = False,
     callback: Callback | None = None,
     record_every: int | None = None,
     memory_budget: int | None = None,
+    warn: bool = False,
 ) -> JobResult:
     """Run one job: every layer of its model in one batched :func:`depthrep.invert`, with the
-    provenance of :func:`depthrep.store.provenance`. The one way the command line, the
-    explorer's session and the sweep run an inversion.
+    provenance of :func:`depthrep.store.provenance`. The one way an inversion is run.
 
-    A run that diverges is kept, marked in ``InversionResult.diverged_at`` (the warning is
-    not raised: each face reports it in its own way).
+    A run that diverges is kept, marked in ``InversionResult.diverged_at``; the
+    :class:`depthrep.DivergenceWarning` is raised only with ``warn`` (the command line and the
+    explorer report it in their own way).
 
     Args:
         device: where the model is loaded, when ``model`` is not given.
-        model: the job's model, already loaded (the session keeps one between jobs);
-            ``None``: loaded here, seeded with ``job.seed``.
-        image: ``(1, 3, size, size)`` in [0, 1], the target where it is no file (an upload);
-            ``None``: ``job.image`` read at ``job.size``.
+        model: the job's model, already loaded (the session keeps one between jobs; a job
+            whose weights are a digest needs it); ``None``: loaded here, seeded with ``job.seed``.
+        image: ``(B, 3, H, W)`` in [0, 1], the targets where they are no file (an upload, a
+            batch; a job whose image is a digest needs them); ``None``: ``job.image`` read at
+            ``job.size``.
         progress, callback, record_every, memory_budget: as in :func:`depthrep.invert`
             (they change how a run is watched or fitted in memory, never its numbers).
+
+    Raises:
+        SweepError: a job that names its model or targets by digest without them, or with
+            ones of another digest (its id would not say what ran).
     """
     start = time.perf_counter()
     if model is None:
+        if job.weights.startswith(BY_DIGEST):
+            raise SweepError(f"The job {job.id} holds its model in memory ({job.weights}): pass it as model=")
         model = load_model(job.model, job.weights, seed=job.seed, device=device, image_size=job.size)
+    elif job.weights.startswith(BY_DIGEST) and model_reference(model) != job.weights:
+        raise SweepError(f"The job {job.id} was made for another model than the one given ({job.weights}).")
+    if image is None:
+        if job.image.startswith(BY_DIGEST):
+            raise SweepError(f"The job {job.id} holds its targets in memory ({job.image}): pass image=")
+        image = load_image(job.image, job.size)
+    elif job.image.startswith(BY_DIGEST) and tensor_reference(image) != job.image:
+        raise SweepError(f"The job {job.id} was made for other targets than the ones given ({job.image}).")
     device = model_device(model)
     precision = choose_precision(device, job.precision)
-    image = load_image(job.image, job.size) if image is None else image
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DivergenceWarning)  # kept in diverged_at
+        if not warn:
+            warnings.simplefilter("ignore", DivergenceWarning)  # kept in diverged_at
         results = invert(
-            model, image, job.layers, job.steps, seed=job.seed, method=job.method, precision=precision,
-            progress=progress, callback=callback, record_every=record_every, memory_budget=memory_budget,
+            model, image, job.layers, job.steps, seed=job.seed, method=job.method, normalize=job.normalize,
+            precision=precision, progress=progress, callback=callback, record_every=record_every,
+            memory_budget=memory_budget,
         )  # fmt: skip
     run = provenance(device, precision, time.perf_counter() - start)
     return JobResult(job=job, results=results, target=image.cpu(), **run)
+
+
+def tensor_reference(image: torch.Tensor) -> str:
+    """How a :class:`Job` names targets held in memory: ``sha256:`` and 16 hex digits."""
+    return BY_DIGEST + tensor_digest(image)[:16]
+
+
+def model_reference(model: nn.Module) -> str:
+    """How a :class:`Job` names the weights of a model held in memory: ``sha256:`` and 16 hex digits."""
+    return BY_DIGEST + model_digest(model)[:16]
+
+
+SETTINGS = ("method", "normalize", "precision")
+"""Keywords of :func:`depthrep.invert` that a :class:`Job` holds (they change the numbers)."""
+WATCH = ("progress", "callback", "record_every", "memory_budget")
+"""Keywords of :func:`depthrep.invert` that :func:`run_job` passes on (they never change the numbers)."""
+
+
+def run_on(
+    model: nn.Module,
+    image: torch.Tensor,
+    layers: str | Sequence[str],
+    steps: int,
+    *,
+    seed: int = 0,
+    name: str | None = None,
+    weights: str | None = None,
+    **invert_kwargs,
+) -> JobResult:
+    """Run the job of a model and targets already in memory (:func:`run_job`, warning when a
+    member diverges): what the seed and start sweeps, the layer picker's grid and the judge's
+    reconstructions run.
+
+    Args:
+        image: ``(B, 3, H, W)`` targets in [0, 1], named in the job by their digest.
+        name: the model's label in the job; ``None``: its class name.
+        weights: the weights' name where the model was loaded by name (``"random"`` with
+            ``seed``, ``"imagenet"``, ...); ``None``: the model's digest
+            (:func:`model_reference`).
+        invert_kwargs: :data:`SETTINGS` (into the job) and :data:`WATCH` (to the run).
+
+    Raises:
+        TypeError: a keyword of neither kind.
+    """
+    unknown = sorted(set(invert_kwargs) - set(SETTINGS) - set(WATCH))
+    if unknown:
+        raise TypeError(f"run_on() got keywords it does not take: {', '.join(unknown)} "
+                        f"(it takes {', '.join(SETTINGS + WATCH)})")  # fmt: skip
+    settings = {k: v for k, v in invert_kwargs.items() if k in SETTINGS}
+    job = Job(
+        model=name or type(model).__name__.lower(), weights=weights or model_reference(model),
+        layers=(layers,) if isinstance(layers, str) else tuple(layers), image=tensor_reference(image),
+        size=image.shape[-1], seed=seed, method=settings.get("method", "adam"), steps=steps,
+        precision=settings.get("precision", INVERSION), normalize=settings.get("normalize", False),
+    )  # fmt: skip
+    watch = {k: v for k, v in invert_kwargs.items() if k in WATCH}
+    return run_job(job, model=model, image=image, warn=True, **{"progress": None, **watch})
 
 
 def result_path(directory: str | os.PathLike, job: Job) -> Path:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .images import load_image
-from .invert import invert
+from .jobs import model_reference, run_on
 from .manifold import phase_randomise
 from .models import model_device
 from .worlds import HELD_OUT, UNTRAINED, WORLDS, blur, draw
@@ -341,7 +341,9 @@ def _reconstructions(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(layers, starts, targets, 3, H, W)`` images; ``(layers, starts, targets)`` bools:
     diverged, and reached ``m_g < m_r`` without diverging."""
-    runs = [invert(model, targets, layers, steps, seed=s, **invert_kwargs) for s in seeds]
+    weights = model_reference(model)  # once for every start's job
+    runs = [run_on(model, targets, layers, steps, seed=s, weights=weights, **invert_kwargs) for s in seeds]
+    runs = [run.results for run in runs]
 
     def per_layer(field: str) -> torch.Tensor:
         per_start = lambda layer: torch.stack([getattr(run[layer], field).cpu() for run in runs])  # noqa: E731

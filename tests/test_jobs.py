@@ -12,11 +12,14 @@ from depthrep.jobs import (
     Job,
     SweepError,
     load_result,
+    model_reference,
     plan,
     read_plan,
     result_path,
     run_job,
+    run_on,
     save_result,
+    tensor_reference,
     write_plan,
 )
 
@@ -39,7 +42,7 @@ def test_plan_is_the_full_grid_with_stable_distinct_ids(tmp_path):
 
 def test_an_id_changes_with_every_setting():
     changes = dict(model="resnet34", weights="imagenet", layers=("conv1",), image="chelsea", size=64, seed=4,
-                   method="paper", steps=3, precision="auto")  # fmt: skip
+                   method="paper", steps=3, precision="auto", normalize=True)  # fmt: skip
     assert set(changes) == set(TINY.spec())
     ids = {dataclasses.replace(TINY, **{name: value}).id for name, value in changes.items()}
     assert len(ids | {TINY.id}) == len(changes) + 1
@@ -137,3 +140,68 @@ def test_one_run_function_serves_every_face_with_the_same_provenance(device, mon
     assert set(given.run()) == set(swept.run()) == {
         "device", "hardware", "precision", "threads", "seconds", "host", "versions"
     }  # fmt: skip
+
+
+def test_a_method_with_overrides_and_normalize_survive_the_job_list(tmp_path):
+    """A job names a method preset or holds a Method with its overrides; both, and normalize,
+    come back from the job list as they were, and each override gives another id."""
+    custom = dataclasses.replace(TINY, method=depthrep.get_method("adam", lr=(0.1, 0.005)), normalize=True)
+    other = dataclasses.replace(custom, method=depthrep.get_method("adam", lr=(0.1, 0.006)))
+    assert len({TINY.id, custom.id, other.id}) == 3 and "-custom-" in custom.id
+    write_plan(tmp_path, [TINY, custom, other])
+    assert read_plan(tmp_path) == [TINY, custom, other]
+    old = {k: v for k, v in TINY.spec().items() if k != "normalize"}  # a list written before normalize
+    assert Job.from_spec(old) == TINY
+    with pytest.raises(SweepError, match="method"):
+        Job.from_spec({**TINY.spec(), "method": {"optimizer": "adam", "lr": [-1, 0]}})
+    with pytest.raises(SweepError, match="normalize"):
+        Job.from_spec({**TINY.spec(), "normalize": "yes"})
+
+
+def test_a_job_of_a_model_and_targets_in_memory_names_them_by_digest(device):
+    """run_on makes the job of a loaded model and a batch of targets: both named by their
+    digest, so the job refuses to run without them or with others."""
+    model = depthrep.load_model("resnet18", seed=1, device=device)
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    done = run_on(model, images, ["conv1"], 2, seed=4, name="r18", method="paper", progress=False)
+    job = done.job
+    assert (job.model, job.seed, job.method, job.size, job.layers) == ("r18", 4, "paper", 32, ("conv1",))
+    assert job.image == tensor_reference(images) and job.image.startswith("sha256:")
+    assert job.weights == model_reference(model) and "-memory-" in job.id
+    assert done.results["conv1"].image.shape == (2, 3, 32, 32) and done.target.equal(images)
+    with pytest.raises(SweepError, match="pass image="):
+        run_job(job, model=model)
+    with pytest.raises(SweepError, match="other targets"):
+        run_job(job, model=model, image=images.flip(0))
+    with pytest.raises(SweepError, match="pass it as model="):
+        run_job(job, image=images)
+    with pytest.raises(SweepError, match="another model"):
+        run_job(job, model=depthrep.load_model("resnet18", seed=2, device=device), image=images)
+    with pytest.raises(TypeError, match="shift_sigma"):
+        run_on(model, images, ["conv1"], 2, shift_sigma=0.1)
+
+
+def test_the_seed_start_and_judge_sweeps_and_the_grid_run_jobs(device, monkeypatch):
+    """Every face that inverts goes through run_job: one job per seed or start, holding the
+    settings that change the numbers."""
+    jobs = []
+    real = depthrep.jobs.run_job
+
+    def counting(job, *args, **kwargs):
+        jobs.append(job)
+        return real(job, *args, **kwargs)
+
+    monkeypatch.setattr(depthrep.jobs, "run_job", counting)
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    depthrep.invert_over_seeds("resnet18", images, "conv1", 2, (0, 3), method="paper", normalize=True,
+                               device=device, progress=False)  # fmt: skip
+    assert [(j.model, j.weights, j.seed, j.method, j.normalize) for j in jobs] == [
+        ("resnet18", "random", 0, "paper", True), ("resnet18", "random", 3, "paper", True)
+    ]  # fmt: skip
+    model = depthrep.load_model("resnet18", device=device)
+    jobs.clear()
+    depthrep.invert_over_starts(model, images, ["conv1"], 2, (1, 2), progress=False)
+    assert [j.seed for j in jobs] == [1, 2] and {j.weights for j in jobs} == {model_reference(model)}
+    jobs.clear()
+    depthrep.layer_grid({"r18": {"u": model}}, images, 1, layers=["conv1"], seed=5, progress=False)
+    assert [(j.model, j.seed, j.layers) for j in jobs] == [("r18", 5, ("conv1",))]

@@ -93,7 +93,7 @@ def test_one_batched_inversion_per_model_and_weights(networks, images, monkeypat
         calls.append((model, len(image), list(layers), steps, kwargs["seed"]))
         return depthrep.invert(model, image, layers, steps, **kwargs)
 
-    monkeypatch.setattr(depthrep.grid, "invert", counting)
+    monkeypatch.setattr(depthrep.jobs, "invert", counting)  # every grid run is a job (run_job)
     grid = layer_grid(networks, images, 1, seed=5, progress=False)
     every = depthrep.layers("resnet18")
     assert [c[1:] for c in calls] == [(2, every, 1, 5)] * 3
