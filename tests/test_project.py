@@ -39,6 +39,13 @@ def test_environment_yml_matches_pyproject():
     assert len(conda_side) == len(set(conda_side)), "environment.yml lists a dependency twice"
 
 
+def test_citation_file_names_the_package_version_and_the_paper():
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert citation["cff-version"] == "1.2.0" and citation["version"] == project["version"]
+    assert citation["preferred-citation"]["url"] == "https://arxiv.org/abs/2211.06496"
+
+
 def test_torch_pins_on_this_machine_fit_the_ranges():
     from packaging.specifiers import SpecifierSet
 
