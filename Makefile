@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 	    echo "setup: $$free GB free for $(VENV), which needs about $(VENV_GB) GB (torch with its CUDA libraries):"; \
 	    echo "       free some space, or put it on a larger disk: make VENV=/path/to/.venv ..."; exit 1; fi; \
 	  $(PYTHON) -m venv $(VENV); }
-	$(PY) -m pip install -q -e ".[book,test]"
+	$(PY) -m pip install -q -e ".[book,widgets,cluster,test]"
 	@touch $@
 
 lint: $(STAMP)
@@ -46,7 +46,7 @@ unit: $(STAMP)
 # --no-store keeps nothing (`make test`: the tests exercise the engine, never the store).
 RUN_FLAGS ?=
 notebooks: $(STAMP)
-	$(PY) -m depthrep.run --profile $(PROFILE) --out $(EXECUTED) --jobs $(JOBS) $(RUN_FLAGS)
+	$(PY) -m depthrep book --profile $(PROFILE) --out $(EXECUTED) --jobs $(JOBS) $(RUN_FLAGS)
 
 # MathJax, require.js and the ipywidgets manager from npm (package-lock.json) into
 # build/static/offline, so the built book works offline; without npm the book uses CDNs.

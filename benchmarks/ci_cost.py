@@ -5,7 +5,7 @@
 1. Shapes only: :func:`depthrep.load_model` on ``"meta"`` (no values drawn) against the same
    untrained model built on the CPU, per architecture.
 2. A ``ci`` world model's training step at the ``ci`` batch and learning rate
-   (:attr:`depthrep.Profile.world_batch`, :func:`depthrep.train.scaled_lr`) against the
+   (:attr:`depthrep.Profile.world_batch`, :func:`depthrep.studies.train.scaled_lr`) against the
    batch of 64 the other profiles use, and what that makes of the profile's world steps.
 """
 
@@ -21,7 +21,8 @@ import torch
 from timing import timed
 
 import depthrep
-from depthrep import precision, train
+from depthrep._util import precision
+from depthrep.studies import train
 
 
 def build_seconds(name: str, device: str) -> float:

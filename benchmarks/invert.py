@@ -34,7 +34,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.transforms.v2 import functional as TF
 
 import depthrep
-from depthrep.layers import resolve
+from depthrep.zoo.layers import resolve
 
 
 def truncated(model, layer):
@@ -219,13 +219,13 @@ def per_step(args, device):
     t_raw = raw(model, image, layers, args.steps, device)
     t_ours, mg_ours = ours(model, image, layers, args.steps, device)
     # bfloat16 only where it is native: emulated, it is 15-300x slower (benchmarks/precision.py)
-    native = depthrep.precision.bf16_native(device)
+    native = depthrep._util.precision.bf16_native(device)
     t_bf16, mg_bf16 = ours(model, image, layers, args.steps, device, "bfloat16") if native else (None, {})
 
     print(f"{'':28s}{'s/step':>8s}")
     print(f"{'straightforward loop':28s}{t_loop:8.3f}")
     print(f"{'raw fwd+bwd, per layer':28s}{t_raw:8.3f}")
-    print(f"{'depthrep.invert':28s}{t_ours:8.3f}")
+    print(f"{'depthrep.core.invert':28s}{t_ours:8.3f}")
     if native:
         print(f"{'depthrep.invert bf16':28s}{t_bf16:8.3f}")
         print(f"speed-up over the straightforward loop: {t_loop / t_ours:.2f}x (bf16 {t_loop / t_bf16:.2f}x)")
@@ -266,7 +266,7 @@ def main(argv=None):
     parser.add_argument("--per-step", action="store_true", help="also the per-step table")
     parser.add_argument("--per-step-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=30, help="steps of the per-step table")
-    parser.add_argument("--device", default=str(depthrep.models.default_device()))
+    parser.add_argument("--device", default=str(depthrep.zoo.models.default_device()))
     parser.add_argument("--families", action="store_true", help="also one line per model family")
     parser.add_argument("--family-steps", type=int, default=5)
     args = parser.parse_args(argv)

@@ -4,9 +4,9 @@
 
 bfloat16 is native on CPUs with AVX-512 BF16 or AMX and emulated elsewhere (15-300 times
 slower). This prints what each precision costs here and which one depthrep picks
-(:func:`depthrep.precision.choose_precision`). Both precisions are forced through
+(:func:`depthrep._util.precision.choose_precision`). Both precisions are forced through
 ``$DEPTHREP_PRECISION``, so the emulated one is measured too. Training is
-``depthrep.train.train`` at the ``ci`` profile's model, image size and batch (into a
+``depthrep.studies.train.train`` at the ``ci`` profile's model, image size and batch (into a
 temporary cache); inversion is ``depthrep.invert`` over ResNet50's five stages at 128 px.
 """
 
@@ -22,7 +22,8 @@ from unittest import mock
 import torch
 
 import depthrep
-from depthrep import precision, train
+from depthrep._util import precision
+from depthrep.studies import train
 
 
 def forced(name: str, **more: str):
@@ -61,7 +62,7 @@ def main(argv=None):
     )
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--invert-steps", type=int, default=3)
-    parser.add_argument("--device", default=str(depthrep.models.default_device()))
+    parser.add_argument("--device", default=str(depthrep.zoo.models.default_device()))
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     os.environ.pop(precision.ENV, None)

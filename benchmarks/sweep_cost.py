@@ -17,7 +17,7 @@ import torch
 from timing import step_seconds
 
 import depthrep
-from depthrep.jobs import plan
+from depthrep.core.jobs import plan
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
         hours = count * p.steps * step / 3600
         print(f"{name}: {len(layers)} layers at {p.size} px, {step:.2f} s/step, setup + 2 steps "
               f"{short:.1f} s; {count} jobs of {p.steps} steps: {hours:.1f} h", flush=True)  # fmt: skip
-    device = depthrep.models.model_device(model)
+    device = depthrep.zoo.models.model_device(model)
     print(f"{args.profile} study: {len(jobs)} jobs, {total / 3600:.1f} h of one {device} worker "
           f"({args.threads} thread(s)); N shards in parallel take about 1/N of it")  # fmt: skip
 

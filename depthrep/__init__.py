@@ -11,35 +11,47 @@ and measure what was lost::
     depthrep.show_reconstructions(results, image)    # figure: one row, a column per layer
 """
 
-from .classify import classify, top_agreement, top_classes
-from .distances import (
+from depthrep.book.report import Claim, ClaimFailed, Run, check, claim, converged, start, table
+from depthrep.core.distances import (
     colour_matched_distance,
     embedding_distance,
     flat_distance,
     input_distance,
     shifted_reference,
 )
-from .divergence import DivergenceError, DivergenceWarning
-from .encoder import Encoder, encoder_for
-from .errors import DepthrepError
-from .experiments import (
+from depthrep.core.divergence import DivergenceError, DivergenceWarning
+from depthrep.core.encoder import Encoder, encoder_for
+from depthrep.core.invert import EmbeddingError, ZeroEmbeddingWarning, invert
+from depthrep.core.labels import LabelError
+from depthrep.core.methods import METHODS, Method, MethodError, get_method, start_image
+from depthrep.core.results import (
+    History,
+    InversionResult,
+    concat_results,
+    fall_per_decade,
+    response_over_budgets,
+)
+from depthrep.core.scores import psnr, ssim
+from depthrep.core.stopping import Stop
+from depthrep.explorer.grid import LayerGrid, layer_grid
+from depthrep.studies.experiments import (
     Neighbourhood,
     invert_fc,
     invert_over_seeds,
     invert_over_starts,
     neighbourhood_experiment,
 )
-from .gains import Gains, LayerSize, gains_over_seeds, layer_sizes, local_gains
-from .grid import LayerGrid, layer_grid
-from .images import ImageError, load_image, load_images, samples
-from .invert import EmbeddingError, ZeroEmbeddingWarning, invert
-from .judge import WorldPull, judge_accuracy, judged, measure_pull, world_targets
-from .labels import LabelError
-from .layers import UnknownLayerError, layers, node_names, relative_depth
-from .linear import condition_numbers, null_space_distance, preimage_of_circle, random_maps
-from .manifold import excess_kurtosis, filter_roughness, phase_randomise, spectral_slope
-from .methods import METHODS, Method, MethodError, get_method, start_image
-from .models import (
+from depthrep.studies.gains import Gains, LayerSize, gains_over_seeds, layer_sizes, local_gains
+from depthrep.studies.judge import WorldPull, judge_accuracy, judged, measure_pull, world_targets
+from depthrep.studies.linear import condition_numbers, null_space_distance, preimage_of_circle, random_maps
+from depthrep.studies.manifold import excess_kurtosis, filter_roughness, phase_randomise, spectral_slope
+from depthrep.studies.train import trained_models, world_judge, world_models
+from depthrep.studies.worlds import HELD_OUT, UNTRAINED, WORLDS
+from depthrep.studies.worlds import draw as draw_world
+from depthrep.zoo.classify import classify, top_agreement, top_classes
+from depthrep.zoo.images import ImageError, load_image, load_images, samples
+from depthrep.zoo.layers import UnknownLayerError, layers, node_names, relative_depth
+from depthrep.zoo.models import (
     ImageSizeError,
     UnknownModelError,
     WeightsUnavailable,
@@ -50,6 +62,8 @@ from .models import (
     model_device,
     model_names,
 )
+
+from .errors import DepthrepError
 from .plot import (
     plot_depth_profiles,
     plot_distances,
@@ -66,19 +80,6 @@ from .plot import (
     show_reconstructions,
 )
 from .profiles import PROFILES, Profile, get_profile
-from .report import Claim, ClaimFailed, Run, check, claim, converged, start, table
-from .results import (
-    History,
-    InversionResult,
-    concat_results,
-    fall_per_decade,
-    response_over_budgets,
-)
-from .scores import psnr, ssim
-from .stopping import Stop
-from .train import trained_models, world_judge, world_models
-from .worlds import HELD_OUT, UNTRAINED, WORLDS
-from .worlds import draw as draw_world
 
 __all__ = [
     "HELD_OUT",
@@ -202,7 +203,7 @@ def __getattr__(name: str):
     if name in _WIDGETS:
         import importlib
 
-        return getattr(importlib.import_module(f".{_WIDGETS[name]}", __name__), name)
+        return getattr(importlib.import_module(f"depthrep.explorer.{_WIDGETS[name]}"), name)
     raise AttributeError(f"module 'depthrep' has no attribute {name!r}")
 
 
@@ -210,7 +211,7 @@ def embed(model, image, layers, *, normalize: bool = False):
     """``{layer: O_l(image)}`` for ``image: (B, 3, H, W)`` in ``[0, 1]``, without gradients."""
     import torch
 
-    from .models import model_device
+    from depthrep.zoo.models import model_device
 
     with torch.no_grad():
         return encoder_for(model, layers, normalize=normalize)(image.to(model_device(model)))

@@ -29,20 +29,21 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from .checkpoints import atomic_write, load_checkpoint, unwritable
+from depthrep._util.precision import ENV as PRECISION_ENV
+from depthrep._util.precision import INVERSION, PRECISIONS, TRAINING, choose_precision, describe_hardware
+from depthrep._util.precision import summary as precision_summary
+from depthrep._util.streams import MAX_SEED
+from depthrep.core.jobs import Job, image_source, run_job
+from depthrep.core.methods import METHODS
+from depthrep.studies.train import TrainConfig, ensure_trained
+from depthrep.studies.worlds import WORLDS
+from depthrep.zoo.checkpoints import atomic_write, load_checkpoint, unwritable
+from depthrep.zoo.images import load_image, samples
+from depthrep.zoo.layers import named_layers, node_names, resolve
+from depthrep.zoo.models import default_device, load_model, local_checkpoint, model_device
+
 from .errors import exit_status, one_line
-from .images import load_image, samples
-from .jobs import Job, image_source, run_job
-from .layers import named_layers, node_names, resolve
-from .methods import METHODS
-from .models import default_device, load_model, local_checkpoint, model_device
 from .plot import show_reconstructions
-from .precision import ENV as PRECISION_ENV
-from .precision import INVERSION, PRECISIONS, TRAINING, choose_precision, describe_hardware
-from .precision import summary as precision_summary
-from .streams import MAX_SEED
-from .train import TrainConfig, ensure_trained
-from .worlds import WORLDS
 
 PROG = "depthrep"
 EXAMPLES = """examples:
@@ -104,7 +105,7 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if not 0 <= value < MAX_SEED:
         raise argparse.ArgumentTypeError(f"{text} is outside 0 to 2^27 - 1 ({MAX_SEED - 1}): larger seeds "
-                                         "would share random numbers (depthrep.streams)")  # fmt: skip
+                                         "would share random numbers (depthrep._util.streams)")  # fmt: skip
     return value
 
 
@@ -189,6 +190,8 @@ def parser() -> Parser:
     commands.add_parser("precision", help="say which precision runs here, and why", description=(
         "Print the device, its CPU capability (or GPU) and the precision inversion and training use."
     ))  # fmt: skip
+    commands.add_parser("book", add_help=False, help="execute the chapters with papermill at a profile, "
+                        "keeping inversions in the store (`make book`); `depthrep book --help`")  # fmt: skip
     commands.add_parser("sweep", add_help=False, help="a study as jobs: plan, run a shard, submit (Slurm or "
                         "local processes), merge; `depthrep sweep --help`")  # fmt: skip
     return top
@@ -208,10 +211,14 @@ def _folder(text: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["sweep"]:  # its own parser (depthrep.sweep), and submitit only when asked for
-        from .sweep import main as sweep
+    if argv[:1] == ["sweep"]:  # its own parser (depthrep.sweep.cli), and submitit only when asked for
+        from depthrep.sweep.cli import main as sweep
 
         return sweep(argv[1:])
+    if argv[:1] == ["book"]:  # its own parser (depthrep.book.run), and papermill only when asked for
+        from depthrep.book.run import main as book
+
+        return book(argv[1:])
     cli = parser()
     args = cli.parse_args(argv)
     if args.command == "invert" and (problem := unwritable(args.out)):

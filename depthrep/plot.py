@@ -17,8 +17,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .gains import Gains
-from .results import InversionResult, Results
+from depthrep.core.results import InversionResult, Results
+from depthrep.studies.gains import Gains
 
 VIEW_SIDE = 192
 """Pixels: images smaller than this are enlarged (nearest neighbour, whole factor) for display,
@@ -400,7 +400,7 @@ def plot_depth_profiles(
 
     Args:
         rows: ``{label: (relative depth per layer, results per layer)}`` (see
-            ``depthrep.layers.relative_depth``); lines join the means over batch members.
+            ``depthrep.zoo.layers.relative_depth``); lines join the means over batch members.
 
     The left panel divides ``m_i`` by the distance of the target's flat mean colour
     (:attr:`InversionResult.flat_ratio`), so targets of any texture share one scale; its dashed

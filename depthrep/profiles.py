@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .names import preset
+from depthrep._util.names import preset
 
 
 @dataclass(frozen=True)
@@ -64,18 +64,18 @@ class Profile:
     imagenet_steps: int
     """Inversion steps for EfficientNet-Lite0 and its twin (the trained-network chapters)."""
     world_size: int
-    """Side of the worlds' images (:mod:`depthrep.worlds`): the world models and the judge
+    """Side of the worlds' images (:mod:`depthrep.studies.worlds`): the world models and the judge
     are trained at it, and the world experiment inverts at it."""
     world_steps: int
     """Optimiser steps of each world model (batches of :attr:`world_batch`): the same for every world."""
     world_batch: int
     """Images per optimiser step of each world model (the learning rate follows it:
-    :func:`depthrep.train.world_trainings`). ``ci`` takes 32, half the others': at 64 its world
+    :func:`depthrep.studies.train.world_trainings`). ``ci`` takes 32, half the others': at 64 its world
     models' training was a third of a cold ``make test`` under AVX2, over CI's time."""
     world_seeds: tuple[int, ...]
     """World models trained per world: the world experiment's claims hold for each."""
     judge_steps: int
-    """Optimiser steps of the world judge (:data:`depthrep.train.JUDGE_MODEL`)."""
+    """Optimiser steps of the world judge (:data:`depthrep.studies.train.JUDGE_MODEL`)."""
 
     def trained_size(self, weights: str | None = None) -> int:
         """Image side for experiments with trained weights: local models (the photo world's,

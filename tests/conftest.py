@@ -50,7 +50,7 @@ def _threads():
 def _no_store():
     """No store of kept inversions, whatever the environment names: the tests exercise the engine
     (tests of the store pass their own)."""
-    from depthrep.store import FRESH, LOG, STORE
+    from depthrep.core.store import FRESH, LOG, STORE
 
     with pytest.MonkeyPatch.context() as patch:
         for name in (STORE, FRESH, LOG):

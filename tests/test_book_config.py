@@ -12,9 +12,10 @@ import pytest
 import torch
 import yaml
 
-from depthrep import PROFILES, get_profile, report
-from depthrep.report import CLAIMS_MIME
-from depthrep.run import NOTEBOOKS, notebooks
+from depthrep import PROFILES, get_profile
+from depthrep.book import report
+from depthrep.book.report import CLAIMS_MIME
+from depthrep.book.run import NOTEBOOKS, notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -174,7 +175,8 @@ def test_every_citation_is_in_the_bibliography():
 @pytest.mark.parametrize("table", ["profiles", "methods", "worlds"])
 def test_package_tables_are_read_from_the_package(table, monkeypatch):
     """The book's profile and preset tables come from depthrep, so a changed size shows at once."""
-    from depthrep import methods, profiles
+    from depthrep import profiles
+    from depthrep.core import methods
 
     extension = load(ROOT / "book" / "_ext" / "depthrep_book.py")
     lines = extension.markdown_table(extension.TABLES[table]())

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pytest
 from conftest import BOOK_HTML, CHROMIUM_ARGS, offline
 
-from depthrep.picker import STATE_KEY
+from depthrep.explorer.picker import STATE_KEY
 
 pytestmark = pytest.mark.browser
 

@@ -8,8 +8,8 @@ import time
 import pytest
 import torch
 
-from depthrep import checkpoints
-from depthrep.checkpoints import (
+from depthrep.zoo import checkpoints
+from depthrep.zoo.checkpoints import (
     STALE_PART_AGE,
     CheckpointError,
     cache_dir,

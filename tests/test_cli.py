@@ -15,8 +15,8 @@ from PIL import Image
 
 import depthrep
 import depthrep.__main__ as cli
-from depthrep import jobs as engine  # the CLI runs its inversion through jobs.run_job
 from depthrep.__main__ import main
+from depthrep.core import jobs as engine  # the CLI runs its inversion through jobs.run_job
 
 RESNET_LAYERS = ["conv1_prepool", "conv1", "conv2", "conv3", "conv4", "conv5"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,10 +50,10 @@ def test_layers_lists_the_paper_names_with_their_nodes(capsys):
 
 
 def test_precision_says_what_runs_here(capsys, monkeypatch):
-    monkeypatch.setenv(depthrep.precision.ENV, "float32")
+    monkeypatch.setenv(depthrep._util.precision.ENV, "float32")
     assert main(["precision"]) == 0
     line = capsys.readouterr().out.strip()
-    assert line == depthrep.precision.summary(depthrep.models.default_device())
+    assert line == depthrep._util.precision.summary(depthrep.zoo.models.default_device())
     assert "DEPTHREP_PRECISION=float32" in line and line.endswith("inversion float32, training float32")
 
 
@@ -83,7 +83,7 @@ def test_invert_end_to_end(tmp_path, device, hopper32, resnet18):
     assert report["job"].startswith("resnet18-random-grace_hopper-32px-seed0-adam-3steps-")  # its job id
     assert {"threads", "host"} <= set(report) and {"torch", "depthrep"} <= set(report["versions"])
     if device.type == "cpu":
-        assert report["hardware"] == depthrep.precision.describe_hardware("cpu")
+        assert report["hardware"] == depthrep._util.precision.describe_hardware("cpu")
     for layer, d in report["layers"].items():
         # m_r and ||a' - a|| from the distances module, not from the inversion
         shifted = depthrep.shifted_reference(resnet18, hopper32, layer)
@@ -149,7 +149,7 @@ BAD = {
 @pytest.mark.parametrize("args, reason", BAD.values(), ids=BAD.keys())
 def test_bad_arguments_exit_2_with_a_one_line_reason(args, reason, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv(depthrep.precision.ENV, "half" if args == ["precision"] else "")
+    monkeypatch.setenv(depthrep._util.precision.ENV, "half" if args == ["precision"] else "")
     (tmp_path / "FILE").write_text("")
     args = [str(tmp_path / a) if a.split("/")[0] in ("OUT", "FILE") else a for a in args]
     with pytest.raises(SystemExit) as exit_:  # argparse's own errors exit; the library's return

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import depthrep
-from depthrep.methods import MethodError
+from depthrep.core.methods import MethodError
 
 LAYERS = ["conv1", "conv3"]
 

@@ -45,7 +45,7 @@ def test_flat_distance_is_the_distance_to_the_mean_colour_image():
 
 
 def test_colour_matched_distance_ignores_a_global_colour_shift_but_not_structure():
-    from depthrep.distances import colour_matched_distance, input_distance
+    from depthrep.core.distances import colour_matched_distance, input_distance
 
     a = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     shifted = a + torch.tensor([0.2, -0.1, 0.05]).view(1, 3, 1, 1)

@@ -6,10 +6,10 @@ import torch
 from torch import nn
 
 import depthrep
-from depthrep import efficientnet_lite
-from depthrep.classify import classify, top_agreement, top_classes
-from depthrep.layers import UnknownLayerError, resolve
-from depthrep.models import IMAGENET_MEAN, WeightsUnavailable, input_scaling, load_model
+from depthrep.zoo import efficientnet_lite
+from depthrep.zoo.classify import classify, top_agreement, top_classes
+from depthrep.zoo.layers import UnknownLayerError, resolve
+from depthrep.zoo.models import IMAGENET_MEAN, WeightsUnavailable, input_scaling, load_model
 
 PHOTOS = ("grace_hopper", "chelsea", "coffee")
 
@@ -97,7 +97,7 @@ def test_top_agreement_asks_whether_the_reference_top1_is_in_the_other_top_k():
 @pytest.mark.parametrize("side", [31, 32, 37, 64])
 def test_any_input_size_gives_ceil_halved_maps_and_traces(side):
     model = load_model("efficientnet_lite0", device="cpu")
-    encoder = depthrep.encoder.Encoder(model, depthrep.layers(model))
+    encoder = depthrep.core.encoder.Encoder(model, depthrep.layers(model))
     out = encoder(torch.rand(1, 3, side, side))
     expected = side
     for _ in range(5):
@@ -140,7 +140,7 @@ def test_other_weights_are_refused_or_loaded_from_either_layout(tmp_path):
     model = load_model("efficientnet_lite0", shipped, device="cpu")
     trained = load_model("efficientnet_lite0", "imagenet", device="cpu")
     assert torch.equal(model.features[8].conv.weight, trained.features[8].conv.weight)
-    assert depthrep.models.available_weights("efficientnet_lite0")["imagenet"] is None
+    assert depthrep.zoo.models.available_weights("efficientnet_lite0")["imagenet"] is None
 
 
 def test_inverts_with_its_own_scaling_and_leaves_the_model_unchanged():

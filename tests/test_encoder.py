@@ -106,7 +106,7 @@ def test_encoder_for_builds_once_per_model_and_state():
     import gc
     import weakref
 
-    from depthrep.encoder import encoder_for
+    from depthrep.core.encoder import encoder_for
 
     model = depthrep.load_model("resnet18")
     first = encoder_for(model, ["conv1", "conv5"])

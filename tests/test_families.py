@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import depthrep
-from depthrep.layers import depth_order, family
+from depthrep.zoo.layers import depth_order, family
 
 # Built for a given input size: (size, reason).
 SIZES = {
@@ -49,7 +49,7 @@ def test_default_layers_and_two_steps_at_the_deepest(name, device):
 
 
 def test_every_family_has_a_catalogue_entry():
-    from depthrep.layers import CATALOGUE
+    from depthrep.zoo.layers import CATALOGUE
 
     names = [n for n in depthrep.model_names() if n not in SLOW]
     families = {family(depthrep.load_model(n, device="meta")) for n in names}

@@ -10,8 +10,8 @@ import torch
 
 import depthrep
 from depthrep import DivergenceError, DivergenceWarning, get_method, invert, load_model
-from depthrep.checkpoints import CheckpointError, save_checkpoint
-from depthrep.divergence import DIVERGENCE
+from depthrep.core.divergence import DIVERGENCE
+from depthrep.zoo.checkpoints import CheckpointError, save_checkpoint
 
 EXPLODE = get_method("paper", lr=(1e4, 1e4), blur=None)  # a plain step far too large for any layer
 
@@ -130,7 +130,7 @@ def test_truncated_weights_file_names_the_file(tmp_path):
 
 
 def test_a_brief_overshoot_early_in_the_run_is_not_divergence():
-    from depthrep.divergence import Watch
+    from depthrep.core.divergence import Watch
 
     # Two members over 20 steps (grace: 2): one overshoots at step 1 and settles, one keeps climbing.
     watch = Watch(2, ["fc1", "fc1"], strict=False, grace=2)
@@ -271,7 +271,7 @@ def test_each_command_line_stops_in_one_line_with_its_status(raised, status, lin
 
 
 def test_a_sweep_out_of_memory_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
-    from depthrep import sweep
+    from depthrep.sweep import cli as sweep
 
     def plan(args):
         raise MemoryError("the job needs 9 GiB")

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import depthrep
-from depthrep.gains import layer_sizes, local_gains
+from depthrep.studies.gains import layer_sizes, local_gains
 
 
 @pytest.fixture(scope="module")

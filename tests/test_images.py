@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import ExifTags, Image
 
-from depthrep import ImageError, images, load_image, load_images, samples
+from depthrep import ImageError, load_image, load_images, samples
+from depthrep.zoo import images
 
 
 @pytest.mark.parametrize("name", ["grace_hopper", "astronaut", "camera"])
@@ -221,7 +222,7 @@ def test_tensors_of_every_kind():
 
 
 def test_a_long_thin_picture_is_cropped_before_it_is_scaled(tmp_path):
-    from depthrep.images import _central_band, resize
+    from depthrep.zoo.images import _central_band, resize
 
     wave = 0.5 + 0.4 * torch.sin(torch.arange(2000) * 2 * torch.pi / 100)  # smooth: shows where it was cut
     strip = wave.expand(1, 3, 3, 2000) * torch.tensor([1.0, 0.8, 0.6]).view(1, 3, 1, 1)

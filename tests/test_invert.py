@@ -2,8 +2,9 @@ import pytest
 import torch
 
 import depthrep
-from depthrep import get_method, invert, layers, precision, start_image
-from depthrep.methods import METHODS
+from depthrep import get_method, invert, layers, start_image
+from depthrep._util import precision
+from depthrep.core.methods import METHODS
 
 
 def test_inversion_lowers_the_embedding_distance(resnet18, hopper32, device):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import depthrep
-from depthrep.jobs import (
+from depthrep.core.jobs import (
     CorruptResultError,
     Job,
     SweepError,
@@ -126,8 +126,10 @@ def test_one_run_function_serves_every_face_with_the_same_provenance(device, mon
     provenance fields as a sweep's job."""
     model = depthrep.load_model("resnet18", seed=TINY.seed, device=device)
     image = torch.rand(1, 3, 32, 32)
-    monkeypatch.setattr(depthrep.jobs, "load_model", lambda *a, **k: pytest.fail("loaded the model again"))
-    monkeypatch.setattr(depthrep.jobs, "load_image", lambda *a, **k: pytest.fail("read the image file"))
+    monkeypatch.setattr(
+        depthrep.core.jobs, "load_model", lambda *a, **k: pytest.fail("loaded the model again")
+    )
+    monkeypatch.setattr(depthrep.core.jobs, "load_image", lambda *a, **k: pytest.fail("read the image file"))
     steps = []
     given = run_job(
         TINY, model=model, image=image, callback=lambda step, _: steps.append(step), record_every=1
@@ -185,13 +187,13 @@ def test_the_seed_start_and_judge_sweeps_and_the_grid_run_jobs(device, monkeypat
     """Every face that inverts goes through run_job: one job per seed or start, holding the
     settings that change the numbers."""
     jobs = []
-    real = depthrep.jobs.run_job
+    real = depthrep.core.jobs.run_job
 
     def counting(job, *args, **kwargs):
         jobs.append(job)
         return real(job, *args, **kwargs)
 
-    monkeypatch.setattr(depthrep.jobs, "run_job", counting)
+    monkeypatch.setattr(depthrep.core.jobs, "run_job", counting)
     images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     depthrep.invert_over_seeds("resnet18", images, "conv1", 2, (0, 3), method="paper", normalize=True,
                                device=device, progress=False)  # fmt: skip

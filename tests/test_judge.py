@@ -3,8 +3,8 @@ import torch
 from torch import nn
 
 import depthrep
-from depthrep import judge as J
-from depthrep.worlds import UNTRAINED, WORLDS, blur
+from depthrep.studies import judge as J
+from depthrep.studies.worlds import UNTRAINED, WORLDS, blur
 
 W = list(WORLDS)  # photos, gratings, leaves, noise
 
@@ -218,8 +218,8 @@ def test_measure_pull_records_which_runs_reached_the_reference_and_judges_at_the
     models = {UNTRAINED: [depthrep.load_model("resnet18", seed=0, device="cpu")],
               "leaves": [depthrep.load_model("resnet18", seed=5, device="cpu")]}  # fmt: skip
     targets = torch.rand(2, 3, 32, 32)
-    jobs, real = [], depthrep.jobs.run_job
-    monkeypatch.setattr(depthrep.jobs, "run_job", lambda job, **kw: jobs.append(job) or real(job, **kw))
+    jobs, real = [], depthrep.core.jobs.run_job
+    monkeypatch.setattr(depthrep.core.jobs, "run_job", lambda job, **kw: jobs.append(job) or real(job, **kw))
     r = depthrep.measure_pull(models, targets, ("photos", "noise"), Brightness(), ["conv1"], 3, seeds=(0,),
                               judge_size=16, progress=False)  # fmt: skip
     again = depthrep.invert(models["leaves"][0], targets, ["conv1"], 3, seed=0, progress=False)["conv1"]
@@ -228,7 +228,7 @@ def test_measure_pull_records_which_runs_reached_the_reference_and_judges_at_the
     assert r.reached[1, 0, 0, 0].tolist() == again.converged.tolist()
     assert r.converged("conv1").shape == (1, 1, 2)
     every = (*models[UNTRAINED], *models["leaves"])  # one job per model and start, through run_job
-    assert [j.weights for j in jobs] == [depthrep.jobs.model_reference(m) for m in every]
+    assert [j.weights for j in jobs] == [depthrep.core.jobs.model_reference(m) for m in every]
 
 
 def test_a_result_converged_where_it_ended_below_m_r_and_did_not_diverge():

@@ -1,7 +1,7 @@
 import pytest
 
 from depthrep import UnknownLayerError, layers, load_model, node_names
-from depthrep.layers import depth_order, resolve
+from depthrep.zoo.layers import depth_order, resolve
 
 
 def test_resnet_paper_names_in_depth_order(resnet18):

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 import depthrep
-from depthrep import get_method, invert, linear, load_model, start_image
+from depthrep import get_method, invert, load_model, start_image
+from depthrep.studies import linear
 
 
 @pytest.fixture

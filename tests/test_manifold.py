@@ -1,6 +1,6 @@
 import torch
 
-from depthrep import manifold
+from depthrep.studies import manifold
 
 
 def test_phase_randomised_copy_keeps_spectrum_and_colour_but_not_structure():

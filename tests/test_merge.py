@@ -9,9 +9,9 @@ import torch
 from torchvision.utils import save_image
 
 import depthrep
-from depthrep.jobs import failure_path, plan, result_path, write_plan
-from depthrep.merge import Row, load_results, merge, read_table
-from depthrep.sweep import main, run_shard
+from depthrep.core.jobs import failure_path, plan, result_path, write_plan
+from depthrep.sweep.cli import main, run_shard
+from depthrep.sweep.merge import Row, load_results, merge, read_table
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_the_csv_and_the_json_hold_the_same_rows(swept):
 
 def test_missing_failed_and_corrupt_jobs_are_reported(swept, tmp_path, capsys):
     (tmp_path / "jobs.jsonl").write_text((swept / "jobs.jsonl").read_text())
-    jobs = depthrep.jobs.read_plan(tmp_path)
+    jobs = depthrep.core.jobs.read_plan(tmp_path)
     result_path(tmp_path, jobs[0]).parent.mkdir()
     result_path(tmp_path, jobs[0]).write_bytes(result_path(swept, jobs[0]).read_bytes()[:-10])
     failure_path(tmp_path, jobs[1]).write_text(json.dumps({"id": jobs[1].id, "error": "RuntimeError: boom"}))
@@ -75,7 +75,7 @@ def test_missing_failed_and_corrupt_jobs_are_reported(swept, tmp_path, capsys):
 )
 def test_an_unreadable_or_misplaced_failure_record_is_reported_not_raised(swept, tmp_path, capsys, record):
     (tmp_path / "jobs.jsonl").write_text((swept / "jobs.jsonl").read_text())
-    jobs = depthrep.jobs.read_plan(tmp_path)
+    jobs = depthrep.core.jobs.read_plan(tmp_path)
     path = failure_path(tmp_path, jobs[0])
     path.parent.mkdir()
     if record == "another job's":
@@ -90,15 +90,15 @@ def test_an_unreadable_or_misplaced_failure_record_is_reported_not_raised(swept,
 
 def test_a_result_under_another_jobs_name_is_refused_and_run_again(swept, tmp_path, device):
     (tmp_path / "jobs.jsonl").write_text((swept / "jobs.jsonl").read_text())
-    jobs = depthrep.jobs.read_plan(tmp_path)
+    jobs = depthrep.core.jobs.read_plan(tmp_path)
     result_path(tmp_path, jobs[0]).parent.mkdir()
     for job in jobs:  # every job's file holds the first job
         result_path(tmp_path, job).write_bytes(result_path(swept, jobs[0]).read_bytes())
     merged = merge(tmp_path)
     assert list(merged.corrupt) == [j.id for j in jobs[1:]] and "holds the job" in merged.corrupt[jobs[1].id]
     assert {r.job for r in merged.rows} == {jobs[0].id}
-    with pytest.raises(depthrep.jobs.CorruptResultError, match="not " + jobs[1].id):
-        depthrep.jobs.load_result(result_path(tmp_path, jobs[1]), jobs[1])
+    with pytest.raises(depthrep.core.jobs.CorruptResultError, match="not " + jobs[1].id):
+        depthrep.core.jobs.load_result(result_path(tmp_path, jobs[1]), jobs[1])
     report = run_shard(tmp_path, device=str(device))
     assert report.skipped == (jobs[0].id,) and report.done == tuple(j.id for j in jobs[1:])
     merged = merge(tmp_path)

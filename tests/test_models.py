@@ -9,9 +9,9 @@ import torch
 import torchvision
 
 from depthrep import UnknownModelError, WeightsUnavailable, load_model, model_names
-from depthrep.checkpoints import DOWNLOAD_TIMEOUT, CheckpointError, WeightsHashWarning, save_checkpoint
 from depthrep.errors import DepthrepError
-from depthrep.models import (
+from depthrep.zoo.checkpoints import DOWNLOAD_TIMEOUT, CheckpointError, WeightsHashWarning, save_checkpoint
+from depthrep.zoo.models import (
     MAX_FC_PARAMETERS,
     FullyConnected,
     ImageSizeError,
@@ -247,7 +247,7 @@ def test_a_hub_file_with_its_published_hash_loads_without_a_warning(tmp_path):
     import hashlib
     import warnings
 
-    from depthrep.checkpoints import check_hash_prefix
+    from depthrep.zoo.checkpoints import check_hash_prefix
 
     data = b"weights"
     named = tmp_path / f"net-{hashlib.sha256(data).hexdigest()[:8]}.pth"

@@ -1,4 +1,4 @@
-from depthrep.names import did_you_mean
+from depthrep._util.names import did_you_mean
 
 
 def test_nearest_names_or_nothing():

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import depthrep
-from depthrep.run import notebooks
+from depthrep.book.run import notebooks
 
 NOTEBOOKS = notebooks()
 

@@ -14,10 +14,10 @@ from ipywidgets.widgets.widget_link import DirectionalLink
 from PIL import Image
 
 import depthrep
-import depthrep.grid
-import depthrep.picker as lp
-from depthrep.grid import LayerGrid, layer_grid
-from depthrep.picker import LayerPicker, encode_image, layer_picker
+import depthrep.explorer.grid
+import depthrep.explorer.picker as lp
+from depthrep.explorer.grid import LayerGrid, layer_grid
+from depthrep.explorer.picker import LayerPicker, encode_image, layer_picker
 
 STEPS = 3
 NAMES = ("grace_hopper", "chelsea")
@@ -93,7 +93,7 @@ def test_one_batched_inversion_per_model_and_weights(networks, images, monkeypat
         calls.append((model, len(image), list(layers), steps, kwargs["seed"]))
         return depthrep.invert(model, image, layers, steps, **kwargs)
 
-    monkeypatch.setattr(depthrep.jobs, "invert", counting)  # every grid run is a job (run_job)
+    monkeypatch.setattr(depthrep.core.jobs, "invert", counting)  # every grid run is a job (run_job)
     grid = layer_grid(networks, images, 1, seed=5, progress=False)
     every = depthrep.layers("resnet18")
     assert [c[1:] for c in calls] == [(2, every, 1, 5)] * 3

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import depthrep
-from depthrep import linear
+from depthrep.studies import linear
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import warnings
 import pytest
 import torch
 
-from depthrep import precision
-from depthrep.precision import ENV, PrecisionWarning, choose_precision
+from depthrep._util import precision
+from depthrep._util.precision import ENV, PrecisionWarning, choose_precision
 
 AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
 """Make oneDNN and ATen behave as on a CPU with AVX2 and no AVX-512 (no native bfloat16)."""
@@ -86,7 +86,10 @@ def test_simulated_avx2_cpu_has_no_native_bfloat16():
     """The probe follows the oneDNN/ATen limits, so the slower CPU can be tested on the faster one."""
     env = {**os.environ, **AVX2}
     env.pop(ENV, None)
-    code = "from depthrep import precision as p; print(p.describe_hardware('cpu'), p.choose_precision('cpu'))"
+    code = (
+        "from depthrep._util import precision as p; "
+        "print(p.describe_hardware('cpu'), p.choose_precision('cpu'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "AVX2, bfloat16 emulated float32"
 

@@ -83,11 +83,15 @@ def test_public_api_resolves_and_widgets_load_only_when_asked_for():
         "assert 'ipywidgets' not in sys.modules, 'import depthrep pulled in ipywidgets'\n"
         "depthrep.layer_grid, depthrep.LayerGrid  # the picker's data, widget-free\n"
         "assert 'ipywidgets' not in sys.modules, 'the layer grid pulled in ipywidgets'\n"
-        "import depthrep.session, depthrep.views  # the explorer's run and pictures, widget-free\n"
+        "import depthrep.explorer.session, depthrep.explorer.views  # the explorer's run and pictures\n"
         "assert 'ipywidgets' not in sys.modules, 'the session or views pulled in ipywidgets'\n"
+        "image = depthrep.load_image('grace_hopper', 32)\n"
+        "depthrep.invert(depthrep.load_model('resnet18'), image, ['conv1'], 1, progress=False)\n"
+        "faces = {'ipywidgets', 'papermill', 'ipykernel', 'submitit', 'nbformat'} & set(sys.modules)\n"
+        "assert not faces, f'the engine pulled in the extras of the faces: {faces}'\n"
         "missing = [n for n in depthrep.__all__ if getattr(depthrep, n, None) is None]\n"
         "assert not missing, missing\n"
-        "from depthrep.picker import layer_picker\n"
+        "from depthrep.explorer.picker import layer_picker\n"
         "assert depthrep.layer_picker is layer_picker\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
@@ -144,7 +148,7 @@ def test_make_book_runs_two_notebooks_at_once_except_at_paper_scale():
         make = ["make", "-n", "-C", str(ROOT), "notebooks", *args]
         done = subprocess.run(make, capture_output=True, text=True, env=env)
         assert done.returncode == 0, done.stderr
-        return next(line for line in done.stdout.splitlines() if "depthrep.run" in line)
+        return next(line for line in done.stdout.splitlines() if "-m depthrep book" in line)
 
     assert "--profile laptop" in command() and "--jobs 2" in command()
     assert "--jobs 2" in command("PROFILE=ci") and "--jobs 2" in command("PROFILE=workstation")

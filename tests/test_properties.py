@@ -15,7 +15,7 @@ from PIL import Image
 
 import depthrep
 from depthrep import DepthrepError, ImageError, UnknownLayerError, UnknownModelError, get_profile, load_image
-from depthrep.layers import resolve
+from depthrep.zoo.layers import resolve
 
 BIG_ENDIAN = [
     np.dtype(">f4"),
@@ -111,7 +111,7 @@ def test_unknown_names_list_the_valid_ones(name):
     if name not in depthrep.PROFILES:
         with pytest.raises(ValueError, match="ci, laptop, workstation, paper"):
             get_profile(name)
-    if name not in depthrep.model_names() and depthrep.models.parse_fc_name(name) is None:
+    if name not in depthrep.model_names() and depthrep.zoo.models.parse_fc_name(name) is None:
         with pytest.raises(UnknownModelError, match="resnet50"):
             depthrep.load_model(name, device="meta")
 

@@ -1,8 +1,10 @@
 import pytest
 import torch
 
-from depthrep import get_profile, precision, report
-from depthrep.report import CLAIMS_MIME, ClaimFailed, check, claim, converged, start, tally
+from depthrep import get_profile
+from depthrep._util import precision
+from depthrep.book import report
+from depthrep.book.report import CLAIMS_MIME, ClaimFailed, check, claim, converged, start, tally
 
 
 @pytest.fixture
@@ -161,7 +163,7 @@ def test_table_takes_every_key_and_shows_lists_of_numbers_per_seed(shown):
 def test_against_reads_a_claim_or_its_json_and_is_empty_for_older_records():
     import dataclasses
 
-    from depthrep.report import against, verdict
+    from depthrep.book.report import against, verdict
 
     c = claim("deep above 2", True, **AGAINST, contrast="stem", contrast_test=False)
     words = "margin 1x over y of the same run; not at stem"

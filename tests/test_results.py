@@ -119,10 +119,10 @@ def test_summary_gives_each_members_numbers_and_none_where_undefined(two_runs, h
         assert n["m_i"] == pytest.approx(m_i) and n["m_g_over_m_r"] == pytest.approx(m_g / m_r)
         assert n["relative_m_g"] == pytest.approx(m_g / float(r.target_norm[member]))
         assert n["psnr"] == pytest.approx(
-            float(depthrep.scores.psnr(r.image[member : member + 1], hopper32)[0])
+            float(depthrep.core.scores.psnr(r.image[member : member + 1], hopper32)[0])
         )
         assert n["ssim"] == pytest.approx(
-            float(depthrep.scores.ssim(r.image[member : member + 1], hopper32)[0])
+            float(depthrep.core.scores.ssim(r.image[member : member + 1], hopper32)[0])
         )
         assert n["diverged_at"] is None
     assert r.summary(0)["ssim"] is None  # no target given

@@ -9,9 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from depthrep import run as runner
+from depthrep.book import run as runner
+from depthrep.core.store import STORE, Store
 from depthrep.profiles import DEFAULT
-from depthrep.store import STORE, Store
 
 START = "import depthrep\nrun = depthrep.start(profile)"
 
@@ -217,7 +217,8 @@ def test_with_jobs_the_longest_notebook_of_the_last_run_starts_first(tmp_path, m
 
 
 def test_local_models_are_trained_first_side_by_side_and_once(capsys):
-    from depthrep import get_profile, train
+    from depthrep import get_profile
+    from depthrep.studies import train
 
     profile = get_profile(
         "ci",
@@ -239,7 +240,8 @@ def test_local_models_are_trained_first_side_by_side_and_once(capsys):
 
 
 def test_the_largest_trainings_start_first(monkeypatch, capsys):
-    from depthrep import get_profile, train
+    from depthrep import get_profile
+    from depthrep.studies import train
 
     monkeypatch.setattr(train, "is_trained", lambda config: False)
     started = runner.missing_trainings("ci")
@@ -269,7 +271,7 @@ def test_a_notebook_uses_local_models_where_its_code_calls_for_them(tmp_path):
 
 
 def test_notebooks_that_use_no_local_model_take_the_worker_a_training_frees(tmp_path, capsys):
-    from depthrep.train import TrainConfig
+    from depthrep.studies.train import TrainConfig
 
     needs = _notebook(tmp_path / "needs.ipynb", "depthrep.world_models(p)")
     free = _notebook(tmp_path / "free.ipynb", "depthrep.invert(m, x, 'conv1')")
@@ -285,7 +287,8 @@ def test_notebooks_that_use_no_local_model_take_the_worker_a_training_frees(tmp_
 
 
 def test_imagenet_profiles_train_only_the_worlds_and_the_judge():
-    from depthrep import get_profile, train
+    from depthrep import get_profile
+    from depthrep.studies import train
 
     configs = train.profile_trainings(get_profile("paper"))
     assert configs == [
@@ -407,7 +410,7 @@ def test_an_unusable_out_folder_is_refused_before_any_notebook_runs(tmp_path, mo
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error == (
-        f"python -m depthrep.run: error: --out {tmp_path / out}: {said.format(tmp=tmp_path)}; "
+        f"python -m depthrep book: error: --out {tmp_path / out}: {said.format(tmp=tmp_path)}; "
         "pass a folder the executed notebooks can be written to"
     )
 
@@ -456,7 +459,8 @@ def test_ctrl_c_stops_the_runner_in_one_line_and_leaves_nothing_half_written(tmp
     command = [
         sys.executable,
         "-m",
-        "depthrep.run",
+        "depthrep",
+        "book",
         "--profile",
         "ci",
         "--jobs",
@@ -481,7 +485,7 @@ def test_ctrl_c_stops_the_runner_in_one_line_and_leaves_nothing_half_written(tmp
     said = (
         stderr + stdout
     )  # a kernel stopped mid-cell may log its own error (ipykernel's, to the same stderr)
-    for noise in ("KeyboardInterrupt", "depthrep/run.py", "concurrent/futures", "never retrieved"):
+    for noise in ("KeyboardInterrupt", "depthrep/book/run.py", "concurrent/futures", "never retrieved"):
         assert noise not in said, said
     assert [line for line in stderr.splitlines() if line.startswith("interrupted: ")], stderr
     assert not list(out.glob("*.ipynb")) and not list(out.glob(".*.ipynb"))
@@ -501,7 +505,7 @@ def test_a_relative_cache_folder_is_the_same_folder_in_the_runner_and_its_kernel
     folder = tmp_path / "notebooks"
     folder.mkdir()
     seen = tmp_path / "seen.txt"
-    nb = written(folder / "a.ipynb", START, f"from depthrep.checkpoints import cache_dir\n"
+    nb = written(folder / "a.ipynb", START, f"from depthrep.zoo.checkpoints import cache_dir\n"
                  f"open({str(seen)!r}, 'w').write(str(cache_dir()))", check(True))  # fmt: skip
     [outcome] = runner.run_all("ci", tmp_path / "out", [nb])
     assert outcome.status == "ok" and seen.read_text() == str(tmp_path / "relative-cache")

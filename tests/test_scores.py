@@ -5,7 +5,7 @@ import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 import depthrep
-from depthrep.scores import SSIM_MIN_SIZE, psnr, ssim
+from depthrep.core.scores import SSIM_MIN_SIZE, psnr, ssim
 
 
 def _pair(size=24, seed=0):

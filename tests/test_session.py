@@ -7,10 +7,10 @@ import pytest
 import torch
 
 import depthrep
-from depthrep.jobs import Job
+from depthrep.core.jobs import Job
+from depthrep.explorer.session import STOP_EVERY, Refused, Session, ViewFailed, record_every
+from depthrep.explorer.views import distance_table, end_line, reconstructions_png
 from depthrep.plot import png
-from depthrep.session import STOP_EVERY, Refused, Session, ViewFailed, record_every
-from depthrep.views import distance_table, end_line, reconstructions_png
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import depthrep
-from depthrep.stopping import Stop, StopError
+from depthrep.core.stopping import Stop, StopError
 
 LAYERS = ["conv1", "conv2", "conv3"]
 
@@ -86,4 +86,4 @@ def test_a_rule_out_of_range_says_which_values_are_allowed(bad, match):
 def test_stop_accepts_a_rule_true_or_nothing(resnet18, hopper32):
     with pytest.raises(StopError, match=r"depthrep\.Stop"):
         depthrep.invert(resnet18, hopper32, "conv1", 2, progress=False, stop="yes")
-    assert depthrep.stopping.get_stop(True) == Stop() and depthrep.stopping.get_stop(None) is None
+    assert depthrep.core.stopping.get_stop(True) == Stop() and depthrep.core.stopping.get_stop(None) is None

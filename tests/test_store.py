@@ -8,8 +8,9 @@ import sys
 import pytest
 import torch
 
-from depthrep import invert, load_model, store
-from depthrep.store import Store
+from depthrep import invert, load_model
+from depthrep.core import store
+from depthrep.core.store import Store
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def test_anything_that_changes_the_numbers_computes_again(resnet18, hopper32, tm
 
 def test_a_change_to_the_engines_code_computes_again(resnet18, hopper32, tmp_path, log, monkeypatch):
     run(resnet18, hopper32, tmp_path)
-    monkeypatch.setattr(store, "code_digest", lambda module="depthrep.invert": "an edited engine")
+    monkeypatch.setattr(store, "code_digest", lambda module="depthrep.core.invert": "an edited engine")
     run(resnet18, hopper32, tmp_path)
     assert log() == {"computed": 2, "read": 0}
 
@@ -108,10 +109,16 @@ def test_the_code_digest_follows_the_source_of_every_module_imported(tmp_path, m
 
 
 def test_the_engines_digest_covers_the_engine_not_the_faces():
-    found = store._imported("depthrep.invert")
-    engine = {"invert", "methods", "encoder", "models", "distances", "store"}
+    found = store._imported("depthrep.core.invert")
+    engine = {"core.invert", "core.methods", "core.encoder", "zoo.models", "core.distances", "core.store"}
     assert {f"depthrep.{name}" for name in engine} <= found
-    assert not found & {"depthrep.plot", "depthrep.run", "depthrep.session", "depthrep.sweep", "depthrep"}
+    assert not found & {
+        "depthrep.plot",
+        "depthrep.book.run",
+        "depthrep.explorer.session",
+        "depthrep.sweep.cli",
+        "depthrep",
+    }
 
 
 @pytest.mark.parametrize("damage", ["truncated", "altered", "foreign"])

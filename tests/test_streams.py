@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from depthrep.distances import shift
-from depthrep.methods import get_method, start_image
-from depthrep.streams import MAX_SEED, MAX_STREAMS, STREAMS, generator, generator_seed
+from depthrep._util.streams import MAX_SEED, MAX_STREAMS, STREAMS, generator, generator_seed
+from depthrep.core.distances import shift
+from depthrep.core.methods import get_method, start_image
 
 
 def test_every_seed_and_stream_draws_its_own_numbers():

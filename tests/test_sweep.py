@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from depthrep import sweep
-from depthrep.jobs import SweepError, failure_path, load_result, plan, read_plan, result_path, write_plan
-from depthrep.merge import merge
-from depthrep.sweep import main, parse_shard, run_shard, shard, shard_from_env, submit
+from depthrep.core.jobs import SweepError, failure_path, load_result, plan, read_plan, result_path, write_plan
+from depthrep.sweep import cli as sweep
+from depthrep.sweep.cli import main, parse_shard, run_shard, shard, shard_from_env, submit
+from depthrep.sweep.merge import merge
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +73,7 @@ def test_local_executor_with_two_workers_merges_to_the_one_process_table(referen
 
 def test_a_killed_shard_leaves_no_partial_result_and_a_rerun_finishes_it(reference, tmp_path, device, capsys):
     first, second = shard(tiny_plan(tmp_path), 0, 4)
-    command = [sys.executable, "-m", "depthrep.sweep", "run", str(tmp_path), "--shard", "0/4", "--device",
+    command = [sys.executable, "-m", "depthrep.sweep.cli", "run", str(tmp_path), "--shard", "0/4", "--device",
                str(device)]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     for line in process.stdout:

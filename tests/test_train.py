@@ -7,9 +7,10 @@ import pytest
 import torch
 
 import depthrep
-from depthrep import precision, train
-from depthrep.checkpoints import load_checkpoint, local_checkpoints
-from depthrep.models import WeightsUnavailable, available_weights
+from depthrep._util import precision
+from depthrep.studies import train
+from depthrep.zoo.checkpoints import load_checkpoint, local_checkpoints
+from depthrep.zoo.models import WeightsUnavailable, available_weights
 
 TINY = dict(size=16, steps=3, batch=4)
 
@@ -82,7 +83,7 @@ def test_forced_bfloat16_trains_and_finds_a_bfloat16_checkpoint(cache, monkeypat
 
 
 def test_photo_crops_are_labelled_and_validation_comes_from_its_own_band(monkeypatch):
-    from depthrep import worlds
+    from depthrep.studies import worlds
 
     top = torch.zeros(3, 40, 40)
     top[:, 30:] = 1.0  # the bottom quarter (the validation band) is white
@@ -97,7 +98,7 @@ def test_photo_crops_are_labelled_and_validation_comes_from_its_own_band(monkeyp
 
 @pytest.mark.parametrize("data", ["gratings", "leaves", "noise", train.JUDGE_DATA])
 def test_every_world_and_the_judge_train_with_their_own_classes(cache, data):
-    from depthrep import worlds
+    from depthrep.studies import worlds
 
     config = train.TrainConfig(**TINY, data=data, noise_images=8)
     trained = train.ensure_trained(config, device="cpu", progress=False)
@@ -228,7 +229,7 @@ def test_a_cache_that_cannot_be_written_says_so_before_training(cache, monkeypat
     monkeypatch.setattr(train, "train", lambda *a, **kw: pytest.fail("trained anyway"))
     config = train.TrainConfig(**TINY, precision="float32")
     says = r"cannot be written to train it \(Permission denied\)"
-    with pytest.raises(depthrep.checkpoints.CheckpointError, match=says):
+    with pytest.raises(depthrep.zoo.checkpoints.CheckpointError, match=says):
         train.ensure_trained(config, device="cpu")
 
 

@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 import depthrep
-import depthrep.session
+import depthrep.explorer.session
+from depthrep.explorer.widgets import Explorer, explore
 from depthrep.plot import VIEW_SIDE
-from depthrep.widgets import Explorer, explore
 
 RESNET_LAYERS = ["conv1_prepool", "conv1", "conv2", "conv3", "conv4", "conv5"]
 
@@ -95,8 +95,10 @@ def test_run_button_shows_the_reconstruction_and_its_distances(explorer, resnet1
 
 def test_compare_layers_inverts_every_layer_in_one_call(explorer, monkeypatch):
     calls = []
-    real = depthrep.jobs.invert  # the session runs its jobs through jobs.run_job
-    monkeypatch.setattr(depthrep.jobs, "invert", lambda *a, **k: calls.append(list(a[2])) or real(*a, **k))
+    real = depthrep.core.jobs.invert  # the session runs its jobs through jobs.run_job
+    monkeypatch.setattr(
+        depthrep.core.jobs, "invert", lambda *a, **k: calls.append(list(a[2])) or real(*a, **k)
+    )
     explorer.compare.value = True
     assert explorer.layer.disabled
     explorer.run_button.click()
@@ -158,8 +160,8 @@ def test_a_diverged_run_is_reported_in_the_message_line():
     import warnings
 
     import depthrep
-    from depthrep.methods import METHODS
-    from depthrep.widgets import Explorer
+    from depthrep.core.methods import METHODS
+    from depthrep.explorer.widgets import Explorer
 
     explorer = Explorer(model="resnet18", layer="conv5", size=32, steps=5, method="paper", threaded=False)
     explorer.method.options = [*METHODS, "explode"]
@@ -185,7 +187,7 @@ def test_a_drawing_that_fails_is_not_reported_as_a_failed_run(explorer, monkeypa
     def broken(*_):
         raise RuntimeError("no canvas")
 
-    monkeypatch.setattr(depthrep.views, "distance_table", broken)
+    monkeypatch.setattr(depthrep.explorer.views, "distance_table", broken)
     explorer.layer.value = "conv1"
     explorer.run_button.click()
     message = explorer.message.value

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from depthrep import worlds
+from depthrep.studies import worlds
 
 
 @pytest.mark.parametrize("name", list(worlds.WORLDS))

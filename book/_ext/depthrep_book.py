@@ -39,15 +39,17 @@ from sphinx.ext.mathjax import MATHJAX_URL
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from depthrep import methods, profiles
-from depthrep.report import CLAIMS_MIME, VERDICTS, against, kind, tally, verdict
+from depthrep import profiles
+
+from depthrep.core import methods
+from depthrep.book.report import CLAIMS_MIME, VERDICTS, against, kind, tally, verdict
 
 logger = logging.getLogger(__name__)
 
 CHAPTERS = "notebooks"
 """Folder of the chapter notebooks, relative to the book's root."""
 RUNNER_ONLY = (CLAIMS_MIME,)
-"""Output types written for ``depthrep.run`` (``depthrep.report.CLAIMS_MIME``), not for readers:
+"""Output types written for ``python -m depthrep book`` (``depthrep.book.report.CLAIMS_MIME``), not for readers:
 dropped before rendering (myst-nb would warn about a type it cannot render)."""
 SCALE = {
     "paper": "These figures are at the paper's scale.",
@@ -261,7 +263,7 @@ class Findings(SphinxDirective):
 
 def findings_markdown(runs: list[dict]) -> list[str]:
     """Markdown lines: a titled table per verdict other than ``holds`` (in the order of
-    :data:`depthrep.report.VERDICTS`), a table row per claim with its chapter, profile, statement,
+    :data:`depthrep.book.report.VERDICTS`), a table row per claim with its chapter, profile, statement,
     baseline and measured values. No line where every claim held."""
     lines: list[str] = []
     for said in VERDICTS[1:]:
@@ -314,7 +316,7 @@ def markdown_table(rows: list[dict[str, str]]) -> list[str]:
 
 
 def _banner(text: str) -> tuple[str, str, str, str]:
-    """``(device, torch, started, precision)`` from a run banner (``depthrep.report.Run.describe``):
+    """``(device, torch, started, precision)`` from a run banner (``depthrep.book.report.Run.describe``):
     "profile ci · cpu (2 threads, x86_64, AVX512, native bfloat16) · torch 2.14.1 ·
     2026-11-25 04:20 UTC · inversion float32, training bfloat16"; missing fields are empty."""
     _, device, torch, started, precision = [*text.split(" · "), "", "", "", "", ""][:5]
