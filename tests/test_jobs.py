@@ -184,16 +184,16 @@ def test_a_job_of_a_model_and_targets_in_memory_names_them_by_digest(device):
 
 
 def test_the_seed_start_and_judge_sweeps_and_the_grid_run_jobs(device, monkeypatch):
-    """Every face that inverts goes through run_job: one job per seed or start, holding the
-    settings that change the numbers."""
+    """Every face that inverts runs jobs (run_job, or run_on for what is in memory): one job per
+    seed or start, holding the settings that change the numbers."""
     jobs = []
-    real = depthrep.core.jobs.run_job
+    real = depthrep.core.jobs._run  # what run_job runs once it has checked the job
 
     def counting(job, *args, **kwargs):
         jobs.append(job)
         return real(job, *args, **kwargs)
 
-    monkeypatch.setattr(depthrep.core.jobs, "run_job", counting)
+    monkeypatch.setattr(depthrep.core.jobs, "_run", counting)
     images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     depthrep.invert_over_seeds("resnet18", images, "conv1", 2, (0, 3), method="paper", normalize=True,
                                device=device, progress=False)  # fmt: skip

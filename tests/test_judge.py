@@ -218,8 +218,8 @@ def test_measure_pull_records_which_runs_reached_the_reference_and_judges_at_the
     models = {UNTRAINED: [depthrep.load_model("resnet18", seed=0, device="cpu")],
               "leaves": [depthrep.load_model("resnet18", seed=5, device="cpu")]}  # fmt: skip
     targets = torch.rand(2, 3, 32, 32)
-    jobs, real = [], depthrep.core.jobs.run_job
-    monkeypatch.setattr(depthrep.core.jobs, "run_job", lambda job, **kw: jobs.append(job) or real(job, **kw))
+    jobs, real = [], depthrep.core.jobs._run  # the job runner behind run_job and run_on
+    monkeypatch.setattr(depthrep.core.jobs, "_run", lambda job, **kw: jobs.append(job) or real(job, **kw))
     r = depthrep.measure_pull(models, targets, ("photos", "noise"), Brightness(), ["conv1"], 3, seeds=(0,),
                               judge_size=16, progress=False)  # fmt: skip
     again = depthrep.invert(models["leaves"][0], targets, ["conv1"], 3, seed=0, progress=False)["conv1"]

@@ -123,7 +123,7 @@ class Job:
         Raises:
             SweepError: missing or unknown keys, or values of the wrong type (the message names them).
         """
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        fields = [f.name for f in dataclasses.fields(cls)]
         spec = {"normalize": False, **spec}
         if set(spec) != set(fields):
             raise SweepError(
@@ -322,7 +322,7 @@ def run_job(
         SweepError: a job that names its model or targets by digest without them, or with
             ones of another digest (its id would not say what ran).
     """
-    start = time.perf_counter()
+    started = time.perf_counter()
     if model is None:
         if job.weights.startswith(BY_DIGEST):
             raise SweepError(f"The job {job.id} holds its model in memory ({job.weights}): pass it as model=")
@@ -335,6 +335,24 @@ def run_job(
         image = load_image(job.image, job.size)
     elif job.image.startswith(BY_DIGEST) and tensor_reference(image) != job.image:
         raise SweepError(f"The job {job.id} was made for other targets than the ones given ({job.image}).")
+    return _run(job, model=model, image=image, started=started, progress=progress, callback=callback,
+                record_every=record_every, memory_budget=memory_budget, warn=warn)  # fmt: skip
+
+
+def _run(
+    job: Job,
+    *,
+    model: nn.Module,
+    image: torch.Tensor,
+    started: float,
+    progress: bool | None,
+    callback: Callback | None,
+    record_every: int | None,
+    memory_budget: int | None,
+    warn: bool,
+) -> JobResult:
+    """Run ``job`` on the model and targets it was checked against (:func:`run_job`) or made
+    from (:func:`run_on`); its seconds count from ``started`` (:func:`time.perf_counter`)."""
     device = model_device(model)
     precision = choose_precision(device, job.precision)
     with warnings.catch_warnings():
@@ -345,7 +363,7 @@ def run_job(
             precision=precision, progress=progress, callback=callback, record_every=record_every,
             memory_budget=memory_budget,
         )  # fmt: skip
-    run = provenance(device, precision, time.perf_counter() - start)
+    run = provenance(device, precision, time.perf_counter() - started)
     return JobResult(job=job, results=results, target=image.cpu(), **run)
 
 
@@ -376,9 +394,9 @@ def run_on(
     weights: str | None = None,
     **invert_kwargs,
 ) -> JobResult:
-    """Run the job of a model and targets already in memory (:func:`run_job`, warning when a
-    member diverges): what the seed and start sweeps, the layer picker's grid and the judge's
-    reconstructions run.
+    """Run the job of a model and targets already in memory, as :func:`run_job` would, warning
+    when a member diverges (the job is made from them, so their digests are not checked again):
+    what the seed and start sweeps, the layer picker's grid and the judge's reconstructions run.
 
     Args:
         image: ``(B, 3, H, W)`` targets in [0, 1], named in the job by their digest.
@@ -391,6 +409,7 @@ def run_on(
     Raises:
         TypeError: a keyword of neither kind.
     """
+    started = time.perf_counter()
     unknown = sorted(set(invert_kwargs) - set(SETTINGS) - set(WATCH))
     if unknown:
         raise TypeError(f"run_on() got keywords it does not take: {', '.join(unknown)} "
@@ -402,8 +421,8 @@ def run_on(
         size=image.shape[-1], seed=seed, method=settings.get("method", "adam"), steps=steps,
         precision=settings.get("precision", INVERSION), normalize=settings.get("normalize", False),
     )  # fmt: skip
-    watch = {k: v for k, v in invert_kwargs.items() if k in WATCH}
-    return run_job(job, model=model, image=image, warn=True, **{"progress": None, **watch})
+    watch = dict.fromkeys(WATCH) | {k: v for k, v in invert_kwargs.items() if k in WATCH}  # invert's defaults
+    return _run(job, model=model, image=image, started=started, warn=True, **watch)
 
 
 def result_path(directory: str | os.PathLike, job: Job) -> Path:

@@ -342,8 +342,8 @@ def _reconstructions(
     """``(layers, starts, targets, 3, H, W)`` images; ``(layers, starts, targets)`` bools:
     diverged, and reached ``m_g < m_r`` without diverging."""
     weights = model_reference(model)  # once for every start's job
-    runs = [run_on(model, targets, layers, steps, seed=s, weights=weights, **invert_kwargs) for s in seeds]
-    runs = [run.results for run in runs]
+    runs = [run_on(model, targets, layers, steps, seed=s, weights=weights, **invert_kwargs).results
+            for s in seeds]  # fmt: skip
 
     def per_layer(field: str) -> torch.Tensor:
         per_start = lambda layer: torch.stack([getattr(run[layer], field).cpu() for run in runs])  # noqa: E731
