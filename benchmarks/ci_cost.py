@@ -5,7 +5,7 @@
 1. Shapes only: :func:`depthrep.load_model` on ``"meta"`` (no values drawn) against the same
    untrained model built on the CPU, per architecture.
 2. A ``ci`` world model's training step at the ``ci`` batch and learning rate
-   (:attr:`depthrep.Profile.world_batch`, :func:`depthrep.studies.train.scaled_lr`) against the
+   (:attr:`depthrep.profiles.Profile.world_batch`, :func:`depthrep.studies.train.scaled_lr`) against the
    batch of 64 the other profiles use, and what that makes of the profile's world steps.
 """
 
@@ -32,7 +32,7 @@ def build_seconds(name: str, device: str) -> float:
 
 def training_step(batch: int, steps: int) -> float:
     """Seconds per step of one world model at ``batch`` (the warm-up run of 2 steps taken out)."""
-    first = train.world_trainings(depthrep.get_profile("ci"))[0]  # ci's first world model
+    first = train.world_trainings(depthrep.profiles.get_profile("ci"))[0]  # ci's first world model
     config = dataclasses.replace(first, batch=batch, lr=train.scaled_lr(batch), steps=steps)
     with tempfile.TemporaryDirectory() as cache, mock.patch.dict(os.environ, {"DEPTHREP_CACHE": cache}):
         short = train.train(dataclasses.replace(config, steps=2), device="cpu", progress=False).seconds
@@ -52,7 +52,7 @@ def main(argv=None):
         build_seconds(name, "meta")  # imports and first-call costs out of the comparison
         meta, cpu = build_seconds(name, "meta"), build_seconds(name, "cpu")
         print(f"build {name:>14}: meta {meta:6.2f} s, cpu {cpu:6.2f} s, cpu / meta = {cpu / meta:5.1f}x")
-    profile = depthrep.get_profile("ci")
+    profile = depthrep.profiles.get_profile("ci")
     steps = {batch: training_step(batch, args.steps) for batch in (train.BATCH, profile.world_batch)}
     what = f"train {profile.trained_model} at {profile.world_size} px"
     for batch, seconds in steps.items():

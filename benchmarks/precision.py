@@ -32,7 +32,7 @@ def forced(name: str, **more: str):
 
 
 def training_step(name: str, steps: int, device: torch.device) -> float:
-    profile = depthrep.get_profile("ci")
+    profile = depthrep.profiles.get_profile("ci")
     config = dataclasses.replace(train.world_trainings(profile)[0], steps=steps)  # its first world model
     with tempfile.TemporaryDirectory() as cache, forced(name, DEPTHREP_CACHE=cache):
         train.train(dataclasses.replace(config, steps=1), device=device, progress=False)  # warm-up

@@ -22,12 +22,12 @@ from depthrep.core.jobs import plan
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default="paper", choices=list(depthrep.PROFILES))
+    parser.add_argument("--profile", default="paper", choices=list(depthrep.profiles.PROFILES))
     parser.add_argument("--device", default=None, help="default: CUDA when available")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (a sweep job's default: 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    p = depthrep.get_profile(args.profile)
+    p = depthrep.profiles.get_profile(args.profile)
     image = depthrep.load_image(p.images[0], p.size)
     jobs = plan(p.models, p.images, p.seeds, (p.steps,), size=p.size)
     total = 0.0

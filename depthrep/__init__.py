@@ -1,8 +1,14 @@
 """depthrep: how much of an image does each layer of a vision model keep?
 
 Executable companion to B. L. Badger, *Depth and Representation in Vision Models*
-(arXiv:2211.06496). Reconstruct an input from one layer's embedding by gradient descent
-and measure what was lost::
+(arXiv:2211.06496). The names here are the common ones; the rest is public behind the
+namespace of its wing: :mod:`depthrep.zoo` (class scores, input scaling),
+:mod:`depthrep.studies` (the paper's studies), :mod:`depthrep.plot` (every figure),
+:mod:`depthrep.explorer` (widgets and the layer grid), :mod:`depthrep.book` (the chapters'
+banner and claim checks), :mod:`depthrep.profiles` (the run sizes) and :mod:`depthrep.errors`
+(every error and warning type).
+
+Reconstruct an input from one layer's embedding by gradient descent and measure what was lost::
 
     import depthrep
     model = depthrep.load_model("resnet50")            # untrained, frozen, eval mode
@@ -11,19 +17,22 @@ and measure what was lost::
     depthrep.show_reconstructions(results, image)    # figure: one row, a column per layer
 """
 
-from depthrep.book.report import Claim, ClaimFailed, Run, check, claim, converged, start, table
+from depthrep import book as book
+from depthrep import errors as errors
+from depthrep import explorer as explorer
+from depthrep import plot as plot
+from depthrep import profiles as profiles
+from depthrep import studies as studies
+from depthrep import zoo as zoo
 from depthrep.core.distances import (
     colour_matched_distance,
     embedding_distance,
-    flat_distance,
     input_distance,
     shifted_reference,
 )
-from depthrep.core.divergence import DivergenceError, DivergenceWarning
-from depthrep.core.encoder import Encoder, encoder_for
-from depthrep.core.invert import EmbeddingError, ZeroEmbeddingWarning, invert
-from depthrep.core.labels import LabelError
-from depthrep.core.methods import METHODS, Method, MethodError, get_method, start_image
+from depthrep.core.encoder import encoder_for
+from depthrep.core.invert import invert
+from depthrep.core.methods import METHODS, Method, get_method, start_image
 from depthrep.core.results import (
     History,
     InversionResult,
@@ -33,177 +42,64 @@ from depthrep.core.results import (
 )
 from depthrep.core.scores import psnr, ssim
 from depthrep.core.stopping import Stop
-from depthrep.explorer.grid import LayerGrid, layer_grid
-from depthrep.studies.experiments import (
-    Neighbourhood,
-    invert_fc,
-    invert_over_seeds,
-    invert_over_starts,
-    neighbourhood_experiment,
-)
-from depthrep.studies.gains import Gains, LayerSize, gains_over_seeds, layer_sizes, local_gains
-from depthrep.studies.judge import WorldPull, judge_accuracy, judged, measure_pull, world_targets
-from depthrep.studies.linear import condition_numbers, null_space_distance, preimage_of_circle, random_maps
-from depthrep.studies.manifold import excess_kurtosis, filter_roughness, phase_randomise, spectral_slope
-from depthrep.studies.train import trained_models, world_judge, world_models
-from depthrep.studies.worlds import HELD_OUT, UNTRAINED, WORLDS
-from depthrep.studies.worlds import draw as draw_world
-from depthrep.zoo.classify import classify, top_agreement, top_classes
-from depthrep.zoo.images import ImageError, load_image, load_images, samples
-from depthrep.zoo.layers import UnknownLayerError, layers, node_names, relative_depth
-from depthrep.zoo.models import (
-    ImageSizeError,
-    UnknownModelError,
-    WeightsUnavailable,
-    fc_name,
-    input_scaling,
-    load_model,
-    min_image_size,
-    model_device,
-    model_names,
-)
-
-from .errors import DepthrepError
-from .plot import (
+from depthrep.errors import DepthrepError
+from depthrep.plot import (
     plot_depth_profiles,
     plot_distances,
-    plot_gains,
-    plot_heat,
     plot_history,
-    plot_neighbourhood,
-    plot_ratios,
-    plot_series,
-    plot_spiky_ball,
-    plot_tradeoff,
-    show_filters,
     show_image_grid,
     show_reconstructions,
 )
-from .profiles import PROFILES, Profile, get_profile
+from depthrep.studies.experiments import invert_over_seeds, invert_over_starts
+from depthrep.zoo.images import load_image, load_images, samples
+from depthrep.zoo.layers import layers, node_names, relative_depth
+from depthrep.zoo.models import load_model, model_names
 
 __all__ = [
-    "HELD_OUT",
     "METHODS",
-    "PROFILES",
-    "UNTRAINED",
-    "WORLDS",
-    "Claim",
-    "ClaimFailed",
     "DepthrepError",
-    "DivergenceError",
-    "DivergenceWarning",
-    "EmbeddingError",
-    "Encoder",
-    "Gains",
     "History",
-    "ImageError",
-    "ImageSizeError",
     "InversionResult",
-    "LabelError",
-    "LayerGrid",
-    "LayerPicker",
-    "LayerSize",
     "Method",
-    "MethodError",
-    "Neighbourhood",
-    "Profile",
-    "Run",
     "Stop",
-    "UnknownLayerError",
-    "UnknownModelError",
-    "WeightsUnavailable",
-    "WorldPull",
-    "ZeroEmbeddingWarning",
-    "check",
-    "claim",
-    "classify",
     "colour_matched_distance",
     "concat_results",
-    "condition_numbers",
-    "converged",
-    "draw_world",
     "embed",
     "embedding_distance",
-    "excess_kurtosis",
     "explore",
     "fall_per_decade",
-    "fc_name",
-    "filter_roughness",
-    "flat_distance",
-    "gains_over_seeds",
     "get_method",
-    "get_profile",
     "input_distance",
-    "input_scaling",
     "invert",
-    "invert_fc",
     "invert_over_seeds",
     "invert_over_starts",
-    "judge_accuracy",
-    "judged",
-    "layer_grid",
     "layer_picker",
-    "layer_sizes",
     "layers",
     "load_image",
     "load_images",
     "load_model",
-    "local_gains",
-    "measure_pull",
-    "min_image_size",
-    "model_device",
     "model_names",
-    "neighbourhood_experiment",
     "node_names",
-    "null_space_distance",
-    "phase_randomise",
     "plot_depth_profiles",
     "plot_distances",
-    "plot_gains",
-    "plot_heat",
     "plot_history",
-    "plot_neighbourhood",
-    "plot_ratios",
-    "plot_series",
-    "plot_spiky_ball",
-    "plot_tradeoff",
-    "preimage_of_circle",
     "psnr",
-    "random_maps",
     "relative_depth",
     "response_over_budgets",
     "samples",
     "shifted_reference",
-    "show_filters",
     "show_image_grid",
     "show_reconstructions",
-    "spectral_slope",
     "ssim",
-    "start",
     "start_image",
-    "table",
-    "top_agreement",
-    "top_classes",
-    "trained_models",
-    "world_judge",
-    "world_models",
-    "world_targets",
 ]
-
-
-# The widgets import ipywidgets: only when asked for, so the CLI and scripts stay light.
-_WIDGETS = {
-    "explore": "widgets",
-    "LayerPicker": "picker",
-    "layer_picker": "picker",
-}
+NAMESPACES = ("book", "errors", "explorer", "plot", "profiles", "studies", "zoo")
+"""The wings whose public names are reached as ``depthrep.<wing>.<name>``."""
 
 
 def __getattr__(name: str):
-    if name in _WIDGETS:
-        import importlib
-
-        return getattr(importlib.import_module(f"depthrep.explorer.{_WIDGETS[name]}"), name)
+    if name in ("explore", "layer_picker"):  # they import ipywidgets: only when asked for
+        return getattr(explorer, name)
     raise AttributeError(f"module 'depthrep' has no attribute {name!r}")
 
 

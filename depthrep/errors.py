@@ -1,4 +1,4 @@
-"""The one base class of depthrep's own errors about what was asked for.
+"""Every error and warning type of depthrep, in one place, under one base class.
 
 Every error that depthrep raises for a bad input (an unknown name, an unreadable image,
 a missing weights file, a full disk) is a :class:`DepthrepError`, with a message that
@@ -13,9 +13,136 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+__all__ = [
+    "CheckpointError",
+    "ClusterError",
+    "CorruptResultError",
+    "DepthrepError",
+    "DivergenceError",
+    "DivergenceWarning",
+    "EmbeddingError",
+    "ImageError",
+    "ImageSizeError",
+    "LabelError",
+    "MethodError",
+    "PrecisionError",
+    "PrecisionWarning",
+    "SeedError",
+    "StopError",
+    "SweepError",
+    "TrainError",
+    "UnknownLayerError",
+    "UnknownModelError",
+    "UntraceableModelError",
+    "UnusableWeightsError",
+    "WeightsHashWarning",
+    "WeightsUnavailable",
+    "ZeroEmbeddingWarning",
+]
+
 
 class DepthrepError(Exception):
     """A request depthrep cannot honour; the message says why and what to pass instead."""
+
+
+class SeedError(DepthrepError, ValueError):
+    """A seed that is no integer in ``0 <= seed < MAX_SEED``."""
+
+
+class PrecisionError(DepthrepError, ValueError):
+    """An unknown precision was asked for, as an argument or in ``$DEPTHREP_PRECISION``."""
+
+
+class PrecisionWarning(UserWarning):
+    """bfloat16 was asked for on a device that would only emulate it; float32 ran instead."""
+
+
+class ClusterError(DepthrepError, ValueError):
+    """submitit or Slurm is not there, or a setting for them is not one they take."""
+
+
+class UnknownModelError(DepthrepError, ValueError):
+    """A model name that depthrep cannot build; the message lists the valid ones."""
+
+
+class ImageSizeError(DepthrepError, ValueError):
+    """An ``image_size`` the model's architecture cannot take; the message gives sizes it can."""
+
+
+class WeightsUnavailable(DepthrepError, RuntimeError):
+    """Pretrained weights are not cached and cannot be downloaded; the message says where
+    to put the file."""
+
+
+class UnknownLayerError(DepthrepError, ValueError):
+    """A layer name the model does not have; the message lists the valid ones."""
+
+
+class UntraceableModelError(DepthrepError, ValueError):
+    """A model that torch.fx cannot trace, so its layers cannot be named or read out."""
+
+
+class ImageError(DepthrepError, ValueError):
+    """An image could not be read or converted; the message says why and what to pass."""
+
+
+class CheckpointError(DepthrepError, RuntimeError):
+    """A checkpoint file is missing, unreadable, truncated or not a depthrep checkpoint, or
+    the cache cannot be written (a read-only folder, a full disk)."""
+
+
+class WeightsHashWarning(UserWarning):
+    """A weights file in the hub cache whose SHA-256 does not start with the hash in its name:
+    not the file published under that name (placed by hand, converted, or damaged)."""
+
+
+class MethodError(DepthrepError, ValueError):
+    """An unknown method, or a setting of the update or the run out of its range
+    (``invert``'s step count included); the message gives the valid ones."""
+
+
+class StopError(DepthrepError, ValueError):
+    """A stopping rule out of its range; the message says which values are allowed."""
+
+
+class UnusableWeightsError(DepthrepError, ValueError):
+    """A model whose weights cannot run an inversion as they are: not float32, or not in memory."""
+
+
+class EmbeddingError(DepthrepError, ValueError):
+    """The model's embedding of the target is not finite: its weights hold NaN or infinity."""
+
+
+class ZeroEmbeddingWarning(UserWarning):
+    """The target's embedding is zero at a layer (a flat image through an untrained net, say):
+    the relative distances ``m_g / ||O(a)||`` are undefined there."""
+
+
+class DivergenceWarning(UserWarning):
+    """Some members of an inversion diverged; their results are frozen where it happened."""
+
+
+class DivergenceError(DepthrepError, RuntimeError):
+    """Raised instead of :class:`DivergenceWarning` by ``invert(..., strict=True)``."""
+
+
+class LabelError(DepthrepError, KeyError):
+    """A label or label value that no member of a result carries; the message lists those there are."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class SweepError(DepthrepError, ValueError):
+    """A sweep folder, job list or setting that cannot be used; the message says what to do."""
+
+
+class CorruptResultError(SweepError):
+    """A result file is truncated, altered or not a depthrep sweep result."""
+
+
+class TrainError(DepthrepError, ValueError):
+    """A model that cannot be trained here as asked (the message says why and what would work)."""
 
 
 def one_line(err: object) -> str:

@@ -20,6 +20,22 @@ from PIL import Image
 from depthrep.core.results import InversionResult, Results
 from depthrep.studies.gains import Gains
 
+__all__ = [
+    "plot_depth_profiles",
+    "plot_distances",
+    "plot_gains",
+    "plot_heat",
+    "plot_history",
+    "plot_neighbourhood",
+    "plot_ratios",
+    "plot_series",
+    "plot_spiky_ball",
+    "plot_tradeoff",
+    "show_filters",
+    "show_image_grid",
+    "show_reconstructions",
+]
+
 VIEW_SIDE = 192
 """Pixels: images smaller than this are enlarged (nearest neighbour, whole factor) for display,
 in the live explorer and in the book's static layer picker alike."""
@@ -224,7 +240,7 @@ def plot_ratios(rows: Results | Mapping[str, Results], *, title: str | None = No
 
 
 def plot_gains(models: Mapping[str, Mapping[str, Gains]], *, title: str | None = None) -> Figure:
-    """Local gains per layer (:func:`depthrep.local_gains`), a panel per model, log scale: the
+    """Local gains per layer (:func:`depthrep.studies.local_gains`), a panel per model, log scale: the
     largest gain, the median over random directions (the band: their 10th to 90th
     percentile) and the gain along the reconstruction's error; a dot per batch member."""
     fig, axes = plt.subplots(1, len(models), figsize=(4.6 * len(models), 3.6), squeeze=False, sharey=True)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from depthrep._util.names import preset
 
+__all__ = ["PROFILES", "Profile", "get_profile"]
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -79,7 +81,7 @@ class Profile:
 
     def trained_size(self, weights: str | None = None) -> int:
         """Image side for experiments with trained weights: local models (the photo world's,
-        :func:`depthrep.trained_models`) are inverted at the size they were trained at,
+        :func:`depthrep.studies.trained_models`) are inverted at the size they were trained at,
         ImageNet models at :attr:`size`."""
         return self.world_size if (weights or self.weights) == "local" else self.size
 

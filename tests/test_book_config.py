@@ -12,10 +12,10 @@ import pytest
 import torch
 import yaml
 
-from depthrep import PROFILES, get_profile
 from depthrep.book import report
 from depthrep.book.report import CLAIMS_MIME
 from depthrep.book.run import NOTEBOOKS, notebooks
+from depthrep.profiles import PROFILES, get_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())

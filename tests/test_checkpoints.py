@@ -8,15 +8,9 @@ import time
 import pytest
 import torch
 
+from depthrep.errors import CheckpointError
 from depthrep.zoo import checkpoints
-from depthrep.zoo.checkpoints import (
-    STALE_PART_AGE,
-    CheckpointError,
-    cache_dir,
-    download,
-    load_checkpoint,
-    save_checkpoint,
-)
+from depthrep.zoo.checkpoints import STALE_PART_AGE, cache_dir, download, load_checkpoint, save_checkpoint
 
 STATE = {"w": torch.arange(6.0).reshape(2, 3)}
 

@@ -56,7 +56,7 @@ def test_no_claim_is_satisfied_by_what_it_contrasts_with(summary):
 
 
 def banner_images(notebook: Path) -> tuple[str, ...]:
-    """The ``images`` the run used, from the settings line that ``depthrep.start`` shows."""
+    """The ``images`` the run used, from the settings line that ``depthrep.book.start`` shows."""
     executed = json.loads(notebook.read_text())
     for cell in executed["cells"]:
         for output in cell.get("outputs", []):

@@ -101,7 +101,7 @@ def test_invert_end_to_end(tmp_path, device, hopper32, resnet18):
 def test_sweep_is_a_command_of_the_cli(tmp_path, capsys):
     assert main(["sweep", "plan", "--profile", "ci", "--models", "resnet18", "--seeds", "0", "1",
                  "--out", str(tmp_path)]) == 0  # fmt: skip
-    images = depthrep.get_profile("ci").images  # one job per model, image and seed
+    images = depthrep.profiles.get_profile("ci").images  # one job per model, image and seed
     assert len((tmp_path / "jobs.jsonl").read_text().splitlines()) == 2 * len(images)
     assert "python -m depthrep sweep submit" in capsys.readouterr().out
     assert main(["sweep", "merge", str(tmp_path / "nowhere")]) == 2  # the sweep's own errors, one line

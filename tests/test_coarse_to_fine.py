@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import depthrep
-from depthrep.core.methods import MethodError
+from depthrep.errors import MethodError
 
 LAYERS = ["conv1", "conv3"]
 

@@ -36,12 +36,16 @@ def test_flat_distance_is_the_distance_to_the_mean_colour_image():
     images = torch.rand(2, 3, 5, 4, generator=torch.Generator().manual_seed(0))
     for k in range(2):
         flat = images[k].mean(dim=(1, 2)).view(3, 1, 1).expand(3, 5, 4)
-        assert depthrep.flat_distance(images)[k] == pytest.approx(float((images[k] - flat).norm()), rel=1e-6)
+        assert depthrep.core.distances.flat_distance(images)[k] == pytest.approx(
+            float((images[k] - flat).norm()), rel=1e-6
+        )
     # no flat image of any colour is closer: the mean minimises the squared distance per channel
     for colour in torch.rand(5, 3, generator=torch.Generator().manual_seed(1)):
         other = colour.view(1, 3, 1, 1).expand_as(images)
-        assert (depthrep.input_distance(images, other) >= depthrep.flat_distance(images)).all()
-    assert depthrep.flat_distance(torch.full((1, 3, 4, 4), 0.3)).item() == pytest.approx(0, abs=1e-6)
+        assert (depthrep.input_distance(images, other) >= depthrep.core.distances.flat_distance(images)).all()
+    assert depthrep.core.distances.flat_distance(torch.full((1, 3, 4, 4), 0.3)).item() == pytest.approx(
+        0, abs=1e-6
+    )
 
 
 def test_colour_matched_distance_ignores_a_global_colour_shift_but_not_structure():

@@ -6,10 +6,11 @@ import torch
 from torch import nn
 
 import depthrep
+from depthrep.errors import UnknownLayerError, WeightsUnavailable
 from depthrep.zoo import efficientnet_lite
-from depthrep.zoo.classify import classify, top_agreement, top_classes
-from depthrep.zoo.layers import UnknownLayerError, resolve
-from depthrep.zoo.models import IMAGENET_MEAN, WeightsUnavailable, input_scaling, load_model
+from depthrep.zoo.imagenet import classify, top_agreement, top_classes
+from depthrep.zoo.layers import resolve
+from depthrep.zoo.models import IMAGENET_MEAN, input_scaling, load_model
 
 PHOTOS = ("grace_hopper", "chelsea", "coffee")
 
@@ -34,7 +35,7 @@ def test_logits_match_the_reference_package(lite, photos):
     )
     x = (photos - 0.5) / 0.5  # the reference takes scaled pixels
     with torch.no_grad():
-        ours, theirs = lite(x.to(depthrep.model_device(lite))).cpu(), reference(x)
+        ours, theirs = lite(x.to(depthrep.zoo.model_device(lite))).cpu(), reference(x)
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
     # every weight the reference has, no more (chapter 08 gives the count)
     assert (
@@ -63,7 +64,7 @@ def test_the_weights_expect_pixels_scaled_about_one_half_not_imagenet_statistics
     resnet_mean, _ = input_scaling(load_model("resnet18", device="meta"))
     assert resnet_mean.flatten().tolist() == pytest.approx(IMAGENET_MEAN)
     names = ("grace_hopper", "chelsea", "coffee", "rocket", "camera", "astronaut")
-    photos = torch.cat([depthrep.load_image(name, 224) for name in names]).to(depthrep.model_device(lite))
+    photos = torch.cat([depthrep.load_image(name, 224) for name in names]).to(depthrep.zoo.model_device(lite))
     stem = lite.features[0]
     imagenet = (
         torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
@@ -83,7 +84,7 @@ def test_classify_scales_restores_the_training_flag_and_checks_its_input(photos)
     probabilities = classify(model, photos[:1])
     assert model.training and probabilities.shape == (1, 1000)
     torch.testing.assert_close(probabilities.sum(1), torch.ones(1))
-    with pytest.raises(depthrep.ImageError):
+    with pytest.raises(depthrep.errors.ImageError):
         classify(model, photos[:1] * 3)
 
 
@@ -108,7 +109,7 @@ def test_any_input_size_gives_ceil_halved_maps_and_traces(side):
 
 def test_every_way_in_offers_it():
     assert "efficientnet_lite0" in depthrep.model_names()
-    assert depthrep.min_image_size("efficientnet_lite0") == 1
+    assert depthrep.zoo.min_image_size("efficientnet_lite0") == 1
     assert "EfficientNet-Lite0" in depthrep.profiles.describe("ci")["ImageNet model"]
 
 

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 import depthrep
-from depthrep import Encoder, embed, layers, load_model
+from depthrep import embed, layers, load_model
+from depthrep.core.encoder import Encoder
 
 
 def assert_close(got, want, tol=1e-4):

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import depthrep
-from depthrep import DivergenceError, DivergenceWarning, get_method, invert, load_model
+from depthrep import get_method, invert, load_model
 from depthrep.core.divergence import DIVERGENCE
-from depthrep.zoo.checkpoints import CheckpointError, save_checkpoint
+from depthrep.errors import CheckpointError, DivergenceError, DivergenceWarning
+from depthrep.zoo.checkpoints import save_checkpoint
 
 EXPLODE = get_method("paper", lr=(1e4, 1e4), blur=None)  # a plain step far too large for any layer
 
@@ -84,7 +85,9 @@ def test_interrupt_propagates_once_and_cleanly(resnet18, hopper32, device):
 
 
 def test_activation_estimate_grows_with_depth(resnet18):
-    estimate = depthrep.Encoder(resnet18, depthrep.layers(resnet18)).activation_bytes((3, 32, 32))
+    estimate = depthrep.core.encoder.Encoder(resnet18, depthrep.layers(resnet18)).activation_bytes(
+        (3, 32, 32)
+    )
     values = list(estimate.values())
     assert all(v > 0 for v in values) and values == sorted(values)
     # At least the stored outputs of the layers themselves: conv5 is (512, 1, 1) floats.
@@ -95,7 +98,7 @@ def test_a_small_budget_splits_the_run_with_the_same_results(resnet18, device):
     images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)).to(device)
     names = ["conv1", "conv3", "conv5"]
     whole = invert(resnet18, images, names, steps=6, progress=False)
-    per_member = depthrep.Encoder(resnet18, names).activation_bytes((3, 32, 32))
+    per_member = depthrep.core.encoder.Encoder(resnet18, names).activation_bytes((3, 32, 32))
     split = invert(resnet18, images, names, steps=6, progress=False, memory_budget=per_member["conv5"] + 1)
     assert list(split) == names
     for name in names:
@@ -165,15 +168,15 @@ BAD_TARGETS = {
 
 @pytest.mark.parametrize("image, says", BAD_TARGETS.values(), ids=BAD_TARGETS.keys())
 def test_invert_refuses_a_bad_target_before_any_work(image, says, resnet18):
-    with pytest.raises(depthrep.ImageError, match=says):
+    with pytest.raises(depthrep.errors.ImageError, match=says):
         invert(resnet18, image, "conv1", steps=1, progress=False)
 
 
 def test_invert_refuses_targets_smaller_than_the_blur(resnet18):
-    with pytest.raises(depthrep.ImageError, match="1x1 pixels; this method needs at least 2x2"):
+    with pytest.raises(depthrep.errors.ImageError, match="1x1 pixels; this method needs at least 2x2"):
         invert(resnet18, torch.rand(1, 3, 1, 1), "conv1", steps=1, progress=False)
     wide = get_method("adam", blur_kernel=7)
-    with pytest.raises(depthrep.ImageError, match="at least 4x4"):
+    with pytest.raises(depthrep.errors.ImageError, match="at least 4x4"):
         invert(resnet18, torch.rand(1, 3, 3, 3), "conv1", steps=1, method=wide, progress=False)
     unblurred = get_method("adam", blur=None)  # no blur: any size the model takes
     assert invert(resnet18, torch.rand(1, 3, 1, 1), "conv1", steps=1, method=unblurred, progress=False)
@@ -181,21 +184,23 @@ def test_invert_refuses_targets_smaller_than_the_blur(resnet18):
 
 def test_a_target_the_model_cannot_embed_says_so(device):
     model = load_model("inception_v3", device=device)
-    with pytest.raises(depthrep.ImageError, match=r"cannot embed a 32x32 image at Mixed_7c .*Kernel size"):
+    with pytest.raises(
+        depthrep.errors.ImageError, match=r"cannot embed a 32x32 image at Mixed_7c .*Kernel size"
+    ):
         invert(model, torch.rand(1, 3, 32, 32), "Mixed_7c", steps=1, progress=False)
 
 
 def test_nan_weights_are_named_not_called_divergence(device):
     model = load_model("fc12", image_size=4, device=device)
     model.fc1.weight[0, 0] = float("nan")
-    with pytest.raises(depthrep.EmbeddingError, match="NaN or infinite at fc1; 1 of its weights"):
+    with pytest.raises(depthrep.errors.EmbeddingError, match="NaN or infinite at fc1; 1 of its weights"):
         invert(model, torch.rand(1, 3, 4, 4), "fc1", steps=1, progress=False)
 
 
 def test_a_zero_embedding_warns_at_the_start(resnet18, device):
     flat = torch.zeros(2, 3, 16, 16)
     flat[1] = torch.rand(3, 16, 16)
-    with pytest.warns(depthrep.ZeroEmbeddingWarning, match=r"zero at conv1 \(image 0\);"):
+    with pytest.warns(depthrep.errors.ZeroEmbeddingWarning, match=r"zero at conv1 \(image 0\);"):
         result = invert(resnet18, flat.to(device), ["conv1", "conv5"], steps=2, progress=False)
     assert result["conv1"].target_norm[0] == 0 and result["conv1"].target_norm[1] > 0
 
@@ -207,7 +212,7 @@ def test_out_of_memory_on_the_cpu_is_a_memory_error(resnet18, monkeypatch):
             "you tried to allocate 140737488355328 bytes. Error code 12 (Cannot allocate memory)"
         )
 
-    monkeypatch.setattr(depthrep.Encoder, "staged", allocate)
+    monkeypatch.setattr(depthrep.core.encoder.Encoder, "staged", allocate)
     with pytest.raises(MemoryError, match=r"Out of memory on cpu: .* Pass memory_budget"):
         invert(resnet18, torch.rand(1, 3, 16, 16), "conv2", steps=1, progress=False)
 
@@ -232,8 +237,8 @@ def test_the_memory_estimate_runs_after_the_failed_run_is_freed_and_may_fail_too
         assert held and held[0]() is None, "the estimate ran while the failed run's tensors were alive"
         raise RuntimeError(CPU_OUT_OF_MEMORY)  # at 2048 px one image's forward pass may not fit either
 
-    monkeypatch.setattr(depthrep.Encoder, "staged", allocate)
-    monkeypatch.setattr(depthrep.Encoder, "activation_bytes", estimate)
+    monkeypatch.setattr(depthrep.core.encoder.Encoder, "staged", allocate)
+    monkeypatch.setattr(depthrep.core.encoder.Encoder, "activation_bytes", estimate)
     with pytest.raises(
         MemoryError, match=r"Out of memory on cpu: even one 16x16 image's forward pass does not fit"
     ):
@@ -244,7 +249,7 @@ def test_other_runtime_errors_are_not_called_memory(resnet18, monkeypatch):
     def broken(self, x, blocks):
         raise RuntimeError("some kernel bug")
 
-    monkeypatch.setattr(depthrep.Encoder, "staged", broken)
+    monkeypatch.setattr(depthrep.core.encoder.Encoder, "staged", broken)
     with pytest.raises(RuntimeError, match="some kernel bug"):
         invert(resnet18, torch.rand(1, 3, 16, 16), "conv2", steps=1, progress=False)
 
@@ -294,7 +299,7 @@ def test_a_sweep_out_of_memory_is_one_line_not_a_traceback(tmp_path, monkeypatch
     ],
 )
 def test_method_settings_out_of_range_are_refused(setting, said):
-    with pytest.raises(depthrep.MethodError, match=said):
+    with pytest.raises(depthrep.errors.MethodError, match=said):
         depthrep.get_method("adam", **setting)
 
 
@@ -309,10 +314,10 @@ def test_one_number_for_lr_or_blur_means_the_same_all_run_long():
         ({"seed": 1.5}, depthrep.DepthrepError, "seeds are integers"),
         ({"seed": True}, depthrep.DepthrepError, "seeds are integers"),
         ({"seed": -1}, depthrep.DepthrepError, "seeds are integers"),
-        ({"record_every": "5"}, depthrep.MethodError, "record_every must be"),
-        ({"record_every": 0}, depthrep.MethodError, "record_every must be"),
-        ({"shift_sigma": float("nan")}, depthrep.MethodError, "shift_sigma must be"),
-        ({"shift_sigma": -0.04}, depthrep.MethodError, "shift_sigma must be"),
+        ({"record_every": "5"}, depthrep.errors.MethodError, "record_every must be"),
+        ({"record_every": 0}, depthrep.errors.MethodError, "record_every must be"),
+        ({"shift_sigma": float("nan")}, depthrep.errors.MethodError, "shift_sigma must be"),
+        ({"shift_sigma": -0.04}, depthrep.errors.MethodError, "shift_sigma must be"),
     ],
 )
 def test_invert_settings_out_of_range_are_refused_before_any_step(resnet18, setting, error, said):
@@ -360,5 +365,7 @@ def test_an_untraceable_model_is_one_clear_error_and_keeps_its_mode():
 
 
 def test_a_fully_connected_net_of_too_many_layers_is_refused_before_its_widths_are_made():
-    with pytest.raises(depthrep.UnknownModelError, match="10,000,000 layers, over depthrep's limit of 1,000"):
+    with pytest.raises(
+        depthrep.errors.UnknownModelError, match="10,000,000 layers, over depthrep's limit of 1,000"
+    ):
         load_model("fc1x10000000")

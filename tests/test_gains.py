@@ -65,7 +65,7 @@ def test_gains_over_seeds_is_each_seeds_model_along_its_own_error(hopper32):
     targets = torch.cat([hopper32, hopper32.flip(-1)])  # two images: member k * 2 + b
     results = depthrep.invert_over_seeds("resnet18", targets, layers, 2, seeds=(0, 3), progress=False)
     settings = {"iterations": 3, "directions": 2}
-    joined = depthrep.gains_over_seeds("resnet18", targets, results, seeds=(0, 3), **settings)
+    joined = depthrep.studies.gains_over_seeds("resnet18", targets, results, seeds=(0, 3), **settings)
     for k, seed in enumerate((0, 3)):
         model = depthrep.load_model("resnet18", seed=seed)
         errors = {layer: r.image[2 * k : 2 * k + 2] for layer, r in results.items()}
@@ -80,9 +80,9 @@ def test_gains_over_seeds_is_each_seeds_model_along_its_own_error(hopper32):
         joined["conv3"].mean_per("target", "largest"), joined["conv3"].largest.view(2, 2).mean(0)
     )  # seed-major: member k * 2 + b
     with pytest.raises(ValueError, match="one member per seed"):
-        depthrep.gains_over_seeds("resnet18", targets, results, seeds=(0,))
+        depthrep.studies.gains_over_seeds("resnet18", targets, results, seeds=(0,))
     with pytest.raises(ValueError, match="one member per seed"):
-        depthrep.gains_over_seeds("resnet18", targets, results, seeds=(3, 0))
+        depthrep.studies.gains_over_seeds("resnet18", targets, results, seeds=(3, 0))
 
 
 def test_layer_sizes_need_no_computation():

@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import ExifTags, Image
 
-from depthrep import ImageError, load_image, load_images, samples
+from depthrep import load_image, load_images, samples
+from depthrep.errors import ImageError
 from depthrep.zoo import images
 
 

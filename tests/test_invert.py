@@ -153,7 +153,7 @@ def test_method_overrides_are_checked():
     ],
 )
 def test_bad_methods_are_the_packages_own_error(bad):
-    with pytest.raises(depthrep.MethodError):  # one line and status 2 on the command line
+    with pytest.raises(depthrep.errors.MethodError):  # one line and status 2 on the command line
         bad()
 
 
@@ -164,8 +164,8 @@ def test_bad_step_counts_are_the_packages_own_error(resnet18, hopper32, steps):
 
 
 def test_divergence_raised_is_the_packages_own_error():
-    assert issubclass(depthrep.DivergenceError, depthrep.DepthrepError)
-    assert issubclass(depthrep.DivergenceError, RuntimeError)  # what it was before
+    assert issubclass(depthrep.errors.DivergenceError, depthrep.DepthrepError)
+    assert issubclass(depthrep.errors.DivergenceError, RuntimeError)  # what it was before
 
 
 def test_layers_of_default_catalogue_all_invert(resnet18, hopper32, device):

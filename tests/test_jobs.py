@@ -8,9 +8,7 @@ import torch
 
 import depthrep
 from depthrep.core.jobs import (
-    CorruptResultError,
     Job,
-    SweepError,
     load_result,
     model_reference,
     plan,
@@ -22,6 +20,7 @@ from depthrep.core.jobs import (
     tensor_reference,
     write_plan,
 )
+from depthrep.errors import CorruptResultError, SweepError
 
 TINY = Job(model="resnet18", weights="random", layers=("conv1", "conv2"), image="grace_hopper", size=32,
            seed=3, method="adam", steps=2)  # fmt: skip
@@ -50,11 +49,11 @@ def test_an_id_changes_with_every_setting():
 
 
 def test_plan_refuses_what_cannot_run_before_anything_runs(tmp_path):
-    with pytest.raises(depthrep.UnknownLayerError, match="conv9"):
+    with pytest.raises(depthrep.errors.UnknownLayerError, match="conv9"):
         plan(["resnet18"], ["grace_hopper"], [0], [2], size=32, layers=["conv9"])
-    with pytest.raises(depthrep.UnknownModelError, match="resnet18"):
+    with pytest.raises(depthrep.errors.UnknownModelError, match="resnet18"):
         plan(["resnet81"], ["grace_hopper"], [0], [2], size=32)
-    with pytest.raises(depthrep.ImageError):
+    with pytest.raises(depthrep.errors.ImageError):
         plan(["resnet18"], [str(tmp_path / "missing.png")], [0], [2], size=32)
     with pytest.raises(SweepError, match="No seeds"):
         plan(["resnet18"], ["grace_hopper"], [], [2], size=32)
@@ -205,5 +204,5 @@ def test_the_seed_start_and_judge_sweeps_and_the_grid_run_jobs(device, monkeypat
     depthrep.invert_over_starts(model, images, ["conv1"], 2, (1, 2), progress=False)
     assert [j.seed for j in jobs] == [1, 2] and {j.weights for j in jobs} == {model_reference(model)}
     jobs.clear()
-    depthrep.layer_grid({"r18": {"u": model}}, images, 1, layers=["conv1"], seed=5, progress=False)
+    depthrep.explorer.layer_grid({"r18": {"u": model}}, images, 1, layers=["conv1"], seed=5, progress=False)
     assert [(j.model, j.seed, j.layers) for j in jobs] == [("r18", 5, ("conv1",))]

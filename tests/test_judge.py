@@ -116,7 +116,7 @@ def test_probabilities_are_a_distribution_in_world_order():
 
 
 def test_judge_accuracy_is_per_world():
-    says_photos = depthrep.judge_accuracy(Says(5.0, 0.0, 0.0, 0.0), 16, count=4)
+    says_photos = depthrep.studies.judge_accuracy(Says(5.0, 0.0, 0.0, 0.0), 16, count=4)
     assert says_photos.clean == {"photos": 1.0, "gratings": 0.0, "leaves": 0.0, "noise": 0.0}
     assert says_photos.blurred["photos"] == 1.0 and says_photos.phase_randomised_photos == 1.0
     assert says_photos.targets == {"photos": 1.0, "gratings": 0.0, "leaves": 0.0, "noise": 0.0}
@@ -135,12 +135,12 @@ def test_blur_scales_with_the_image_side():
 
 
 def test_world_targets_are_balanced_fresh_and_fixed():
-    targets, worlds = depthrep.world_targets(16)
-    per_world = len(depthrep.HELD_OUT)
+    targets, worlds = depthrep.studies.world_targets(16)
+    per_world = len(depthrep.studies.HELD_OUT)
     assert targets.shape == (per_world * len(W), 3, 16, 16) and 0 <= targets.min() and targets.max() <= 1
     assert worlds == sum(((w,) * per_world for w in W), ())
-    torch.testing.assert_close(targets[:1], depthrep.load_image(depthrep.HELD_OUT[0], 16))
-    assert torch.equal(depthrep.world_targets(16)[0], targets)
+    torch.testing.assert_close(targets[:1], depthrep.load_image(depthrep.studies.HELD_OUT[0], 16))
+    assert torch.equal(depthrep.studies.world_targets(16)[0], targets)
 
 
 def test_measure_pull_inverts_every_kind_and_judges_each_reconstruction():
@@ -149,8 +149,8 @@ def test_measure_pull_inverts_every_kind_and_judges_each_reconstruction():
         "leaves": [depthrep.load_model("resnet18", seed=s + 5, device="cpu") for s in (0, 1)],
     }
     targets = torch.rand(2, 3, 16, 16)
-    r = depthrep.measure_pull(models, targets, ("photos", "leaves"), Brightness(), ["conv1", "conv2"], 2,
-                              seeds=(0, 1), progress=False)  # fmt: skip
+    r = depthrep.studies.measure_pull(models, targets, ("photos", "leaves"), Brightness(), ["conv1", "conv2"],
+                                      2, seeds=(0, 1), progress=False)  # fmt: skip
     assert r.kinds == (UNTRAINED, "leaves") and r.layers == ("conv1", "conv2")
     assert r.probabilities.shape == (2, 2, 2, 2, 2, 4) and r.images.shape == (2, 2, 2, 2, 2, 3, 16, 16)
     again = depthrep.invert(models["leaves"][1], targets, ["conv2"], 2, seed=1, progress=False)["conv2"].image
@@ -220,8 +220,8 @@ def test_measure_pull_records_which_runs_reached_the_reference_and_judges_at_the
     targets = torch.rand(2, 3, 32, 32)
     jobs, real = [], depthrep.core.jobs._run  # the job runner behind run_job and run_on
     monkeypatch.setattr(depthrep.core.jobs, "_run", lambda job, **kw: jobs.append(job) or real(job, **kw))
-    r = depthrep.measure_pull(models, targets, ("photos", "noise"), Brightness(), ["conv1"], 3, seeds=(0,),
-                              judge_size=16, progress=False)  # fmt: skip
+    r = depthrep.studies.measure_pull(models, targets, ("photos", "noise"), Brightness(), ["conv1"], 3,
+                                      seeds=(0,), judge_size=16, progress=False)  # fmt: skip
     again = depthrep.invert(models["leaves"][0], targets, ["conv1"], 3, seed=0, progress=False)["conv1"]
     assert r.images.shape[-2:] == (32, 32)  # kept at the targets' side
     torch.testing.assert_close(r.probabilities[1, 0, 0, 0], J.probabilities(Brightness(), again.image, 16))
@@ -237,4 +237,4 @@ def test_a_result_converged_where_it_ended_below_m_r_and_did_not_diverge():
                           progress=False)["conv1"]  # fmt: skip
     expected = (res.embedding_distance < res.reference_distance) & ~res.diverged
     assert res.converged.tolist() == expected.tolist()
-    torch.testing.assert_close(depthrep.converged(res, res), res.converged)
+    torch.testing.assert_close(depthrep.book.converged(res, res), res.converged)

@@ -1,6 +1,7 @@
 import pytest
 
-from depthrep import UnknownLayerError, layers, load_model, node_names
+from depthrep import layers, load_model, node_names
+from depthrep.errors import UnknownLayerError
 from depthrep.zoo.layers import depth_order, resolve
 
 

@@ -95,12 +95,46 @@ def test_the_check_catches_an_import_from_above(tmp_path, monkeypatch):
     assert RANK[wing("depthrep.explorer.session")] > RANK[wing("depthrep.core.invert")]
 
 
+def public_names() -> list[str]:
+    """The front door's names, then each namespace's as ``wing.name``: what API.txt lists."""
+    import importlib
+
+    import depthrep
+
+    names = list(depthrep.__all__)
+    for wing in depthrep.NAMESPACES:
+        module = importlib.import_module(f"depthrep.{wing}")
+        names += [f"{wing}.{name}" for name in module.__all__]
+    return sorted(names)
+
+
 def test_the_public_api_is_the_checked_in_list():
-    """A name of ``import depthrep`` that disappears (or appears) fails here until
-    ``depthrep/API.txt`` changes with it: the front door changes on purpose, never by accident."""
+    """A public name that disappears (or appears), at the front door or behind a namespace such
+    as ``depthrep.book``, fails here until ``depthrep/API.txt`` changes with it: the API changes
+    on purpose, never by accident."""
+    import operator
+
     import depthrep
 
     listed = [line for line in (PACKAGE / "API.txt").read_text().splitlines() if line and line[0] != "#"]
     assert listed == sorted(listed), "keep API.txt sorted"
-    assert sorted(depthrep.__all__) == listed
-    assert all(getattr(depthrep, name, None) is not None for name in listed)
+    assert public_names() == listed
+    assert all(operator.attrgetter(name)(depthrep) is not None for name in listed)
+
+
+def test_the_front_door_holds_the_science_names_only():
+    """About 30-40 names at ``import depthrep``; the book's plumbing and the error types sit behind
+    their namespaces, and a namespace name never shadows one of its wing's modules."""
+    import importlib
+    import pkgutil
+
+    import depthrep
+
+    assert 30 <= len(depthrep.__all__) <= 40
+    assert not {"claim", "check", "start", "table", "Run", "ClaimFailed"} & set(depthrep.__all__)
+    assert [n for n in depthrep.__all__ if n.endswith(("Error", "Warning"))] == ["DepthrepError"]
+    for wing in depthrep.NAMESPACES:
+        module = importlib.import_module(f"depthrep.{wing}")
+        if hasattr(module, "__path__"):
+            modules = {m.name for m in pkgutil.iter_modules(module.__path__)}
+            assert not modules & set(module.__all__), f"depthrep.{wing}: a name hides a module"

@@ -53,7 +53,7 @@ def test_neighbourhood_points_map_near_the_target(square):
 
 def test_neighbourhood_experiment_reports_all_distances(square):
     image = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(0))
-    result = depthrep.neighbourhood_experiment(square, image, samples=10, steps=5)
+    result = depthrep.studies.neighbourhood_experiment(square, image, samples=10, steps=5)
     assert result.error64 < 1e-8 < result.error32
     # Both errors are rounding times the conditioning: error / ||a|| is about condition * eps
     # (at most 2x; at least 1e-3x: on nets this tiny a few solves may happen to round well).

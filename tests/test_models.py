@@ -8,13 +8,19 @@ import pytest
 import torch
 import torchvision
 
-from depthrep import UnknownModelError, WeightsUnavailable, load_model, model_names
-from depthrep.errors import DepthrepError
-from depthrep.zoo.checkpoints import DOWNLOAD_TIMEOUT, CheckpointError, WeightsHashWarning, save_checkpoint
+from depthrep import load_model, model_names
+from depthrep.errors import (
+    CheckpointError,
+    DepthrepError,
+    ImageSizeError,
+    UnknownModelError,
+    WeightsHashWarning,
+    WeightsUnavailable,
+)
+from depthrep.zoo.checkpoints import DOWNLOAD_TIMEOUT, save_checkpoint
 from depthrep.zoo.models import (
     MAX_FC_PARAMETERS,
     FullyConnected,
-    ImageSizeError,
     fc_name,
     fc_parameters,
     min_image_size,

@@ -51,7 +51,7 @@ def test_one_parameters_cell_with_the_laptop_profile(path):
 def test_chapters_end_with_a_claim_check_and_cite_the_paper(path):
     nb = nbformat.read(path, as_version=4)
     code = [c.source for c in nb.cells if c.cell_type == "code"]
-    assert "depthrep.check(run" in code[-1]
+    assert "depthrep.book.check(run" in code[-1]
     assert any("{cite}`badger2022depth`" in c.source for c in nb.cells if c.cell_type == "markdown")
 
 

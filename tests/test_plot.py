@@ -38,8 +38,8 @@ def test_reconstruction_grid_has_target_start_and_captioned_layers(results):
     [
         lambda r: depthrep.plot_history(r),
         lambda r: depthrep.plot_distances(r, index=1),
-        lambda r: depthrep.plot_ratios({"m": r}),
-        lambda r: depthrep.plot_tradeoff(r),
+        lambda r: depthrep.plot.plot_ratios({"m": r}),
+        lambda r: depthrep.plot.plot_tradeoff(r),
     ],
 )
 def test_curve_and_bar_plots_draw_every_layer(draw, results):
@@ -53,10 +53,10 @@ def test_curve_and_bar_plots_draw_every_layer(draw, results):
 def test_gains_plot_draws_three_lines_and_a_band_per_model(results, resnet18):
     res, images = results
     errors = {layer: r.image for layer, r in res.items()}
-    gains = depthrep.local_gains(
+    gains = depthrep.studies.local_gains(
         resnet18, images, list(res), reconstructions=errors, iterations=2, directions=3
     )
-    fig = depthrep.plot_gains({"a": gains, "b": gains}, title="gains")
+    fig = depthrep.plot.plot_gains({"a": gains, "b": gains}, title="gains")
     assert len(fig.axes) == 2 and fig.axes[0].get_yscale() == "log"
     assert (
         len(fig.axes[0].lines) == 3 * (1 + 2) and len(fig.axes[0].collections) == 1
@@ -66,18 +66,18 @@ def test_gains_plot_draws_three_lines_and_a_band_per_model(results, resnet18):
 
 
 def test_series_spiky_ball_and_neighbourhood():
-    fig = depthrep.plot_series(
+    fig = depthrep.plot.plot_series(
         [1, 2, 3], {"a": torch.rand(3, 2), "b": [1.0, 2.0, 3.0]}, xlabel="x", ylabel="y"
     )
     assert len(fig.axes[0].lines) == 1 + 2 + 1  # mean line + a dot series per seed, and one line
     plt.close(fig)
     maps = linear.random_maps(2)
-    fig = depthrep.plot_spiky_ball(
+    fig = depthrep.plot.plot_spiky_ball(
         {"1": linear.preimage_of_circle(maps[:1]), "2": linear.preimage_of_circle(maps)}
     )
     assert len(fig.axes) == 2
     plt.close(fig)
-    fig = depthrep.plot_neighbourhood(torch.tensor([10.0, 100.0, 1000.0]), {"ref": 1.0}, xlabel="log")
+    fig = depthrep.plot.plot_neighbourhood(torch.tensor([10.0, 100.0, 1000.0]), {"ref": 1.0}, xlabel="log")
     assert len(fig.axes[0].lines) == 1
     plt.close(fig)
 
@@ -96,7 +96,7 @@ def test_image_grid_puts_rows_titles_and_captions_where_asked():
 
 def test_heat_map_per_panel_prints_every_value():
     values = torch.rand(3, 2, 4)
-    fig = depthrep.plot_heat(
+    fig = depthrep.plot.plot_heat(
         values, panels=["p", "q", "r"], rows=["l1", "l2"], columns=list("abcd"), label="P"
     )
     heat = [a for a in fig.axes if a.images]
@@ -107,7 +107,7 @@ def test_heat_map_per_panel_prints_every_value():
 
 
 def test_series_can_name_its_x_values():
-    fig = depthrep.plot_series(
+    fig = depthrep.plot.plot_series(
         range(3), {"a": [1.0, 2.0, 3.0]}, xlabel="x", ylabel="y", xticklabels=["c1", "c2", "c3"]
     )
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["c1", "c2", "c3"]

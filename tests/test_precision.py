@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from depthrep._util import precision
-from depthrep._util.precision import ENV, PrecisionWarning, choose_precision
+from depthrep._util.precision import ENV, choose_precision
+from depthrep.errors import PrecisionWarning
 
 AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
 """Make oneDNN and ATen behave as on a CPU with AVX2 and no AVX-512 (no native bfloat16)."""

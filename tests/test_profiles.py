@@ -1,6 +1,6 @@
 import pytest
 
-from depthrep import PROFILES, get_profile
+from depthrep.profiles import PROFILES, get_profile
 
 
 def test_profiles_grow_in_size():

@@ -81,7 +81,7 @@ def test_public_api_resolves_and_widgets_load_only_when_asked_for():
     code = (
         "import sys, depthrep\n"
         "assert 'ipywidgets' not in sys.modules, 'import depthrep pulled in ipywidgets'\n"
-        "depthrep.layer_grid, depthrep.LayerGrid  # the picker's data, widget-free\n"
+        "depthrep.explorer.layer_grid, depthrep.explorer.LayerGrid  # the picker's data, widget-free\n"
         "assert 'ipywidgets' not in sys.modules, 'the layer grid pulled in ipywidgets'\n"
         "import depthrep.explorer.session, depthrep.explorer.views  # the explorer's run and pictures\n"
         "assert 'ipywidgets' not in sys.modules, 'the session or views pulled in ipywidgets'\n"

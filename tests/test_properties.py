@@ -14,7 +14,9 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 import depthrep
-from depthrep import DepthrepError, ImageError, UnknownLayerError, UnknownModelError, get_profile, load_image
+from depthrep import DepthrepError, load_image
+from depthrep.errors import ImageError, UnknownLayerError, UnknownModelError
+from depthrep.profiles import get_profile
 from depthrep.zoo.layers import resolve
 
 BIG_ENDIAN = [
@@ -108,7 +110,7 @@ def test_sizes_resize_or_raise_image_error(size):
 @quick
 @given(name=st.text(max_size=12))
 def test_unknown_names_list_the_valid_ones(name):
-    if name not in depthrep.PROFILES:
+    if name not in depthrep.profiles.PROFILES:
         with pytest.raises(ValueError, match="ci, laptop, workstation, paper"):
             get_profile(name)
     if name not in depthrep.model_names() and depthrep.zoo.models.parse_fc_name(name) is None:
@@ -193,7 +195,7 @@ def documented_target(image) -> bool:
     )  # fmt: skip
 
 
-@pytest.mark.filterwarnings("ignore::depthrep.ZeroEmbeddingWarning")  # documented for a flat target
+@pytest.mark.filterwarnings("ignore::depthrep.errors.ZeroEmbeddingWarning")  # documented for a flat target
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(image=st.one_of(spoiled_targets(), any_targets()))
 def test_any_target_inverts_or_raises_depthrep_error(resnet18, image):

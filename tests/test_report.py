@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from depthrep import get_profile
 from depthrep._util import precision
 from depthrep.book import report
 from depthrep.book.report import CLAIMS_MIME, ClaimFailed, check, claim, converged, start, tally
+from depthrep.profiles import get_profile
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_a_diverged_result_is_refused(shown, resnet18, hopper32):
 
     method = depthrep.get_method("paper", lr=(1e5, 1e5), blur=None, clamp=False)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", depthrep.DivergenceWarning)
+        warnings.simplefilter("ignore", depthrep.errors.DivergenceWarning)
         diverged = depthrep.invert(resnet18, hopper32, "conv5", steps=5, method=method, progress=False)
     assert diverged["conv5"].diverged.all()
     with pytest.raises(ClaimFailed, match="diverged"):
@@ -151,7 +151,7 @@ def test_a_diverged_result_is_refused(shown, resnet18, hopper32):
 
 
 def test_table_takes_every_key_and_shows_lists_of_numbers_per_seed(shown):
-    from depthrep import table
+    from depthrep.book import table
 
     table([{"a": 1.0, "b": [0.123456, 2]}, {"a": torch.tensor(0.5), "c": torch.tensor([1.0, 2.0])}], digits=3)
     lines = shown[-1]["text/plain"].splitlines()

@@ -53,9 +53,11 @@ def test_members_are_labelled_and_picked_and_averaged_by_label(resnet18, hopper3
 
 def test_bad_labels_are_refused_with_what_there_is(two_runs):
     joined = depthrep.concat_results(two_runs, start=["x", "y"])["conv3"]
-    with pytest.raises(depthrep.LabelError, match=r"'sed'. Did you mean 'seed'\? .*target, seed, start"):
+    with pytest.raises(
+        depthrep.errors.LabelError, match=r"'sed'. Did you mean 'seed'\? .*target, seed, start"
+    ):
         joined.select(sed=0)
-    with pytest.raises(depthrep.LabelError, match=r"start='z': the values are 'x', 'y'"):
+    with pytest.raises(depthrep.errors.LabelError, match=r"start='z': the values are 'x', 'y'"):
         joined.select(start="z")
     with pytest.raises(KeyError):  # a LabelError is a KeyError
         joined.mean_per("model", "input_distance")
@@ -84,7 +86,7 @@ def test_members_alike_after_a_join_are_refused_and_label_values_are_plain(two_r
 
 def test_a_combination_no_member_has_is_refused(two_runs):
     joined = depthrep.concat_results(two_runs, start=["x", "y"])["conv3"]
-    with pytest.raises(depthrep.LabelError, match="seed=0, start='y' together"):
+    with pytest.raises(depthrep.errors.LabelError, match="seed=0, start='y' together"):
         joined.select(seed=0, start="y")
 
 

@@ -13,12 +13,12 @@ from depthrep.book import run as runner
 from depthrep.core.store import STORE, Store
 from depthrep.profiles import DEFAULT
 
-START = "import depthrep\nrun = depthrep.start(profile)"
+START = "import depthrep\nrun = depthrep.book.start(profile)"
 
 
 def check(holds: bool) -> str:
     return (
-        f"depthrep.check(run, [depthrep.claim('it holds', {holds}, baseline='b', margin='1x', "
+        f"depthrep.book.check(run, [depthrep.book.claim('it holds', {holds}, baseline='b', margin='1x', "
         "value=run.profile.size)])"
     )
 
@@ -151,10 +151,10 @@ def test_jobs_run_notebooks_at_once_each_with_its_share_of_threads(tmp_path, mon
     # Each kernel leaves a mark and waits (up to a minute) for the other's: only kernels that
     # run at the same time both see two marks.
     source = (
-        "import glob, os, time\nimport depthrep\nrun = depthrep.start(profile)\n"
+        "import glob, os, time\nimport depthrep\nrun = depthrep.book.start(profile)\n"
         "open(f'mark-{os.getpid()}', 'w').close()\ndeadline = time.time() + 60\n"
         "while len(glob.glob('mark-*')) < 2 and time.time() < deadline:\n    time.sleep(0.1)\n"
-        "depthrep.check(run, [depthrep.claim('ran', True, baseline='b', margin='1x', "
+        "depthrep.book.check(run, [depthrep.book.claim('ran', True, baseline='b', margin='1x', "
         "threads=float(os.environ['OMP_NUM_THREADS']), "
         "marks=float(len(glob.glob('mark-*'))))])"
     )
@@ -217,7 +217,7 @@ def test_with_jobs_the_longest_notebook_of_the_last_run_starts_first(tmp_path, m
 
 
 def test_local_models_are_trained_first_side_by_side_and_once(capsys):
-    from depthrep import get_profile
+    from depthrep.profiles import get_profile
     from depthrep.studies import train
 
     profile = get_profile(
@@ -240,7 +240,7 @@ def test_local_models_are_trained_first_side_by_side_and_once(capsys):
 
 
 def test_the_largest_trainings_start_first(monkeypatch, capsys):
-    from depthrep import get_profile
+    from depthrep.profiles import get_profile
     from depthrep.studies import train
 
     monkeypatch.setattr(train, "is_trained", lambda config: False)
@@ -262,8 +262,10 @@ def _notebook(path, code):
 
 
 def test_a_notebook_uses_local_models_where_its_code_calls_for_them(tmp_path):
-    assert runner.uses_local_models(_notebook(tmp_path / "a.ipynb", "w = depthrep.world_models(p)\n"))
-    assert runner.uses_local_models(_notebook(tmp_path / "b.ipynb", "x = 1\nt = depthrep.trained_models(p)"))
+    assert runner.uses_local_models(_notebook(tmp_path / "a.ipynb", "w = depthrep.studies.world_models(p)\n"))
+    assert runner.uses_local_models(
+        _notebook(tmp_path / "b.ipynb", "x = 1\nt = depthrep.studies.trained_models(p)")
+    )
     assert not runner.uses_local_models(_notebook(tmp_path / "c.ipynb", "depthrep.invert(m, x, 'conv1')"))
     assert not runner.uses_local_models(tmp_path / "missing.ipynb")  # its own run says why
     in_the_book = [nb.name for nb in runner.notebooks() if runner.uses_local_models(nb)]
@@ -273,7 +275,7 @@ def test_a_notebook_uses_local_models_where_its_code_calls_for_them(tmp_path):
 def test_notebooks_that_use_no_local_model_take_the_worker_a_training_frees(tmp_path, capsys):
     from depthrep.studies.train import TrainConfig
 
-    needs = _notebook(tmp_path / "needs.ipynb", "depthrep.world_models(p)")
+    needs = _notebook(tmp_path / "needs.ipynb", "depthrep.studies.world_models(p)")
     free = _notebook(tmp_path / "free.ipynb", "depthrep.invert(m, x, 'conv1')")
     trainings = [
         TrainConfig(data="noise", size=16, steps=steps, seed=seed) for seed, steps in [(0, 80), (1, 1)]
@@ -287,7 +289,7 @@ def test_notebooks_that_use_no_local_model_take_the_worker_a_training_frees(tmp_
 
 
 def test_imagenet_profiles_train_only_the_worlds_and_the_judge():
-    from depthrep import get_profile
+    from depthrep.profiles import get_profile
     from depthrep.studies import train
 
     configs = train.profile_trainings(get_profile("paper"))
@@ -305,8 +307,8 @@ def test_a_notebook_that_exits_before_its_claims_fails(tmp_path):
     assert outcome.status == "failed" and outcome.claims == []
     assert outcome.error == (
         "stopped early: cell 2 (In [4]) `import sys ...` raised SystemExit: 0, so cell 3 "
-        "`depthrep.check(run, "
-        "[depthrep.claim('it holds', True, baseli ...` and those after it never ran: remove the exit; "
+        "`depthrep.book.check(run, "
+        "[depthrep.book.claim('it holds', Tr ...` and those after it never ran: remove the exit; "
         "a chapter must run to its claim check"
     )
 
@@ -321,10 +323,10 @@ def test_a_notebook_that_reports_no_claim_fails_and_one_that_exits_after_them_pa
 
 
 def test_every_chapter_ends_with_its_claim_check():
-    """The runner fails a notebook that reports no claim (``depthrep.check``)."""
+    """The runner fails a notebook that reports no claim (``depthrep.book.check``)."""
     for path in runner.notebooks():
         code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-        assert "depthrep.check(run," in code[-1], f"{path.name}: its last code cell checks no claim"
+        assert "depthrep.book.check(run," in code[-1], f"{path.name}: its last code cell checks no claim"
 
 
 def test_a_failing_cell_is_named_by_number_first_line_and_exception(tmp_path, capsys):

@@ -59,7 +59,7 @@ def test_errors_reach_on_error_not_the_caller(job, device, hopper32):
     bad = replace(job, method="nonsense")
     session = Session(device, threaded=False)
     assert session.start(bad, hopper32, on_error=errors.append) is None
-    assert isinstance(errors[0], depthrep.MethodError) and not session.running
+    assert isinstance(errors[0], depthrep.errors.MethodError) and not session.running
     assert session.results is None
 
     def broken_view(*_):

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import depthrep
-from depthrep.core.stopping import Stop, StopError
+from depthrep.core.stopping import Stop
+from depthrep.errors import StopError
 
 LAYERS = ["conv1", "conv2", "conv3"]
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from depthrep.core.jobs import SweepError, failure_path, load_result, plan, read_plan, result_path, write_plan
+from depthrep.core.jobs import failure_path, load_result, plan, read_plan, result_path, write_plan
+from depthrep.errors import SweepError
 from depthrep.sweep import cli as sweep
 from depthrep.sweep.cli import main, parse_shard, run_shard, shard, shard_from_env, submit
 from depthrep.sweep.merge import merge

@@ -8,9 +8,10 @@ import torch
 
 import depthrep
 from depthrep._util import precision
+from depthrep.errors import WeightsUnavailable
 from depthrep.studies import train
 from depthrep.zoo.checkpoints import load_checkpoint, local_checkpoints
-from depthrep.zoo.models import WeightsUnavailable, available_weights
+from depthrep.zoo.models import available_weights
 
 TINY = dict(size=16, steps=3, batch=4)
 
@@ -114,7 +115,7 @@ def test_every_world_and_the_judge_train_with_their_own_classes(cache, data):
 
 
 def test_world_trainings_share_one_budget_and_the_judge_is_apart():
-    profile = depthrep.get_profile("ci")
+    profile = depthrep.profiles.get_profile("ci")
     worlds, judge = train.world_trainings(profile), train.judge_training(profile)
     assert len(worlds) == 4 * len(profile.world_seeds)
     assert {(c.model, c.size, c.steps, c.batch, c.lr) for c in worlds} == {
@@ -133,20 +134,22 @@ def test_world_trainings_share_one_budget_and_the_judge_is_apart():
 
 
 def test_world_models_pair_each_trained_model_with_its_initialisation(cache):
-    profile = depthrep.get_profile("ci", world_size=16, world_steps=2, world_seeds=(0, 1), judge_steps=2)
+    profile = depthrep.profiles.get_profile(
+        "ci", world_size=16, world_steps=2, world_seeds=(0, 1), judge_steps=2
+    )
     found = train.world_models(profile, device="cpu")
-    assert list(found) == [depthrep.UNTRAINED, *depthrep.WORLDS]
+    assert list(found) == [depthrep.studies.UNTRAINED, *depthrep.studies.WORLDS]
     assert all(len(v) == 2 for v in found.values())
-    untrained = found[depthrep.UNTRAINED][1].model.conv1.weight
+    untrained = found[depthrep.studies.UNTRAINED][1].model.conv1.weight
     for world in ("photos", "gratings"):  # 10 and 4 classes: one head, so one initialisation
         config = train.TrainConfig(data=world, seed=1)
         start = depthrep.load_model("resnet18", seed=1, device="cpu", num_classes=config.classes)
         assert torch.equal(untrained, start.conv1.weight)
     assert "2 steps" in found["leaves"][0].description
-    for world in depthrep.WORLDS:  # a model that did not learn its world says so
-        config = train.world_trainings(profile)[list(depthrep.WORLDS).index(world) * 2]
+    for world in depthrep.studies.WORLDS:  # a model that did not learn its world says so
+        config = train.world_trainings(profile)[list(depthrep.studies.WORLDS).index(world) * 2]
         assert found[world][0].learned == train.ensure_trained(config, device="cpu").learned
-    assert train.world_judge(profile, device="cpu").model.fc.out_features == len(depthrep.WORLDS)
+    assert train.world_judge(profile, device="cpu").model.fc.out_features == len(depthrep.studies.WORLDS)
 
 
 def test_tiny_training_writes_a_reusable_checkpoint(cache):
@@ -212,7 +215,7 @@ def test_local_weights_missing_say_how_to_train(cache):
 
 
 def test_trained_models_are_the_photo_worlds_models(cache):
-    profile = depthrep.get_profile("ci", world_size=16, world_steps=2, world_seeds=(0, 1))
+    profile = depthrep.profiles.get_profile("ci", world_size=16, world_steps=2, world_seeds=(0, 1))
     found = train.trained_models(profile, "local", device="cpu")
     assert [w.label for w in found] == ["photos, seed 0", "photos, seed 1"]
     assert "2 steps" in found[0].description and not found[0].model.training
@@ -262,5 +265,5 @@ def test_the_learning_rate_follows_the_batch():
     assert train.scaled_lr(2 * train.BATCH) == 2 * train.LR and train.scaled_lr(16) == train.LR / 4
     with pytest.raises(ValueError, match="positive"):
         train.scaled_lr(0)
-    laptop = train.world_trainings(depthrep.get_profile("laptop"))
+    laptop = train.world_trainings(depthrep.profiles.get_profile("laptop"))
     assert {(c.batch, c.lr) for c in laptop} == {(train.BATCH, train.LR)}  # its models are unchanged

@@ -169,7 +169,7 @@ def test_a_diverged_run_is_reported_in_the_message_line():
     try:
         explorer.method.value = "explode"
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", depthrep.DivergenceWarning)
+            warnings.simplefilter("ignore", depthrep.errors.DivergenceWarning)
             explorer.run(wait=True)
     finally:
         del METHODS["explode"]

@@ -21,7 +21,7 @@
 - **What did not reproduce.** The ``depthrep-findings`` directive lists, from the same file,
   every claim whose verdict is not ``holds``, grouped by verdict, with its numbers and profile.
 - **Tables from the package.** ``depthrep-table`` with ``profiles`` or ``methods`` renders
-  :data:`depthrep.PROFILES` or :data:`depthrep.METHODS` as a table, so a page never restates
+  :data:`depthrep.profiles.PROFILES` or :data:`depthrep.METHODS` as a table, so a page never restates
   a size or a step that the package defines.
 """
 

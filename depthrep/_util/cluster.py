@@ -11,15 +11,11 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from depthrep.errors import DepthrepError
+from depthrep.errors import ClusterError
 
 EXECUTORS = ("slurm", "local")
 MAX_ARRAY = 1000
 """Most tasks in one Slurm job array (a common ``MaxArraySize``)."""
-
-
-class ClusterError(DepthrepError, ValueError):
-    """submitit or Slurm is not there, or a setting for them is not one they take."""
 
 
 def submitit_module():

@@ -28,7 +28,7 @@ import warnings
 import torch
 
 from depthrep._util.names import did_you_mean
-from depthrep.errors import DepthrepError
+from depthrep.errors import PrecisionError, PrecisionWarning
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 """The precisions a run can have, and their dtypes."""
@@ -41,14 +41,6 @@ INVERSION = "float32"
 inversion at the book's sizes gains less from bfloat16 than training (``benchmarks/precision.py``)."""
 TRAINING = "auto"
 """Default precision of local training (:class:`depthrep.studies.train.TrainConfig`)."""
-
-
-class PrecisionError(DepthrepError, ValueError):
-    """An unknown precision was asked for, as an argument or in ``$DEPTHREP_PRECISION``."""
-
-
-class PrecisionWarning(UserWarning):
-    """bfloat16 was asked for on a device that would only emulate it; float32 ran instead."""
 
 
 def bf16_native(device: torch.device | str) -> bool:

@@ -11,17 +11,13 @@ import operator
 
 import torch
 
-from depthrep.errors import DepthrepError
+from depthrep.errors import SeedError
 
 STREAMS = ("starts", "shifts", "neighbourhood", "random maps", "phases", "directions", "power iteration")
 """The purposes, in the order of their index: the starting noise of an inversion, the shift
 ``a' - a``, the neighbourhood of a linear net's target, random linear maps, the phases of a
 phase-randomised image, and the random directions and the power iteration's start of
 :func:`depthrep.studies.gains.local_gains`."""
-
-
-class SeedError(DepthrepError, ValueError):
-    """A seed that is no integer in ``0 <= seed < MAX_SEED``."""
 
 
 MAX_STREAMS = 16

@@ -1,7 +1,7 @@
 """What an executed notebook reports: its run (profile, device, time) and its claim checks.
 
-A notebook starts with ``run = depthrep.start(profile)`` and ends with
-``depthrep.check(run, claims)``. The check shows a table of the measured values behind
+A notebook starts with ``run = depthrep.book.start(profile)`` and ends with
+``depthrep.book.check(run, claims)``. The check shows a table of the measured values behind
 each claim and raises :class:`ClaimFailed` if one does not hold, so papermill (and
 ``python -m depthrep book``) fails on it. The table also carries a JSON copy under
 :data:`CLAIMS_MIME`, which the runner reads back from the executed notebook.
@@ -68,7 +68,7 @@ def start(profile: str | Profile = DEFAULT_PROFILE, **overrides) -> Run:
     """Begin a notebook run: resolve the profile and show what will produce the figures.
 
     Args:
-        profile: a name in :data:`depthrep.PROFILES` (see :mod:`depthrep.profiles`).
+        profile: a name in :data:`depthrep.profiles.PROFILES` (see :mod:`depthrep.profiles`).
         overrides: single profile fields to change; ``None`` values are ignored, so a
             notebook can pass its optional parameters straight through.
     """

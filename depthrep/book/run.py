@@ -72,9 +72,10 @@ from depthrep._util.cluster import (
 )  # fmt: skip
 from depthrep.book.report import CLAIMS_MIME, failing, tally
 from depthrep.core.store import FRESH, LOG, STORE, Store, code_digest, count
+from depthrep.errors import CheckpointError
 from depthrep.profiles import DEFAULT as DEFAULT_PROFILE
 from depthrep.profiles import PROFILES, Profile
-from depthrep.zoo.checkpoints import CheckpointError, atomic_write, cache_dir, unwritable
+from depthrep.zoo.checkpoints import atomic_write, cache_dir, unwritable
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 """The chapters, in the repository that holds this (editable) package."""
@@ -183,7 +184,7 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
         if not outcome.error and outcome.profile != profile:
             outcome.error = (
                 f"ran at profile {outcome.profile!r}, not {profile!r}: the cell that sets `profile` "
-                "must be tagged `parameters`, and the notebook must pass it to depthrep.start(profile)"
+                "must be tagged `parameters`, and the notebook must pass it to depthrep.book.start(profile)"
             )
     if not outcome.error and not outcome.claims:
         outcome.error = NO_CLAIMS
@@ -192,7 +193,7 @@ def execute(notebook: Path, out: Path, profile: str, kernel: str = "python3") ->
     return outcome
 
 
-NO_CLAIMS = "reported no claim: a chapter must end with depthrep.check(run, claims)"
+NO_CLAIMS = "reported no claim: a chapter must end with depthrep.book.check(run, claims)"
 
 
 def _describe_cell(index: int, exec_count: int | None, source: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from depthrep.errors import DepthrepError
+from depthrep.errors import DivergenceError, DivergenceWarning
 
 DIVERGENCE = 1.5
 """A member has diverged once its embedding distance is non-finite, or, after the first tenth
@@ -22,14 +22,6 @@ below their start, though the first large steps can overshoot it briefly (measur
 ResNet layers on small images climbs 2 to 20 times above it and stays there."""
 GRACE = 0.1
 """Fraction of the run during which a finite overshoot is not yet called divergence."""
-
-
-class DivergenceWarning(UserWarning):
-    """Some members of an inversion diverged; their results are frozen where it happened."""
-
-
-class DivergenceError(DepthrepError, RuntimeError):
-    """Raised instead of :class:`DivergenceWarning` by ``invert(..., strict=True)``."""
 
 
 class Watch:

@@ -32,7 +32,7 @@ from torch.fx.experimental.optimization import fuse
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from depthrep._util.precision import DTYPES
-from depthrep.errors import DepthrepError
+from depthrep.errors import UnusableWeightsError
 from depthrep.zoo.layers import resolve, traceable, unchanged_modes
 from depthrep.zoo.models import input_scaling
 
@@ -224,10 +224,6 @@ def _tensors(value):
     elif isinstance(value, (tuple, list)):
         for v in value:
             yield from _tensors(v)
-
-
-class UnusableWeightsError(DepthrepError, ValueError):
-    """A model whose weights cannot run an inversion as they are: not float32, or not in memory."""
 
 
 def check_weights(model: nn.Module) -> None:

@@ -35,7 +35,6 @@ from torch import nn
 
 from depthrep._util.precision import INVERSION, check_precision, choose_precision
 from depthrep._util.streams import MAX_SEED
-from depthrep.core.divergence import DivergenceWarning
 from depthrep.core.invert import Callback, invert
 from depthrep.core.labels import run_labels
 from depthrep.core.methods import Method, get_method
@@ -51,7 +50,7 @@ from depthrep.core.store import (
     tensor_digest,
     versions,
 )
-from depthrep.errors import DepthrepError, one_line
+from depthrep.errors import CorruptResultError, DivergenceWarning, SweepError, one_line
 from depthrep.zoo.checkpoints import atomic_write
 from depthrep.zoo.images import load_image, samples
 from depthrep.zoo.layers import layers as default_layers
@@ -65,14 +64,6 @@ RESULTS = "results"
 BY_DIGEST = "sha256:"
 """How a job names a target or weights held in memory: ``sha256:`` and 16 hex digits of
 :func:`depthrep.core.store.tensor_digest` or :func:`depthrep.core.store.model_digest`."""
-
-
-class SweepError(DepthrepError, ValueError):
-    """A sweep folder, job list or setting that cannot be used; the message says what to do."""
-
-
-class CorruptResultError(SweepError):
-    """A result file is truncated, altered or not a depthrep sweep result."""
 
 
 @dataclass(frozen=True)
@@ -305,7 +296,7 @@ def run_job(
     provenance of :func:`depthrep.core.store.provenance`. The one way an inversion is run.
 
     A run that diverges is kept, marked in ``InversionResult.diverged_at``; the
-    :class:`depthrep.DivergenceWarning` is raised only with ``warn`` (the command line and the
+    :class:`depthrep.errors.DivergenceWarning` is raised only with ``warn`` (the command line and the
     explorer report it in their own way).
 
     Args:

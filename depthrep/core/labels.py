@@ -13,14 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import torch
 
 from depthrep._util.names import did_you_mean
-from depthrep.errors import DepthrepError
-
-
-class LabelError(DepthrepError, KeyError):
-    """A label or label value that no member of a result carries; the message lists those there are."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
+from depthrep.errors import LabelError
 
 
 class Labelled:

@@ -18,12 +18,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from depthrep._util.names import preset
 from depthrep._util.streams import generator
-from depthrep.errors import DepthrepError
-
-
-class MethodError(DepthrepError, ValueError):
-    """An unknown method, or a setting of the update or the run out of its range
-    (``invert``'s step count included); the message gives the valid ones."""
+from depthrep.errors import MethodError
 
 
 @dataclass(frozen=True)

@@ -227,6 +227,22 @@ def concat_results(
     All runs must cover the same layers with the same recorded steps, and carry the same
     labels. Each keyword adds a label with one value per run, given to all of that run's
     members: ``concat_results(runs, model=["resnet18", "resnet50"])``.
+
+    Examples:
+        The same target inverted through two untrained ResNet18s (initialised from seeds 0
+        and 1), joined into one batch of two, labelled by the model's seed:
+
+        >>> import depthrep
+        >>> image = depthrep.load_image("grace_hopper", 32)
+        >>> models = [depthrep.load_model("resnet18", seed=s) for s in (0, 1)]
+        >>> runs = [depthrep.invert(m, image, "conv2", steps=5, progress=False) for m in models]
+        >>> joined = depthrep.concat_results(runs, init=[0, 1])
+        >>> list(joined), tuple(joined["conv2"].image.shape)
+        (['conv2'], (2, 3, 32, 32))
+        >>> joined["conv2"].labels
+        {'target': (0, 0), 'seed': (0, 0), 'init': (0, 1)}
+        >>> tuple(joined["conv2"].select(init=1).embedding_distance.shape)
+        (1,)
     """
     runs = list(runs)
     if not runs:

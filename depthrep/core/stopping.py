@@ -13,11 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from depthrep.errors import DepthrepError
-
-
-class StopError(DepthrepError, ValueError):
-    """A stopping rule out of its range; the message says which values are allowed."""
+from depthrep.errors import StopError
 
 
 @dataclass(frozen=True)

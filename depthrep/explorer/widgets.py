@@ -29,9 +29,10 @@ from depthrep import plot
 from depthrep.core.jobs import Job
 from depthrep.core.methods import METHODS
 from depthrep.core.results import InversionResult
+from depthrep.errors import ImageError
 from depthrep.explorer import views
 from depthrep.explorer.session import Finished, Refused, Session, ViewFailed
-from depthrep.zoo.images import ImageError, load_image, samples
+from depthrep.zoo.images import load_image, samples
 from depthrep.zoo.layers import layers
 from depthrep.zoo.models import available_weights, model_names
 

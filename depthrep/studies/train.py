@@ -30,12 +30,12 @@ from filelock import FileLock
 
 from depthrep._util.precision import TRAINING, autocast, check_precision, choose_precision, describe_hardware
 from depthrep._util.progress import bar as progress_bar
-from depthrep.errors import DepthrepError
+from depthrep.errors import CheckpointError, TrainError
 from depthrep.profiles import DEFAULT as DEFAULT_PROFILE
 from depthrep.profiles import PROFILES, Profile
 from depthrep.studies import worlds
 from depthrep.studies.worlds import HEAD, TRAIN_PHOTOS, UNTRAINED, WORLDS, get_world
-from depthrep.zoo.checkpoints import CheckpointError, cache_dir, load_checkpoint, save_checkpoint
+from depthrep.zoo.checkpoints import cache_dir, load_checkpoint, save_checkpoint
 from depthrep.zoo.models import default_device, load_model, parse_fc_name
 
 JUDGE_MODEL = "shufflenet_v2_x0_5"
@@ -62,10 +62,6 @@ def scaled_lr(batch: int) -> float:
     if batch < 1:
         raise ValueError(f"batch must be a positive number of images, not {batch}")
     return LR * batch / BATCH
-
-
-class TrainError(DepthrepError, ValueError):
-    """A model that cannot be trained here as asked (the message says why and what would work)."""
 
 
 @dataclass(frozen=True)

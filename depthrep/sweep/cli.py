@@ -45,9 +45,7 @@ from depthrep._util.cluster import (
 )  # fmt: skip
 from depthrep._util.precision import INVERSION, PRECISIONS
 from depthrep.core.jobs import (
-    CorruptResultError,
     Job,
-    SweepError,
     load_result,
     plan,
     read_plan,
@@ -58,7 +56,7 @@ from depthrep.core.jobs import (
     write_plan,
 )
 from depthrep.core.methods import METHODS
-from depthrep.errors import exit_status, one_line
+from depthrep.errors import CorruptResultError, SweepError, exit_status, one_line
 from depthrep.profiles import PROFILES, get_profile
 from depthrep.sweep.merge import TABLE, merge
 

@@ -22,17 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from depthrep.core.jobs import (
-    CorruptResultError,
-    Job,
-    JobResult,
-    SweepError,
-    failure_path,
-    load_result,
-    read_plan,
-    redo,
-    result_path,
-)
+from depthrep.core.jobs import Job, JobResult, failure_path, load_result, read_plan, redo, result_path
+from depthrep.errors import CorruptResultError, SweepError
 from depthrep.zoo.checkpoints import atomic_write
 
 TABLE = "merged"

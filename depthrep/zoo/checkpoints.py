@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from depthrep.errors import DepthrepError
+from depthrep.errors import CheckpointError, WeightsHashWarning
 
 DOWNLOAD_TIMEOUT = 60
 """Seconds without a byte from the server after which :func:`download` gives up."""
@@ -38,11 +38,6 @@ its process id is in use (by then the id is more likely reused than the write st
 _PART = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.part$")
 # torch.save's zip writer reports a short write (a full disk) as one of these RuntimeErrors.
 _SHORT_WRITE = re.compile(r"unexpected pos|file write failed")
-
-
-class CheckpointError(DepthrepError, RuntimeError):
-    """A checkpoint file is missing, unreadable, truncated or not a depthrep checkpoint, or
-    the cache cannot be written (a read-only folder, a full disk)."""
 
 
 def _cache_root() -> Path:
@@ -333,11 +328,6 @@ def download(url: str, target: str | Path, *, timeout: float = DOWNLOAD_TIMEOUT)
 
     with _writing(target):
         return atomic_write(target, fetch)
-
-
-class WeightsHashWarning(UserWarning):
-    """A weights file in the hub cache whose SHA-256 does not start with the hash in its name:
-    not the file published under that name (placed by hand, converted, or damaged)."""
 
 
 def check_hash_prefix(path: str | Path) -> None:

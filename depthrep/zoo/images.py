@@ -19,12 +19,7 @@ from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, UnidentifiedImageErr
 from torchvision.transforms.v2 import functional as TF
 
 from depthrep._util.names import did_you_mean
-from depthrep.errors import DepthrepError
-
-
-class ImageError(DepthrepError, ValueError):
-    """An image could not be read or converted; the message says why and what to pass."""
-
+from depthrep.errors import ImageError
 
 MAX_PIXELS = 50_000_000
 """The most pixels (width x height) depthrep decodes from a file or converts from a PIL image.
@@ -135,6 +130,28 @@ def load_image(source, size: int | tuple[int, int] | None = None) -> torch.Tenso
     Raises:
         ImageError: unknown sample, missing, unreadable or too large file, unsupported
             shape, dtype or mode, values outside ``[0, 1]`` or non-finite, or a bad ``size``.
+
+    Examples:
+        A sample photo, whole and as a 64 px centre square:
+
+        >>> import depthrep
+        >>> tuple(depthrep.load_image("grace_hopper").shape)
+        (1, 3, 600, 512)
+        >>> image = depthrep.load_image("grace_hopper", 64)
+        >>> tuple(image.shape), image.dtype
+        ((1, 3, 64, 64), torch.float32)
+        >>> bool(image.min() >= 0), bool(image.max() <= 1)
+        (True, True)
+
+        A pair resizes to exactly ``(H, W)``; a greyscale uint8 array becomes three channels
+        divided by 255:
+
+        >>> tuple(depthrep.load_image("grace_hopper", (48, 32)).shape)
+        (1, 3, 48, 32)
+        >>> import numpy as np
+        >>> grey = depthrep.load_image(np.full((16, 32), 255, dtype=np.uint8))
+        >>> tuple(grey.shape), bool((grey == 1).all())
+        ((1, 3, 16, 32), True)
     """
     size = _check_size(size) if size is not None else None
     full = None  # the upright (H, W) of a picture decoded or reduced smaller than it is

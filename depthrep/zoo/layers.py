@@ -29,16 +29,8 @@ from torch import nn
 from torchvision.models.feature_extraction import get_graph_node_names
 
 from depthrep._util.names import did_you_mean
-from depthrep.errors import DepthrepError
+from depthrep.errors import DepthrepError, UnknownLayerError, UntraceableModelError
 from depthrep.zoo.models import load_model
-
-
-class UnknownLayerError(DepthrepError, ValueError):
-    """A layer name the model does not have; the message lists the valid ones."""
-
-
-class UntraceableModelError(DepthrepError, ValueError):
-    """A model that torch.fx cannot trace, so its layers cannot be named or read out."""
 
 
 def _resnet(model: nn.Module) -> dict[str, str]:

@@ -19,7 +19,7 @@ import torchvision
 from torch import nn
 
 from depthrep._util.names import did_you_mean
-from depthrep.errors import DepthrepError
+from depthrep.errors import ImageSizeError, UnknownModelError, WeightsUnavailable
 from depthrep.zoo import efficientnet_lite
 from depthrep.zoo.checkpoints import (
     DOWNLOAD_TIMEOUT,
@@ -29,20 +29,6 @@ from depthrep.zoo.checkpoints import (
     load_checkpoint,
     local_checkpoints,
 )
-
-
-class UnknownModelError(DepthrepError, ValueError):
-    """A model name that depthrep cannot build; the message lists the valid ones."""
-
-
-class ImageSizeError(DepthrepError, ValueError):
-    """An ``image_size`` the model's architecture cannot take; the message gives sizes it can."""
-
-
-class WeightsUnavailable(DepthrepError, RuntimeError):
-    """Pretrained weights are not cached and cannot be downloaded; the message says where
-    to put the file."""
-
 
 # The paper's fully connected nets take 29x29 RGB inputs (2523 values).
 FC_IMAGE_SIZE = 29
@@ -299,6 +285,28 @@ def load_model(
             (within :data:`depthrep.zoo.checkpoints.DOWNLOAD_TIMEOUT` seconds of silence); the
             message names the file and the folder to put it in.
         CheckpointError: the weights file is missing, unreadable or corrupt.
+
+    Examples:
+        The default ``weights="random"`` builds an untrained model from ``seed``, with no
+        download:
+
+        >>> import depthrep
+        >>> model = depthrep.load_model("resnet18", device="cpu")
+        >>> type(model).__name__, model.training, any(p.requires_grad for p in model.parameters())
+        ('ResNet', False, False)
+        >>> depthrep.layers(model)
+        ['conv1_prepool', 'conv1', 'conv2', 'conv3', 'conv4', 'conv5']
+        >>> same = depthrep.load_model("resnet18", device="cpu")
+        >>> other = depthrep.load_model("resnet18", seed=1, device="cpu")
+        >>> weight = model.conv1.weight
+        >>> bool((same.conv1.weight == weight).all()), bool((other.conv1.weight == weight).all())
+        (True, False)
+
+        A fully connected net named by its widths, with ReLU after each layer:
+
+        >>> fc = depthrep.load_model("fc100x2-relu", device="cpu")
+        >>> fc.image_size, depthrep.layers(fc)
+        (29, ['fc1', 'fc2'])
     """
     device = torch.device(device) if device is not None else default_device()
     # An untrained architecture on "meta" (shapes only) is built there, drawing no values
