@@ -55,6 +55,52 @@ def test_chapters_end_with_a_claim_check_and_cite_the_paper(path):
     assert any("{cite}`badger2022depth`" in c.source for c in nb.cells if c.cell_type == "markdown")
 
 
+def setup_cell(path) -> nbformat.NotebookNode:
+    """The first code cell: the one that installs depthrep where it is missing (Colab)."""
+    return next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_opens_with_the_same_setup_cell_hidden_from_the_book(path):
+    """Colab's launch button opens a bare kernel: each notebook's first code cell installs the
+    package there, the same cell everywhere, removed from the rendered page."""
+    first, reference = setup_cell(path), setup_cell(NOTEBOOKS[0])
+    assert first.source == reference.source, f"{path.name}: copy the set-up cell of {NOTEBOOKS[0].name}"
+    assert "remove-cell" in first.metadata.get("tags", []), f"{path.name}: tag the set-up cell remove-cell"
+
+
+def _run_setup(source: str, monkeypatch, *, installed: bool) -> list[list[str]]:
+    """Execute the set-up cell with the package ``installed`` or not: the commands it would run."""
+    import importlib.util
+    import subprocess
+
+    calls = []
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: real(name, *a) if installed or name != "depthrep" else None,
+    )
+    monkeypatch.setattr(subprocess, "run", lambda command, **kw: calls.append((command, kw)))
+    exec(compile(source, "setup", "exec"), {})
+    return calls
+
+
+def test_the_setup_cell_installs_the_repository_only_where_depthrep_is_missing(monkeypatch):
+    import yaml
+    from packaging.requirements import Requirement
+
+    source = setup_cell(NOTEBOOKS[0]).source
+    assert _run_setup(source, monkeypatch, installed=True) == []
+    [(command, kw)] = _run_setup(source, monkeypatch, installed=False)
+    assert command[1:4] == ["-m", "pip", "install"] and kw == {"check": True}
+    requirement = Requirement(command[-1])
+    assert requirement.name == "depthrep" and requirement.extras == {"widgets"}
+    # the repository and branch the book's launch buttons open (_config.yml), so one notebook is installed
+    repository = yaml.safe_load((NOTEBOOKS[0].parents[1] / "_config.yml").read_text())["repository"]
+    assert requirement.url == f"git+{repository['url']}@{repository['branch']}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebooks_define_nothing_and_use_only_the_public_package(path):
     """Computation lives in depthrep: a notebook defines no function or class, and reaches the
