@@ -1,0 +1,62 @@
+"""The named claim builders of the book: each holds, fails and refuses to decide where it should."""
+
+import torch
+
+import depthrep
+from depthrep.core.results import History, InversionResult
+
+
+def made(layer, m_i, m_g=(1.0, 1.0), m_r=(2.0, 2.0), shift=(1.0, 1.0), diverged=(-1, -1)) -> InversionResult:
+    """A result of two members with the distances given (per member) and nothing else."""
+    t = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
+    m_i, m_g = t(m_i), t(m_g)
+    return InversionResult(
+        layer=layer, image=torch.zeros(2, 3, 4, 4), input_distance=m_i, embedding_distance=m_g,
+        reference_distance=t(m_r), shift_distance=t(shift), flat_distance=t((5.0, 5.0)),
+        target_norm=t((3.0, 3.0)), history=History(torch.tensor([0, 1]), torch.stack([m_i, m_i]),
+                                                   torch.stack([m_g, m_g])),
+        steps=1, diverged_at=torch.tensor(diverged), stopped_at=torch.tensor([-1, -1]),
+    )  # fmt: skip
+
+
+def test_farther_with_depth_holds_per_member_and_only_on_converged_runs():
+    early = made("conv1", (1.0, 1.0))
+    c = depthrep.book.farther_with_depth(early, made("conv5", (3.0, 2.5)), 2, who="resnet50: ")
+    assert c.verdict == "holds" and c.statement == "resnet50: m_i at conv5 > 2x m_i at conv1"
+    assert c.values == {"m_i conv1": [1.0, 1.0], "m_i conv5": [3.0, 2.5]} and c.margin == "2x"
+    assert not depthrep.book.farther_with_depth(early, made("conv5", (3.0, 1.5)), 2).holds
+    unfinished = made("conv5", (3.0, 3.0), m_g=(1.0, 9.0))  # member 2 above m_r: not converged
+    assert depthrep.book.farther_with_depth(early, unfinished, 2).verdict == "did not converge"
+
+
+def test_non_uniqueness_needs_the_inequality_deep_and_its_failure_early():
+    early = made("conv1", (0.5, 0.5))  # closer than a' in pixels: the inequality fails there
+    deep = made("conv5", (3.0, 3.0))
+    c = depthrep.book.non_uniqueness(deep, early)
+    assert c.verdict == "holds" and c.contrast == "conv1" and c.contrast_holds is False
+    assert "m_g < m_r while m_i > ||a' - a||" in c.statement
+    # the early layer satisfying it too separates nothing
+    assert depthrep.book.non_uniqueness(deep, made("conv1", (3.0, 0.5))).verdict == "fails"
+    # m_g above m_r (a run that did not get there, or one frozen where it diverged) never holds
+    assert not depthrep.book.non_uniqueness(made("conv5", (3.0, 3.0), m_g=(1.0, 3.0)), early).holds
+    assert depthrep.book.non_uniqueness(made("conv5", (3.0, 3.0), m_g=(2.5, 2.5)), early, slack=1.5).holds
+
+
+def test_still_falls_measures_the_last_decade_of_budget():
+    budgets = {100: {"conv5": made("conv5", (8.0, 8.0))}, 1000: {"conv5": made("conv5", (4.0, 7.9))},
+               10_000: {"conv5": made("conv5", (2.0, 7.8))}}  # fmt: skip
+    c = depthrep.book.still_falls(budgets, "conv5", 1.05)
+    assert c.values == {"m_i_fall": [2.0, 1.013]} and not c.holds  # the second member levelled off
+    assert depthrep.book.still_falls({k: v for k, v in budgets.items() if k < 10_000}, "conv5", 1.0).holds
+
+
+def test_grows_with_depth_needs_every_step_up_on_every_member():
+    rising = {
+        "1 layer": made("fc", (1.0, 1.0)),
+        "2 layers": made("fc", (2.0, 1.5)),
+        "4 layers": made("fc", (3.0, 2.0)),
+    }
+    c = depthrep.book.grows_with_depth(rising, what="m_i grows", baseline="one step shallower")
+    assert c.holds and c.margin == "order" and c.values["m_i 4 layers"] == [3.0, 2.0]
+    rising["8 layers"] = made("fc", (4.0, 1.9))  # member 2 steps back
+    assert not depthrep.book.grows_with_depth(rising, what="m_i grows", baseline="one step shallower").holds
