@@ -58,6 +58,16 @@ def _no_store():
         yield
 
 
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """An empty model cache of the test's own (``$DEPTHREP_CACHE``): trained models, kept
+    results and chapter timings written by the test go there, and nowhere else."""
+    path = tmp_path / "cache"
+    path.mkdir()
+    monkeypatch.setenv("DEPTHREP_CACHE", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def resnet18(device):
     """An untrained ResNet18; tests must not change it."""

@@ -15,13 +15,6 @@ from depthrep.zoo.checkpoints import STALE_PART_AGE, cache_dir, download, load_c
 STATE = {"w": torch.arange(6.0).reshape(2, 3)}
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """An empty depthrep cache in tmp_path."""
-    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / "cache"))
-    return cache_dir()
-
-
 def test_a_checkpoint_round_trips(tmp_path):
     path = save_checkpoint(tmp_path / "w.pt", STATE, {"classes": 9})
     state_dict, meta = load_checkpoint(path)

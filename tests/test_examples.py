@@ -14,9 +14,7 @@ FUNCTIONS = [depthrep.invert, depthrep.load_model, depthrep.load_image, depthrep
 
 
 @pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
-def test_examples_run(function, monkeypatch, tmp_path):
-    # The examples build untrained models and write nothing; a cache of their own all the same.
-    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / "cache"))
+def test_examples_run(function, cache):  # they build untrained models and write nothing; a cache all the same
     tests = doctest.DocTestFinder(recurse=False).find(function, function.__name__, globs={})
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     report = []

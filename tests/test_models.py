@@ -173,9 +173,8 @@ def test_a_corrupt_file_in_the_hub_cache_is_named_with_what_to_do(offline_hub, w
     assert str(target) in str(err.value) and "Delete it to download it again" in str(err.value)
 
 
-def test_a_bare_state_dict_under_a_local_name_is_not_a_depthrep_checkpoint(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path))
-    path = tmp_path / "resnet18-photos-10steps-seed0-float32-ab12.pt"
+def test_a_bare_state_dict_under_a_local_name_is_not_a_depthrep_checkpoint(cache):
+    path = cache / "resnet18-photos-10steps-seed0-float32-ab12.pt"
     torch.save(torchvision.models.resnet18(num_classes=9).state_dict(), path)
     with pytest.raises(WeightsUnavailable, match="not a depthrep checkpoint") as err:
         load_model("resnet18", weights="local", device="cpu")

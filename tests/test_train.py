@@ -1,5 +1,5 @@
 import os
-import time
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,12 +14,6 @@ from depthrep.zoo.checkpoints import load_checkpoint, local_checkpoints
 from depthrep.zoo.models import available_weights
 
 TINY = dict(size=16, steps=3, batch=4)
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path))
-    return tmp_path
 
 
 def test_config_key_changes_with_every_setting():
@@ -171,14 +165,22 @@ def test_tiny_training_writes_a_reusable_checkpoint(cache):
 def test_two_callers_at_once_train_the_model_once(cache, monkeypatch):
     """Two notebooks run side by side and needing the same model: one trains, the other waits."""
     config = train.TrainConfig(**TINY)
-    real_train, calls = train.train, []
+    real_train, calls, arrived, both_there = train.train, [], [], threading.Event()
 
-    def slow_train(*args, **kwargs):
+    class SeenLock(train.FileLock):
+        def acquire(self, *args, **kwargs):
+            arrived.append(1)
+            if len(arrived) == 2:
+                both_there.set()
+            return super().acquire(*args, **kwargs)
+
+    def train_once_both_are_there(*args, **kwargs):
         calls.append(1)
-        time.sleep(0.5)  # long enough for the second caller to arrive while training runs
+        assert both_there.wait(60), "the second caller never asked for the lock"  # it waits on it now
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(train, "train", slow_train)
+    monkeypatch.setattr(train, "FileLock", SeenLock)
+    monkeypatch.setattr(train, "train", train_once_both_are_there)
     with ThreadPoolExecutor(2) as pool:
         found = list(pool.map(lambda _: train.ensure_trained(config, device="cpu", progress=False), range(2)))
     assert len(calls) == 1

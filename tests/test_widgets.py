@@ -48,9 +48,8 @@ def test_changing_the_model_refills_the_layer_list(explorer):
     assert list(explorer.layer.options) == RESNET_LAYERS
 
 
-def test_unavailable_weights_are_labelled_and_refused(device, tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no ImageNet file
-    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / "cache"))  # nothing trained here
+def test_unavailable_weights_are_labelled_and_refused(device, tmp_path, monkeypatch, cache):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no ImageNet file; nothing trained in cache
     explorer = Explorer(size=32, steps=2, device=device, threaded=False)
     labels = dict((value, label) for label, value in explorer.weights.options)
     assert labels["random"] == "random"
@@ -163,16 +162,15 @@ def test_a_diverged_run_is_reported_in_the_message_line():
     from depthrep.core.methods import METHODS
     from depthrep.explorer.widgets import Explorer
 
-    explorer = Explorer(model="resnet18", layer="conv5", size=32, steps=5, method="paper", threaded=False)
-    explorer.method.options = [*METHODS, "explode"]
-    METHODS["explode"] = depthrep.get_method("paper", lr=(1e5, 1e5), blur=None)
-    try:
-        explorer.method.value = "explode"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", depthrep.errors.DivergenceWarning)
-            explorer.run(wait=True)
-    finally:
-        del METHODS["explode"]
+    explode = depthrep.get_method("paper", lr=(1e5, 1e5), blur=None)
+    explorer = Explorer(model="resnet18", layer="conv5", size=32, steps=5, method="paper", threaded=False,
+                        methods={"explode": explode})  # fmt: skip
+    assert list(explorer.method.options) == [*METHODS, "explode"] and "explode" not in METHODS
+    explorer.method.value = "explode"
+    assert explorer._job().method == explode
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", depthrep.errors.DivergenceWarning)
+        explorer.run(wait=True)
     assert "Diverged" in explorer.message.value and "conv5" in explorer.message.value
 
 

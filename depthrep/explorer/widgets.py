@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 import io
 import time
+from collections.abc import Mapping
 
 import ipywidgets as W
 import torch
@@ -27,7 +28,7 @@ from PIL import Image, UnidentifiedImageError
 
 from depthrep import plot
 from depthrep.core.jobs import Job
-from depthrep.core.methods import METHODS
+from depthrep.core.methods import METHODS, Method
 from depthrep.core.results import InversionResult
 from depthrep.errors import ImageError
 from depthrep.explorer import views
@@ -49,6 +50,8 @@ class Explorer:
     Args:
         model, weights, layer, image, size, steps, method: the controls' starting values;
             ``layer=None`` picks the model's middle layer.
+        methods: more updates for the optimiser list, by name, beside the presets of
+            :data:`depthrep.METHODS` (``{"fast": depthrep.get_method("adam", lr=(0.3, 0.01))}``).
         compare: start in "all layers" mode.
         seed: seeds the model's random weights, the starting noise and the shifted input.
         device: where models run; ``None``: CUDA when available, else the CPU.
@@ -67,11 +70,14 @@ class Explorer:
         method: str = "adam",
         *,
         compare: bool = False,
+        methods: Mapping[str, Method] | None = None,
         seed: int = 0,
         device: str | torch.device | None = None,
         threaded: bool = True,
     ):
         self.seed = seed
+        self.methods = {**METHODS, **(methods or {})}
+        """The optimiser list's updates by name: the presets, then ``methods``."""
         self.session = Session(device, threaded=threaded)
         """Runs the jobs (:class:`depthrep.explorer.session.Session`): drive it directly from code."""
         self.target: torch.Tensor | None = None
@@ -88,7 +94,8 @@ class Explorer:
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
         self.size = W.IntSlider(size, min=16, max=512, description="size (px)", continuous_update=False)
         self.steps = W.BoundedIntText(steps, min=1, max=100_000, description="steps", style=wide)
-        self.method = W.Dropdown(options=list(METHODS), value=method, description="optimiser", style=wide)
+        self.method = W.Dropdown(options=list(self.methods), value=method, description="optimiser",
+                                 style=wide)  # fmt: skip
         self.run_button = W.Button(description="Run", button_style="success", icon="play")
         self.message = W.HTML()
         blank = plot.png(torch.full((3, 8, 8), 0.94))
@@ -189,7 +196,9 @@ class Explorer:
             raise Refused(f"No layer to invert for {name}: pick another model.")
         if self.target is None:
             raise Refused("No target image: pick a sample or upload a PNG or JPEG file.")
-        return Job(name, weights, chosen, self.image.value, self.size.value, self.seed, self.method.value,
+        method = self.method.value  # a preset by its name, so the job's id names it; another as it is
+        method = method if method in METHODS else self.methods[method]
+        return Job(name, weights, chosen, self.image.value, self.size.value, self.seed, method,
                    self.steps.value)  # fmt: skip
 
     def _on_load(self, job: Job) -> None:
