@@ -29,6 +29,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
+from depthrep._util.cli import ArgumentParser, examples
 from depthrep._util.precision import ENV as PRECISION_ENV
 from depthrep._util.precision import INVERSION, PRECISIONS, TRAINING, choose_precision, describe_hardware
 from depthrep._util.precision import summary as precision_summary
@@ -46,18 +47,21 @@ from .errors import exit_status, one_line
 from .plot import show_reconstructions
 
 PROG = "depthrep"
-EXAMPLES = """examples:
-  depthrep layers resnet50
-  depthrep invert --model resnet50 --weights random --layers conv1 conv5 \\
-      --image grace_hopper --size 128 --steps 200 --out out/
-  depthrep train resnet18 && depthrep invert --model resnet18 --weights local --out out/"""
+EXAMPLES = examples(
+    "depthrep layers resnet50",
+    "depthrep invert --model resnet50 --weights random --layers conv1 conv5 \\",
+    "    --image grace_hopper --size 128 --steps 200 --out out/",
+    "depthrep train resnet18 && depthrep invert --model resnet18 --weights local --out out/",
+)
 DIVERGED = 3
 """Exit status of ``invert`` when a layer's run diverged (its results are written, marked)."""
 UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
-DESCRIPTION = """How much of an image does each layer of a vision model keep? Reconstruct the image
-from one layer's embedding by gradient descent, and measure (Badger, arXiv:2211.06496)."""
+DESCRIPTION = (
+    "How much of an image does each layer of a vision model keep? Reconstruct the image from one "
+    "layer's embedding by gradient descent, and measure (Badger, arXiv:2211.06496)."
+)
 INVERT = (
     "Reconstruct an image from each layer's embedding, all layers in one batched run, with a "
     "progress bar. Writes OUT/reconstructions.png (the target, then one reconstruction per layer "
@@ -73,16 +77,9 @@ TRAIN = (
 )
 
 
-class Formatter(argparse.HelpFormatter):
-    """Adds "(default: ...)" to the help of an option that has a default."""
-
-    def _get_help_string(self, action):
-        none = action.default is None or action.default is False or action.default == argparse.SUPPRESS
-        return action.help if none or not action.option_strings else f"{action.help} (default: %(default)s)"
-
-
-class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line: ``depthrep: error: ...`` and status 2."""
+class Parser(ArgumentParser):
+    """An argument parser whose errors are one line: ``depthrep: error: ...`` and status 2; its help
+    is in the style of every depthrep command line (:mod:`depthrep._util.cli`)."""
 
     def error(self, message: str):
         self.exit(2, f"{PROG}: error: {message} (see {self.prog} --help)\n")
@@ -136,12 +133,7 @@ def _device(text: str) -> torch.device:
 
 
 def parser() -> Parser:
-    top = Parser(
-        prog=PROG,
-        description=DESCRIPTION,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    top = Parser(prog=PROG, description=DESCRIPTION, epilog=EXAMPLES)
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     device = {"type": _device, "help": "cpu, cuda, cuda:1, ... (default: CUDA when available)"}
     precision = {"choices": PRECISIONS, "help": "auto: bfloat16 where the device runs it natively, else "
@@ -154,7 +146,7 @@ def parser() -> Parser:
     listing.add_argument("--nodes", action="store_true", help="list every torchvision node name instead")
 
     inverting = commands.add_parser("invert", help="reconstruct an image from layers: grid PNG, distances "
-                                    "JSON", description=INVERT, formatter_class=Formatter)  # fmt: skip
+                                    "JSON", description=INVERT)  # fmt: skip
     option = inverting.add_argument
     option("--model", required=True, help="a torchvision model name, e.g. resnet50")
     option("--weights", default="random", help="random (untrained), imagenet (torchvision's, from the "
@@ -174,7 +166,7 @@ def parser() -> Parser:
     option("--out", type=_folder, required=True, help="folder to write the PNG and the JSON to")
 
     training = commands.add_parser("train", help="train a model here, offline (or reuse the cached one)",
-                                   description=TRAIN, formatter_class=Formatter)  # fmt: skip
+                                   description=TRAIN)  # fmt: skip
     option = training.add_argument
     option("model", help="a torchvision classifier, e.g. resnet18")
     option("--steps", type=_positive, default=TrainConfig.steps, help=f"batches of {TrainConfig.batch}")

@@ -1,5 +1,6 @@
 """The command line: `depthrep layers | invert | train`, in-process and once end to end."""
 
+import argparse
 import json
 import os
 import signal
@@ -11,15 +12,18 @@ import matplotlib.figure
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 from PIL import Image
 
 import depthrep
 import depthrep.__main__ as cli
 from depthrep.__main__ import main
+from depthrep._util.cli import EXAMPLES, ArgumentParser, HelpFormatter
+from depthrep.book import run as book
 from depthrep.core import jobs as engine  # the CLI runs its inversion through jobs.run_job
+from depthrep.sweep import cli as sweep
 
 RESNET_LAYERS = ["conv1_prepool", "conv1", "conv2", "conv3", "conv4", "conv5"]
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def tiny(out: Path, device, *extra: str) -> list[str]:
@@ -178,6 +182,57 @@ def test_help_is_complete(capsys):
             main([name, "--help"])
         shown = capsys.readouterr().out
         assert all(o in shown for a in sub._actions for o in a.option_strings)
+
+
+def parsers(top):
+    """``{prog: parser}`` of ``top`` and every subparser below it."""
+    found = {top.prog: top}
+    for action in top._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= parsers(sub)
+    return found
+
+
+@pytest.mark.parametrize("module", [cli, book, sweep], ids=["depthrep", "book", "sweep"])
+def test_every_command_line_has_the_one_help_style(module, capsys):
+    """``depthrep``, ``depthrep book`` and ``depthrep sweep``: one formatter in every parser and
+    subparser, programs named as the installed script calls them, an examples epilog at each top."""
+    top = module.parser()
+    assert top.prog == module.PROG and top.prog.split()[0] == "depthrep"  # [project.scripts]
+    found = parsers(top)
+    assert len(found) > 1 or module is book
+    for prog, parser in found.items():
+        assert parser.formatter_class is HelpFormatter, f"`{prog} --help` uses {parser.formatter_class}"
+        assert prog.startswith(top.prog)
+    heading, *lines = top.epilog.splitlines()
+    assert heading == EXAMPLES and lines, f"`{top.prog} --help` ends with no examples"
+    assert lines[0].startswith(f"  {top.prog} ")
+    for line in lines:  # a command of this program, or the rest of one after a backslash
+        assert line.startswith((f"  {top.prog} ", "      ")), line
+    with pytest.raises(SystemExit) as exit_:
+        top.parse_args(["--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.endswith(f"\n{top.epilog}\n")
+
+
+def test_the_help_keeps_line_breaks_and_shows_defaults(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    parser = ArgumentParser(prog="depthrep demo", description="First line.\n  kept as it is\n" + "long " * 40)
+    parser.add_argument("--size", type=int, default=128, help="side in pixels")
+    parser.add_argument("--weights", nargs="+", default=["random", "imagenet"], help="weights")
+    parser.add_argument("--layers", nargs="+", help="layers (default: every layer)")
+    parser.add_argument("--nodes", action="store_true", help="list nodes")
+    parser.add_argument("--grow", default=2.0, help="%(default)s times")
+    parser.add_argument("model", nargs="?", default="resnet18", help="a model")
+    text = parser.format_help()
+    description = text.split("\n\n")[1]
+    assert description.startswith("First line.\n  kept as it is\nlong long ")  # and wrapped:
+    assert len(description.splitlines()) > 3 and max(map(len, description.splitlines())) <= 78
+    shown = " ".join(text.split()) + " "
+    assert "side in pixels (default: 128) " in shown and "weights (default: random imagenet) " in shown
+    for bare in ("layers (default: every layer) ", "list nodes ", "2.0 times ", "a model "):
+        assert bare in shown
 
 
 def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, device, monkeypatch, capsys):

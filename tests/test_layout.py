@@ -5,8 +5,9 @@ import functools
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-PACKAGE = Path(__file__).resolve().parent.parent / "depthrep"
+PACKAGE = ROOT / "depthrep"
 RANK = {
     "errors": 0,
     "_util": 1,

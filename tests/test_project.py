@@ -6,12 +6,11 @@ import shutil
 import subprocess
 import textwrap
 import tomllib
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
 needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
 

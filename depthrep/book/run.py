@@ -40,7 +40,6 @@ of the store executes the chapters computing none of the inversions it holds (:f
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib
 import json
@@ -60,6 +59,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from depthrep._util.cli import ArgumentParser, examples
 from depthrep._util.cluster import (
     EXECUTORS,
     ClusterError,
@@ -72,18 +72,20 @@ from depthrep._util.cluster import (
 )  # fmt: skip
 from depthrep.book.report import CLAIMS_MIME, failing, tally
 from depthrep.core.store import FRESH, LOG, STORE, Store, code_digest, count
-from depthrep.errors import CheckpointError
+from depthrep.errors import CheckpointError, DepthrepError, one_line
 from depthrep.profiles import DEFAULT as DEFAULT_PROFILE
 from depthrep.profiles import PROFILES, Profile
 from depthrep.zoo.checkpoints import atomic_write, cache_dir, unwritable
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-"""The chapters, in the repository that holds this (editable) package."""
+PROG = "depthrep book"
+NOTEBOOKS = Path("notebooks")
+"""The chapters' folder, in the working directory (the repository root, where ``make book`` runs the
+runner): :func:`chapters` finds it when the runner runs, not when this module is imported."""
 DURATIONS = "notebook-seconds.json"
 """File in :func:`depthrep.zoo.checkpoints.cache_dir` with each notebook's last wall time per profile."""
-EXPECTED = NOTEBOOKS / "seconds.json"
-"""Wall times per profile measured when the notebooks were last changed (a copy of a run's
-:data:`DURATIONS`): the order of a first run on a machine that remembers none."""
+EXPECTED = "seconds.json"
+"""File beside the notebooks with the wall times per profile measured when they were last changed
+(a copy of a run's :data:`DURATIONS`): the order of a first run on a machine that remembers none."""
 
 
 CACHE_VARIABLES = ("DEPTHREP_CACHE", "XDG_CACHE_HOME", "TORCH_HOME")
@@ -112,8 +114,27 @@ class Outcome:
     """Not executed by this run: its copy and counts are those of the run that executed it."""
 
 
-def notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
-    """The notebooks to execute, in reading order (file name order; unnumbered ones last)."""
+def chapters(where: Path | None = None) -> Path:
+    """The chapters' folder: :data:`NOTEBOOKS` in ``where`` (default: the working directory, as it
+    is now), as an absolute path.
+
+    Raises:
+        DepthrepError: ``where`` holds no such folder.
+    """
+    where = Path.cwd() if where is None else Path(where).absolute()
+    folder = where / NOTEBOOKS
+    if not folder.is_dir():
+        raise DepthrepError(
+            f"no {NOTEBOOKS}/ folder in {where}: run from the repository root (where `make book` runs), "
+            f"or name the notebooks to run, e.g. `{PROG} path/to/{NOTEBOOKS}/*.ipynb`"
+        )
+    return folder
+
+
+def notebooks(folder: Path | None = None) -> list[Path]:
+    """The notebooks to execute in ``folder`` (default: :func:`chapters`), in reading order (file
+    name order; unnumbered ones last)."""
+    folder = chapters() if folder is None else folder
     found = [p for p in folder.glob("*.ipynb") if not p.name.startswith(".")]
     return sorted(found, key=reading_order)
 
@@ -268,7 +289,7 @@ def run_all(
     todo, current = _plan(profile, out, selected, store)
     out = out.resolve()
     if jobs > 1:
-        todo = longest_first(todo, {**_expected().get(profile, {}), **_durations().get(profile, {})})
+        todo = longest_first(todo, {**_expected(todo).get(profile, {}), **_durations().get(profile, {})})
     _announce(todo, current, profile, out, store, f"{jobs} at a time")
     outcomes, remembering = list(current), True
     with _environment(kernel_environment(jobs, store)):
@@ -374,7 +395,7 @@ def submit(
     todo, current = _plan(profile, out, selected, store)
     out = out.resolve()  # the tasks may start elsewhere
     count = min(tasks or (1 if executor == "local" else len(todo)), max(len(todo), 1))
-    todo = longest_first(todo, {**_expected().get(profile, {}), **_durations().get(profile, {})})
+    todo = longest_first(todo, {**_expected(todo).get(profile, {}), **_durations().get(profile, {})})
     _announce(todo, current, profile, out, store, f"in {count} {executor} task(s)")
     if not todo:
         return [], current
@@ -513,11 +534,18 @@ def longest_first(todo: list[Path], seconds: dict[str, float]) -> list[Path]:
     return sorted(todo, key=lambda nb: -seconds.get(nb.name, 0.0))
 
 
-def _expected() -> dict[str, dict[str, float]]:
-    try:
-        return json.loads(EXPECTED.read_text())
-    except (OSError, ValueError):  # a hint only: without it, reading order
-        return {}
+def _expected(todo: list[Path]) -> dict[str, dict[str, float]]:
+    """``{profile: {notebook: seconds}}`` from :data:`EXPECTED` beside the notebooks in ``todo``
+    (merged, where they sit in several folders)."""
+    expected: dict[str, dict[str, float]] = {}
+    for folder in sorted({notebook.parent for notebook in todo}):
+        try:
+            found = json.loads((folder / EXPECTED).read_text())
+            for profile, seconds in found.items():
+                expected.setdefault(profile, {}).update({n: float(t) for n, t in seconds.items()})
+        except (OSError, ValueError, TypeError, AttributeError):  # a hint only: without it, reading order
+            continue
+    return expected
 
 
 def _durations() -> dict[str, dict[str, float]]:
@@ -705,26 +733,34 @@ def _earlier(summary: Path, profile: str) -> dict[str, dict]:
         return {}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m depthrep book", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(PROFILES))
-    parser.add_argument("--out", type=Path, default=Path("build/notebooks"))
-    parser.add_argument("--jobs", type=int, help="notebooks executed at once (default: 1; with --executor: "
-                        "tasks, each a share of the notebooks; slurm: one per notebook)")  # fmt: skip
-    kept = parser.add_mutually_exclusive_group()
+EXAMPLES = examples(
+    "depthrep book --profile ci --jobs 2",
+    "depthrep book --profile laptop --out build/notebooks notebooks/03_depth.ipynb",
+    "depthrep book --profile paper --executor slurm --partition gpu --wait",
+)
+
+
+def parser() -> ArgumentParser:
+    """The command line of ``depthrep book``."""
+    top = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0], epilog=EXAMPLES)
+    top.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(PROFILES), help="the sizes the "
+                     "notebooks run at (depthrep.profiles)")  # fmt: skip
+    top.add_argument("--out", type=Path, default=Path("build/notebooks"), help="folder the executed "
+                     "notebooks and summary.json are written to")  # fmt: skip
+    top.add_argument("--jobs", type=int, help="notebooks executed at once (default: 1; with --executor: "
+                     "tasks, each a share of the notebooks; slurm: one per notebook)")  # fmt: skip
+    kept = top.add_mutually_exclusive_group()
     kept.add_argument("--store", type=Path, help="folder that keeps the inversions (default: "
                       "$DEPTHREP_STORE, else results/ in the model cache, $DEPTHREP_CACHE or "
                       "~/.cache/depthrep)")  # fmt: skip
     kept.add_argument("--no-store", action="store_true", help="compute every inversion, keep none")
-    parser.add_argument(
+    top.add_argument(
         "--fresh",
         action="store_true",
         help="compute every inversion and notebook again, replacing the store's",
     )
-    parser.add_argument(
-        "notebooks", nargs="*", type=Path, help="notebooks to run (default: all in notebooks/)"
-    )
-    cluster = parser.add_argument_group(
+    top.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: all in notebooks/)")
+    cluster = top.add_argument_group(
         "through submitit", "run the notebooks as tasks of a Slurm job array, or as processes here, "
         "into --out and --store on a file system they share (pip install depthrep[cluster])",
     )  # fmt: skip
@@ -733,31 +769,41 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_slurm_options(cluster.add_argument)
     cluster.add_argument("--wait", action="store_true", help="wait for the Slurm tasks (always, for local)")
-    args = parser.parse_args(argv)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m depthrep book [NOTEBOOK ...]``; returns the exit status."""
+    cli = parser()
+    args = cli.parse_args(argv)
     if args.jobs is not None and args.jobs < 1:
-        parser.error("--jobs must be at least 1")
+        cli.error("--jobs must be at least 1")
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
-        parser.error(f"no such notebook: {', '.join(missing)}")
-    sources = {p.resolve().parent for p in args.notebooks} or {NOTEBOOKS}
+        cli.error(f"no such notebook: {', '.join(missing)}")
+    try:  # the chapters of the working directory, unless named
+        sources = {p.resolve().parent for p in args.notebooks} or {chapters().resolve()}
+    except DepthrepError as err:
+        print(f"{cli.prog}: error: {one_line(err)}", file=sys.stderr)
+        return 2
     if args.out.resolve() in sources:
-        parser.error(f"--out {args.out} holds the notebooks to run: executed copies would overwrite them")
+        cli.error(f"--out {args.out} holds the notebooks to run: executed copies would overwrite them")
     unusable = unwritable(args.out)
     if unusable:
-        parser.error(f"--out {args.out}: {unusable}; pass a folder the executed notebooks can be written to")
+        cli.error(f"--out {args.out}: {unusable}; pass a folder the executed notebooks can be written to")
     given = [f"--{k.replace('_', '-')}" for k in ("partition", "slurm", "wait", "cpus_per_task", "mem_gb")
              if getattr(args, k)]  # fmt: skip
     if given and not args.executor:
-        parser.error(f"{', '.join(given)} set(s) how submitit runs the notebooks: add --executor slurm")
+        cli.error(f"{', '.join(given)} set(s) how submitit runs the notebooks: add --executor slurm")
     if args.no_store and args.fresh:
-        parser.error("--fresh replaces what the store holds: it needs a store, not --no-store")
+        cli.error("--fresh replaces what the store holds: it needs a store, not --no-store")
     try:
         folder = args.store or os.environ.get(STORE) or cache_dir() / "results"
         store = None if args.no_store else Store(folder, read=not args.fresh)
     except CheckpointError as err:  # no cache folder to be had
-        parser.error(f"{err}; or pass --store DIR, or --no-store")
+        cli.error(f"{err}; or pass --store DIR, or --no-store")
     if store is not None and (problem := unwritable(store.folder)):
-        parser.error(f"--store {store.folder}: {problem}; pass a folder that can be written, or --no-store")
+        cli.error(f"--store {store.folder}: {problem}; pass a folder that can be written, or --no-store")
     start = time.perf_counter()
     selected = [p.resolve() for p in args.notebooks] or None
     try:
@@ -768,7 +814,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             outcomes = run_all(args.profile, args.out, selected, args.jobs or 1, store)
     except ClusterError as err:  # no submitit, no Slurm, a bad setting
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        print(f"{cli.prog}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

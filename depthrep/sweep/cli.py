@@ -20,7 +20,6 @@ shard again resumes it; a failed job is retried. Exit status: 0 done; 2 a bad ar
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import os
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from depthrep._util.cli import ArgumentParser, examples
 from depthrep._util.cluster import (
     EXECUTORS,
     MAX_ARRAY,
@@ -233,20 +233,21 @@ def submit(
     return cluster.map_array(partial(work, **arguments), [directory] * count, indices, [count] * count)
 
 
-class _Formatter(argparse.HelpFormatter):
-    """Adds "(default: ...)" to the help of an option that has a default."""
+EXAMPLES = examples(
+    "depthrep sweep plan --profile paper --models resnet18 resnet50 \\",
+    "    --out runs/paper",
+    "depthrep sweep run runs/paper --shard 3/16",
+    "depthrep sweep submit runs/paper --executor slurm --array-parallelism 32",
+    "depthrep sweep merge runs/paper",
+)
 
-    def _get_help_string(self, action):
-        none = action.default in (None, False, [], argparse.SUPPRESS) or not action.option_strings
-        return action.help if none else f"{action.help} (default: %(default)s)"
 
-
-def _parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+def parser() -> ArgumentParser:
+    """The command line of ``depthrep sweep``."""
+    top = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0], epilog=EXAMPLES)
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    defaults = _Formatter
 
-    planning = commands.add_parser("plan", help="write DIR/jobs.jsonl", formatter_class=defaults)
+    planning = commands.add_parser("plan", help="write DIR/jobs.jsonl")
     option = planning.add_argument
     option("--profile", choices=list(PROFILES), default="paper", help="sizes not given below come from it")
     option("--models", nargs="+", help="model names (default: the profile's)")
@@ -260,15 +261,13 @@ def _parser() -> argparse.ArgumentParser:
     option("--precision", choices=PRECISIONS, default=INVERSION, help="asked of every job")
     option("--out", type=Path, required=True, help="the sweep folder")
 
-    running = commands.add_parser("run", help="run one shard's unfinished jobs", formatter_class=defaults)
+    running = commands.add_parser("run", help="run one shard's unfinished jobs")
     running.add_argument("directory", type=Path, help="the sweep folder")
     running.add_argument(
         "--shard", help="I/N (default: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT, else 0/1)"
     )
 
-    submitting = commands.add_parser(
-        "submit", help="run the shards through submitit", formatter_class=defaults
-    )
+    submitting = commands.add_parser("submit", help="run the shards through submitit")
     option = submitting.add_argument
     option("directory", type=Path, help="the sweep folder")
     option("--executor", choices=EXECUTORS, default="slurm", help="a Slurm job array, or processes here")
@@ -281,16 +280,14 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
         command.add_argument("--threads", type=int, default=1, help="CPU threads per job")
 
-    merging = commands.add_parser(
-        "merge", help="write DIR/merged.csv and merged.json", formatter_class=defaults
-    )
+    merging = commands.add_parser("merge", help="write DIR/merged.csv and merged.json")
     merging.add_argument("directory", type=Path, help="the sweep folder")
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m depthrep sweep plan|run|submit|merge ...``; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     command = {"plan": _plan, "run": _run, "submit": _submit, "merge": _merge}[args.command]
     return exit_status(
         PROG, lambda: command(args), interrupted="interrupted; finished jobs are kept, run again to resume"

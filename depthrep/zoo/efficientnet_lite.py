@@ -33,7 +33,7 @@ INPUT_STD = (0.5, 0.5, 0.5)
 """The scaling the ImageNet weights were trained with: TensorFlow's EfficientNet-Lite
 preprocessing subtracts 127 and divides by 128 on 0-255 pixels. Measured here too: the
 shipped photographs' top-1 probabilities are higher with it than with ImageNet's mean/std
-(``tests/test_efficientnet_lite.py``)."""
+(``tests/zoo/test_efficientnet_lite.py``)."""
 
 TRAINED_SIZE = 224
 """Side of the images the ImageNet weights were trained at."""

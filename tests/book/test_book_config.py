@@ -11,13 +11,13 @@ import nbformat
 import pytest
 import torch
 import yaml
+from conftest import ROOT
 
 from depthrep.book import report
 from depthrep.book.report import CLAIMS_MIME
 from depthrep.book.run import NOTEBOOKS, notebooks
 from depthrep.profiles import PROFILES, get_profile
 
-ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 SPHINX = CONFIG["sphinx"]["config"]
@@ -47,7 +47,7 @@ def toc_files() -> list[str]:
 
 def test_toc_lists_exactly_the_notebooks_the_runner_executes():
     chapters = [f for f in toc_files() if f.startswith(f"{NOTEBOOKS.name}/")]
-    on_disk = [f"{NOTEBOOKS.name}/{p.stem}" for p in notebooks()]
+    on_disk = [f"{NOTEBOOKS.name}/{p.stem}" for p in notebooks(ROOT / NOTEBOOKS)]
     missing, gone = sorted(set(on_disk) - set(chapters)), sorted(set(chapters) - set(on_disk))
     assert not missing, f"notebooks not in _toc.yml (add `- file: ...` to a part): {missing}"
     assert not gone, f"_toc.yml lists notebooks that do not exist: {gone}"
@@ -137,7 +137,7 @@ def page_texts() -> dict[str, str]:
     """The prose of every page, by its name in ``_toc.yml``: the book's markdown pages and the
     chapters' markdown cells."""
     pages = {f"book/{p.stem}": p.read_text() for p in (ROOT / "book").glob("*.md")}
-    for path in notebooks():
+    for path in notebooks(ROOT / NOTEBOOKS):
         prose = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
         pages[f"{path.parent.name}/{path.stem}"] = "\n".join(prose)
     return pages

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT
 
 from depthrep.core.jobs import failure_path, load_result, plan, read_plan, result_path, write_plan
 from depthrep.errors import SweepError
 from depthrep.sweep import cli as sweep
 from depthrep.sweep.cli import main, parse_shard, run_shard, shard, shard_from_env, submit
 from depthrep.sweep.merge import merge
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def tiny_plan(directory: Path) -> list:

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 EXECUTED = Path(os.environ.get("DEPTHREP_EXECUTED", ROOT / "build" / "notebooks"))
 UNTRAINED = ("01_method", "03_depth", "04_over_the_run", "05_width", "06_conditioning", "07_pooling",
              "12_architectures")  # fmt: skip

@@ -8,11 +8,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import ROOT
 
+from depthrep.__main__ import main as depthrep
 from depthrep.book import run as runner
 from depthrep.core.store import STORE, Store
+from depthrep.errors import DepthrepError
 from depthrep.profiles import DEFAULT
 
+CHAPTERS = ROOT / "notebooks"
+"""The book's chapters, wherever the tests run from."""
 START = "import depthrep\nrun = depthrep.book.start(profile)"
 
 
@@ -177,13 +182,67 @@ def test_longest_first_keeps_reading_order_for_notebooks_never_run(tmp_path):
 
 
 def test_a_first_run_is_ordered_by_the_committed_times():
-    expected = runner._expected()
-    names = {nb.name for nb in runner.notebooks()}
+    expected = runner._expected(runner.notebooks(CHAPTERS))
+    names = {nb.name for nb in runner.notebooks(CHAPTERS)}
     assert {"ci", DEFAULT} <= set(expected), "make test and make book order a fresh clone"
     for profile, seconds in expected.items():
         assert set(seconds) == names, f"notebooks/seconds.json: copy a {profile} run's notebook-seconds.json"
-    order = runner.longest_first(runner.notebooks(), expected["ci"])
+    order = runner.longest_first(runner.notebooks(CHAPTERS), expected["ci"])
     assert [expected["ci"][nb.name] for nb in order] == sorted(expected["ci"].values(), reverse=True)
+
+
+def test_committed_times_are_read_beside_the_notebooks_that_run(tmp_path):
+    here, there = tmp_path / "here", tmp_path / "there"
+    for folder, seconds in ((here, {"a.ipynb": 5}), (there, {"b.ipynb": 7.5})):
+        folder.mkdir()
+        (folder / runner.EXPECTED).write_text(json.dumps({"ci": seconds}))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / runner.EXPECTED).write_text("[1, 2")  # a hint only: ignored
+    todo = [here / "a.ipynb", there / "b.ipynb", tmp_path / "broken" / "c.ipynb", tmp_path / "d.ipynb"]
+    assert runner._expected(todo) == {"ci": {"a.ipynb": 5.0, "b.ipynb": 7.5}}
+    assert runner._expected([]) == {}
+
+
+def test_the_chapters_are_the_notebooks_folder_of_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DepthrepError, match=r"^no notebooks/ folder in .*: run from the repository root"):
+        runner.chapters()
+    with pytest.raises(DepthrepError, match="or name the notebooks to run"):
+        runner.notebooks()
+    (tmp_path / "notebooks").mkdir()
+    tiny = notebook(tmp_path / "notebooks" / "01_tiny.ipynb", True)
+    assert (
+        runner.chapters().resolve()
+        == runner.chapters(tmp_path).resolve()
+        == (tmp_path / "notebooks").resolve()
+    )
+    assert [path.resolve() for path in runner.notebooks()] == [tiny.resolve()]
+    # what a run with no notebook named executes (the step before any kernel starts)
+    todo, current = runner._plan("ci", tmp_path / "out", None, None)
+    assert (todo, current) == ([tiny.resolve()], [])
+
+
+def test_with_no_notebooks_folder_here_the_book_says_where_to_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runner, "run_all", lambda *args: pytest.fail("a notebook ran"))
+    assert depthrep(["book", "--profile", "ci", "--no-store"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        f"depthrep book: error: no notebooks/ folder in {Path.cwd()}: run from the repository root (where "
+        "`make book` runs), or name the notebooks to run, e.g. `depthrep book path/to/notebooks/*.ipynb`\n"
+    )
+    assert not (tmp_path / "build").exists()
+
+
+def test_notebooks_named_run_from_any_working_directory(tmp_path, monkeypatch, capsys):
+    tiny = notebook(tmp_path / "elsewhere.ipynb", True)
+    monkeypatch.chdir(tmp_path.parent)  # no notebooks/ there
+    ran = []
+    monkeypatch.setattr(runner, "run_all", lambda *args: ran.append(args) or [])
+    named = Path(tmp_path.name, tiny.name)  # relative to the working directory
+    out = tmp_path / "out"
+    assert depthrep(["book", "--profile", "ci", "--out", str(out), "--no-store", str(named)]) == 0
+    assert ran == [("ci", out, [tiny.resolve()], 1, None)]
 
 
 def test_wall_times_are_remembered_per_profile_for_the_next_run(tmp_path, monkeypatch):
@@ -268,7 +327,7 @@ def test_a_notebook_uses_local_models_where_its_code_calls_for_them(tmp_path):
     )
     assert not runner.uses_local_models(_notebook(tmp_path / "c.ipynb", "depthrep.invert(m, x, 'conv1')"))
     assert not runner.uses_local_models(tmp_path / "missing.ipynb")  # its own run says why
-    in_the_book = [nb.name for nb in runner.notebooks() if runner.uses_local_models(nb)]
+    in_the_book = [nb.name for nb in runner.notebooks(CHAPTERS) if runner.uses_local_models(nb)]
     assert in_the_book == ["07_pooling.ipynb", "09_training_data.ipynb"]
 
 
@@ -324,7 +383,7 @@ def test_a_notebook_that_reports_no_claim_fails_and_one_that_exits_after_them_pa
 
 def test_every_chapter_ends_with_its_claim_check():
     """The runner fails a notebook that reports no claim (``depthrep.book.check``)."""
-    for path in runner.notebooks():
+    for path in runner.notebooks(CHAPTERS):
         code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
         assert "depthrep.book.check(run," in code[-1], f"{path.name}: its last code cell checks no claim"
 
@@ -412,7 +471,7 @@ def test_an_unusable_out_folder_is_refused_before_any_notebook_runs(tmp_path, mo
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error == (
-        f"python -m depthrep book: error: --out {tmp_path / out}: {said.format(tmp=tmp_path)}; "
+        f"depthrep book: error: --out {tmp_path / out}: {said.format(tmp=tmp_path)}; "
         "pass a folder the executed notebooks can be written to"
     )
 

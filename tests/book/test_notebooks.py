@@ -11,11 +11,12 @@ import re
 import nbformat
 import pytest
 import torch
+from conftest import ROOT
 
 import depthrep
 from depthrep.book.run import notebooks
 
-NOTEBOOKS = notebooks()
+NOTEBOOKS = notebooks(ROOT / "notebooks")
 
 
 def test_there_are_notebooks():
@@ -97,7 +98,7 @@ def test_the_setup_cell_installs_the_repository_only_where_depthrep_is_missing(m
     requirement = Requirement(command[-1])
     assert requirement.name == "depthrep" and requirement.extras == {"widgets"}
     # the repository and branch the book's launch buttons open (_config.yml), so one notebook is installed
-    repository = yaml.safe_load((NOTEBOOKS[0].parents[1] / "_config.yml").read_text())["repository"]
+    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
     assert requirement.url == f"git+{repository['url']}@{repository['branch']}"
 
 
