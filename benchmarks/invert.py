@@ -107,7 +107,7 @@ def setup_and_steps(model_name, image, layers, steps, device, rounds=2):
     model = depthrep.load_model(model_name, device=device)
     first, _ = timed(partial(depthrep.invert, model, image, layers, 0, progress=False), device)
     depthrep.invert(model, image, layers, 2, progress=False)  # warm-up: first-call allocations
-    encoder = depthrep.encoder_for(model, layers)
+    encoder = depthrep.core.encoder_for(model, layers)
     blocks = {n: slice(k * len(image), (k + 1) * len(image)) for k, n in enumerate(encoder.deepest_first)}
     x = image.repeat(len(blocks), 1, 1, 1)
 

@@ -3,10 +3,10 @@
 Executable companion to B. L. Badger, *Depth and Representation in Vision Models*
 (arXiv:2211.06496). The names here are the common ones; the rest is public behind the
 namespace of its wing: :mod:`depthrep.zoo` (class scores, input scaling),
-:mod:`depthrep.studies` (the paper's studies), :mod:`depthrep.plot` (every figure),
-:mod:`depthrep.explorer` (widgets and the layer grid), :mod:`depthrep.book` (the chapters'
-banner and claim checks), :mod:`depthrep.profiles` (the run sizes) and :mod:`depthrep.errors`
-(every error and warning type).
+:mod:`depthrep.core` (the encoder), :mod:`depthrep.studies` (the paper's studies),
+:mod:`depthrep.plot` (every figure), :mod:`depthrep.explorer` (widgets and the layer grid),
+:mod:`depthrep.book` (the chapters' banner and claim checks), :mod:`depthrep.profiles` (the
+run sizes) and :mod:`depthrep.errors` (the error and warning types).
 
 Reconstruct an input from one layer's embedding by gradient descent and measure what was lost::
 
@@ -18,6 +18,7 @@ Reconstruct an input from one layer's embedding by gradient descent and measure 
 """
 
 from depthrep import book as book
+from depthrep import core as core
 from depthrep import errors as errors
 from depthrep import explorer as explorer
 from depthrep import plot as plot
@@ -27,6 +28,7 @@ from depthrep import zoo as zoo
 from depthrep.core.distances import (
     colour_matched_distance,
     embedding_distance,
+    flat_distance,
     input_distance,
     shifted_reference,
 )
@@ -68,6 +70,7 @@ __all__ = [
     "embedding_distance",
     "explore",
     "fall_per_decade",
+    "flat_distance",
     "get_method",
     "input_distance",
     "invert",
@@ -93,7 +96,7 @@ __all__ = [
     "ssim",
     "start_image",
 ]
-NAMESPACES = ("book", "errors", "explorer", "plot", "profiles", "studies", "zoo")
+NAMESPACES = ("book", "core", "errors", "explorer", "plot", "profiles", "studies", "zoo")
 """The wings whose public names are reached as ``depthrep.<wing>.<name>``."""
 
 

@@ -1,11 +1,14 @@
-"""Every error and warning type of depthrep, in one place, under one base class.
+"""The error and warning types of depthrep, in one place (``depthrep.errors.UnknownModelError``);
+only the book's failed claim check (:class:`depthrep.book.ClaimFailed`) lives with the book.
 
 Every error that depthrep raises for a bad input (an unknown name, an unreadable image,
 a missing weights file, a full disk) is a :class:`DepthrepError`, with a message that
 says what is wrong and what to do instead. Each also derives from the built-in type it
 would otherwise be (``ValueError`` for a bad value, ``RuntimeError`` or ``OSError`` for
 the machine), so ``except ValueError`` keeps working. The command line prints such an
-error on one line and exits with status 2.
+error on one line and exits with status 2. The warnings (a run that diverged, weights
+that do not match their published hash, ...) are subclasses of :class:`UserWarning`, so the usual warning
+filters take them.
 """
 
 from __future__ import annotations

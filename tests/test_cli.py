@@ -18,7 +18,7 @@ from PIL import Image
 import depthrep
 import depthrep.__main__ as cli
 from depthrep.__main__ import main
-from depthrep._util.cli import EXAMPLES, ArgumentParser, HelpFormatter
+from depthrep._util.cli import EXAMPLES_HEADING, ArgumentParser, HelpFormatter
 from depthrep.book import run as book
 from depthrep.core import jobs as engine  # the CLI runs its inversion through jobs.run_job
 from depthrep.sweep import cli as sweep
@@ -151,8 +151,7 @@ BAD = {
 
 
 @pytest.mark.parametrize("args, reason", BAD.values(), ids=BAD.keys())
-def test_bad_arguments_exit_2_with_a_one_line_reason(args, reason, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / "cache"))
+def test_bad_arguments_exit_2_with_a_one_line_reason(args, reason, tmp_path, monkeypatch, capsys, cache):
     monkeypatch.setenv(depthrep._util.precision.ENV, "half" if args == ["precision"] else "")
     (tmp_path / "FILE").write_text("")
     args = [str(tmp_path / a) if a.split("/")[0] in ("OUT", "FILE") else a for a in args]
@@ -206,7 +205,7 @@ def test_every_command_line_has_the_one_help_style(module, capsys):
         assert parser.formatter_class is HelpFormatter, f"`{prog} --help` uses {parser.formatter_class}"
         assert prog.startswith(top.prog)
     heading, *lines = top.epilog.splitlines()
-    assert heading == EXAMPLES and lines, f"`{top.prog} --help` ends with no examples"
+    assert heading == EXAMPLES_HEADING and lines, f"`{top.prog} --help` ends with no examples"
     assert lines[0].startswith(f"  {top.prog} ")
     for line in lines:  # a command of this program, or the rest of one after a backslash
         assert line.startswith((f"  {top.prog} ", "      ")), line
@@ -415,12 +414,11 @@ def test_sigint_stops_a_real_run(tmp_path, device):
     assert "Traceback" not in stderr and not out.exists()
 
 
-def test_train_then_reuse(tmp_path, device, monkeypatch, capsys):
-    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path))
+def test_train_then_reuse(tmp_path, cache, device, capsys):
     assert main(["train", "resnet18", "--steps", "2", "--device", str(device)]) == 0
     first = capsys.readouterr().out.strip()
-    assert first.startswith("resnet18 trained here on 10 photos (2 steps of 64") and str(tmp_path) in first
-    (checkpoint,) = tmp_path.glob("resnet18-photos-2steps-seed0-*.pt")
+    assert first.startswith("resnet18 trained here on 10 photos (2 steps of 64") and str(cache) in first
+    (checkpoint,) = cache.glob("resnet18-photos-2steps-seed0-*.pt")
     assert first.endswith(str(checkpoint))
     assert main(["train", "resnet18", "--steps", "2", "--device", str(device)]) == 0
     assert capsys.readouterr().out.strip() == first  # the cached run, seconds and all

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-EXAMPLES = "examples:"
+EXAMPLES_HEADING = "examples:"
 """The heading of every top level's epilog (:func:`examples`)."""
 
 
@@ -53,4 +53,4 @@ class ArgumentParser(argparse.ArgumentParser):
 def examples(*lines: str) -> str:
     """The epilog of a top level: ``examples:``, then ``lines`` indented two (one command line
     each; a line that goes on after a ``\\`` starts with four more spaces)."""
-    return "\n".join([EXAMPLES, *(f"  {line}" for line in lines)])
+    return "\n".join([EXAMPLES_HEADING, *(f"  {line}" for line in lines)])

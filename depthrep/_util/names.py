@@ -30,7 +30,8 @@ def preset(
         error: ``chosen`` is no preset, or an override names no field; the message lists the
             valid ones and suggests the nearest.
 
-    >>> from depthrep.core.methods import METHODS, MethodError
+    >>> from depthrep.core.methods import METHODS
+    >>> from depthrep.errors import MethodError
     >>> preset(METHODS, "paper", {"lr": (0.1, 0.01)}, kind="method", error=MethodError).lr
     (0.1, 0.01)
     """

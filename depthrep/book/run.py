@@ -62,7 +62,6 @@ from filelock import FileLock
 from depthrep._util.cli import ArgumentParser, examples
 from depthrep._util.cluster import (
     EXECUTORS,
-    ClusterError,
     add_slurm_options,
     check_executor,
     slurm_executor,
@@ -72,7 +71,7 @@ from depthrep._util.cluster import (
 )  # fmt: skip
 from depthrep.book.report import CLAIMS_MIME, failing, tally
 from depthrep.core.store import FRESH, LOG, STORE, Store, code_digest, count
-from depthrep.errors import CheckpointError, DepthrepError, one_line
+from depthrep.errors import CheckpointError, ClusterError, DepthrepError, one_line
 from depthrep.profiles import DEFAULT as DEFAULT_PROFILE
 from depthrep.profiles import PROFILES, Profile
 from depthrep.zoo.checkpoints import atomic_write, cache_dir, unwritable
@@ -744,7 +743,7 @@ def parser() -> ArgumentParser:
     """The command line of ``depthrep book``."""
     top = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0], epilog=EXAMPLES)
     top.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(PROFILES), help="the sizes the "
-                     "notebooks run at (depthrep.profiles)")  # fmt: skip
+                     "notebooks run at, from depthrep.profiles")  # fmt: skip
     top.add_argument("--out", type=Path, default=Path("build/notebooks"), help="folder the executed "
                      "notebooks and summary.json are written to")  # fmt: skip
     top.add_argument("--jobs", type=int, help="notebooks executed at once (default: 1; with --executor: "

@@ -196,8 +196,8 @@ class Explorer:
             raise Refused(f"No layer to invert for {name}: pick another model.")
         if self.target is None:
             raise Refused("No target image: pick a sample or upload a PNG or JPEG file.")
-        method = self.method.value  # a preset by its name, so the job's id names it; another as it is
-        method = method if method in METHODS else self.methods[method]
+        chosen_method = self.methods[self.method.value]  # a preset goes by its name, in the job's id
+        method = self.method.value if chosen_method is METHODS.get(self.method.value) else chosen_method
         return Job(name, weights, chosen, self.image.value, self.size.value, self.seed, method,
                    self.steps.value)  # fmt: skip
 

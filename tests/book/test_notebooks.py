@@ -7,6 +7,7 @@ import math
 import numbers
 import pkgutil
 import re
+import sys
 
 import nbformat
 import pytest
@@ -70,36 +71,50 @@ def test_every_notebook_opens_with_the_same_setup_cell_hidden_from_the_book(path
     assert "remove-cell" in first.metadata.get("tags", []), f"{path.name}: tag the set-up cell remove-cell"
 
 
-def _run_setup(source: str, monkeypatch, *, installed: bool) -> list[list[str]]:
-    """Execute the set-up cell with the package ``installed`` or not: the commands it would run."""
+def _run_setup(source: str, *, installed: bool, pip_fails: bool = False, colab: bool = False):
+    """Execute the set-up cell with the package ``installed`` or not, pip failing or not, in Colab
+    or not: the commands it would run, and the calls that switch on Colab's widget manager."""
     import importlib.util
     import subprocess
+    import types
 
-    calls = []
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *a: real(name, *a) if installed or name != "depthrep" else None,
-    )
-    monkeypatch.setattr(subprocess, "run", lambda command, **kw: calls.append((command, kw)))
-    exec(compile(source, "setup", "exec"), {})
-    return calls
+    with pytest.MonkeyPatch.context() as patch:  # undone at once: calls do not stack
+        calls, widgets = [], []
+        real = importlib.util.find_spec
+        missing = set() if installed else {"depthrep"}
+        patch.setattr(importlib.util, "find_spec", lambda n, *a: None if n in missing else real(n, *a))
+        done = types.SimpleNamespace(returncode=1 if pip_fails else 0, stderr="ERROR: no route to github.com")
+        patch.setattr(subprocess, "run", lambda command, **kw: calls.append((command, kw)) or done)
+        if colab:
+            output = types.SimpleNamespace(enable_custom_widget_manager=lambda: widgets.append(1))
+            colab_module = types.SimpleNamespace(output=output)
+            patch.setitem(sys.modules, "google", types.SimpleNamespace(colab=colab_module))
+            patch.setitem(sys.modules, "google.colab", colab_module)
+            patch.setitem(sys.modules, "google.colab.output", output)
+        exec(compile(source, "setup", "exec"), {})
+        return calls, widgets
 
 
-def test_the_setup_cell_installs_the_repository_only_where_depthrep_is_missing(monkeypatch):
+def test_the_setup_cell_installs_the_repository_only_where_depthrep_is_missing():
     import yaml
     from packaging.requirements import Requirement
 
     source = setup_cell(NOTEBOOKS[0]).source
-    assert _run_setup(source, monkeypatch, installed=True) == []
-    [(command, kw)] = _run_setup(source, monkeypatch, installed=False)
-    assert command[1:4] == ["-m", "pip", "install"] and kw == {"check": True}
+    assert _run_setup(source, installed=True) == ([], [])
+    [(command, kw)], widgets = _run_setup(source, installed=False)
+    assert command[1:4] == ["-m", "pip", "install"] and kw["capture_output"] and not widgets
     requirement = Requirement(command[-1])
     assert requirement.name == "depthrep" and requirement.extras == {"widgets"}
     # the repository and branch the book's launch buttons open (_config.yml), so one notebook is installed
     repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
     assert requirement.url == f"git+{repository['url']}@{repository['branch']}"
+
+
+def test_the_setup_cell_says_why_pip_failed_and_switches_on_colabs_widgets():
+    source = setup_cell(NOTEBOOKS[0]).source
+    with pytest.raises(RuntimeError, match=r"(?s)pip could not install depthrep.*no route to github\.com"):
+        _run_setup(source, installed=False, pip_fails=True)
+    assert _run_setup(source, installed=True, colab=True) == ([], [1])
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -245,20 +245,18 @@ def test_notebooks_named_run_from_any_working_directory(tmp_path, monkeypatch, c
     assert ran == [("ci", out, [tiny.resolve()], 1, None)]
 
 
-def test_wall_times_are_remembered_per_profile_for_the_next_run(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / "cache"))
+def test_wall_times_are_remembered_per_profile_for_the_next_run(tmp_path, cache):
     a, b = notebook(tmp_path / "a.ipynb", True), notebook(tmp_path / "b.ipynb", True)
     runner.run_all("ci", tmp_path / "out", [a, b])
     runner.run_all("laptop", tmp_path / "out", [a])
     durations = runner._durations()
     assert set(durations) == {"ci", "laptop"} and set(durations["ci"]) == {"a.ipynb", "b.ipynb"}
     assert all(seconds > 0 for seconds in durations["ci"].values())
-    (tmp_path / "cache" / runner.DURATIONS).write_text("{not json")
+    (cache / runner.DURATIONS).write_text("{not json")
     assert runner._durations() == {}  # unreadable: no ordering, no error
 
 
-def test_with_jobs_the_longest_notebook_of_the_last_run_starts_first(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEPTHREP_CACHE", str(tmp_path / "cache"))
+def test_with_jobs_the_longest_notebook_of_the_last_run_starts_first(tmp_path, monkeypatch, cache):
     a, b, c = (notebook(tmp_path / f"{x}.ipynb", True) for x in "abc")
     started = []
 

@@ -120,7 +120,7 @@ def test_bfloat16_runs_where_native(resnet18, hopper32, device):
 def test_bfloat16_where_emulated_warns_and_runs_float32(resnet18, hopper32, device, monkeypatch):
     monkeypatch.setattr(precision, "bf16_native", lambda device: False)
     target = hopper32.to(device)
-    with pytest.warns(precision.PrecisionWarning, match="emulated"):
+    with pytest.warns(depthrep.errors.PrecisionWarning, match="emulated"):
         asked = invert(resnet18, target, "conv2", steps=3, precision="bfloat16", progress=False)["conv2"]
     fp32 = invert(resnet18, target, "conv2", steps=3, progress=False)["conv2"]
     assert torch.equal(asked.image, fp32.image)  # the same float32 run, bit for bit

@@ -41,7 +41,7 @@ def test_the_history_of_a_stopped_member_stays_where_it_stopped(resnet18, hopper
 
 
 def test_stopped_members_leave_the_batch(resnet18, hopper32, monkeypatch):
-    encoder = depthrep.encoder_for(resnet18, LAYERS)
+    encoder = depthrep.core.encoder_for(resnet18, LAYERS)
     sizes = []
     staged = type(encoder).staged
 

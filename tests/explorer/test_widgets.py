@@ -168,6 +168,10 @@ def test_a_diverged_run_is_reported_in_the_message_line():
     assert list(explorer.method.options) == [*METHODS, "explode"] and "explode" not in METHODS
     explorer.method.value = "explode"
     assert explorer._job().method == explode
+    # one that takes a preset's name replaces it; a preset left as it is goes by its name
+    mine = Explorer(model="resnet18", size=32, steps=5, threaded=False, methods={"adam": explode})
+    assert mine._job().method == explode
+    assert Explorer(model="resnet18", size=32, threaded=False)._job().method == "adam"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", depthrep.errors.DivergenceWarning)
         explorer.run(wait=True)

@@ -234,7 +234,7 @@ def test_a_cache_that_cannot_be_written_says_so_before_training(cache, monkeypat
     monkeypatch.setattr(train, "train", lambda *a, **kw: pytest.fail("trained anyway"))
     config = train.TrainConfig(**TINY, precision="float32")
     says = r"cannot be written to train it \(Permission denied\)"
-    with pytest.raises(depthrep.zoo.checkpoints.CheckpointError, match=says):
+    with pytest.raises(depthrep.errors.CheckpointError, match=says):
         train.ensure_trained(config, device="cpu")
 
 
@@ -244,7 +244,7 @@ def test_a_cache_that_cannot_be_written_says_so_before_training(cache, monkeypat
 )
 def test_models_that_cannot_train_here_are_refused_before_any_data(model, says, cache, monkeypatch):
     monkeypatch.setattr(train, "batches", lambda *a: pytest.fail("drew data"))
-    with pytest.raises(train.TrainError, match=says):
+    with pytest.raises(depthrep.errors.TrainError, match=says):
         train.train(train.TrainConfig(model=model, **TINY, precision="float32"), device="cpu")
 
 

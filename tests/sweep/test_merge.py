@@ -97,7 +97,7 @@ def test_a_result_under_another_jobs_name_is_refused_and_run_again(swept, tmp_pa
     merged = merge(tmp_path)
     assert list(merged.corrupt) == [j.id for j in jobs[1:]] and "holds the job" in merged.corrupt[jobs[1].id]
     assert {r.job for r in merged.rows} == {jobs[0].id}
-    with pytest.raises(depthrep.core.jobs.CorruptResultError, match="not " + jobs[1].id):
+    with pytest.raises(depthrep.errors.CorruptResultError, match="not " + jobs[1].id):
         depthrep.core.jobs.load_result(result_path(tmp_path, jobs[1]), jobs[1])
     report = run_shard(tmp_path, device=str(device))
     assert report.skipped == (jobs[0].id,) and report.done == tuple(j.id for j in jobs[1:])
