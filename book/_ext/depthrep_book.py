@@ -289,11 +289,11 @@ def _number(value) -> str:
 
 
 TABLES = {
-    "profiles": lambda: [profiles.describe(name) for name in profiles.PROFILES],
-    "methods": lambda: [methods.describe(name) for name in methods.METHODS],
-    "worlds": lambda: [profiles.describe_worlds(name) for name in profiles.PROFILES],
+    "profiles": lambda found=profiles.PROFILES: [profiles.describe(p) for p in found.values()],
+    "methods": lambda found=methods.METHODS: [methods.describe(name, m) for name, m in found.items()],
+    "worlds": lambda found=profiles.PROFILES: [profiles.describe_worlds(p) for p in found.values()],
 }
-"""The rows of each ``depthrep-table``, read from the package."""
+"""The rows of each ``depthrep-table``, read from the package's registry (or from the one passed)."""
 
 
 class PackageTable(SphinxDirective):

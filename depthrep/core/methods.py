@@ -143,9 +143,10 @@ USES: dict[str, str] = {
 """What each preset of :data:`METHODS` is for (the book's table of presets)."""
 
 
-def describe(name: str) -> dict[str, str]:
-    """One row of the book's table of presets, read from the preset itself."""
-    m = get_method(name)
+def describe(name: str, method: Method | None = None) -> dict[str, str]:
+    """One row of the book's table of presets, read from the preset itself (or from ``method``,
+    shown under ``name``)."""
+    m = get_method(name) if method is None else method
 
     def span(pair) -> str:
         if pair is None:

@@ -173,18 +173,22 @@ def test_every_citation_is_in_the_bibliography():
 
 
 @pytest.mark.parametrize("table", ["profiles", "methods", "worlds"])
-def test_package_tables_are_read_from_the_package(table, monkeypatch):
-    """The book's profile and preset tables come from depthrep, so a changed size shows at once."""
+def test_package_tables_are_read_from_the_package(table):
+    """The book's profile and preset tables come from depthrep's registries, row for row, so a
+    changed size shows at once (shown here on changed copies: no test writes into a registry)."""
     from depthrep import profiles
     from depthrep.core import methods
 
     extension = load(ROOT / "book" / "_ext" / "depthrep_book.py")
+    registry = profiles.PROFILES if table != "methods" else methods.METHODS
+    assert extension.TABLES[table].__defaults__ == (registry,)  # the package's own, not a copy
     lines = extension.markdown_table(extension.TABLES[table]())
-    assert len(lines) == 2 + len(profiles.PROFILES if table != "methods" else methods.METHODS)
-    changed = dataclasses.replace(profiles.PROFILES["ci"], steps=12345, world_steps=23456)
-    monkeypatch.setitem(profiles.PROFILES, "ci", changed)
-    monkeypatch.setitem(methods.METHODS, "paper", methods.get_method("paper", lr=(0.7, 0.5)))
-    seen = "\n".join(extension.markdown_table(extension.TABLES[table]()))
+    assert len(lines) == 2 + len(registry)
+    if table == "methods":
+        changed = {**registry, "paper": methods.get_method("paper", lr=(0.7, 0.5))}
+    else:
+        changed = {**registry, "ci": dataclasses.replace(registry["ci"], steps=12345, world_steps=23456)}
+    seen = "\n".join(extension.markdown_table(extension.TABLES[table](changed)))
     assert {"profiles": "12345", "methods": "0.7 → 0.5", "worlds": "23456"}[table] in seen
     assert any(
         f"{{depthrep-table}} {table}" in (ROOT / "book" / page).read_text()
