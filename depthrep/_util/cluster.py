@@ -93,6 +93,32 @@ def submit_local(folder: Path, work, calls: Sequence[tuple], gpus_per_task: int 
     return submitted
 
 
+SLURM_OPTIONS = ("gpus_per_task", "timeout_min", "cpus_per_task", "mem_gb", "partition", "slurm")
+"""The settings of a task that :func:`submit_array` takes (those of :func:`slurm_executor`)."""
+LOCAL_OPTIONS = ("gpus_per_task", "timeout_min")
+"""Those of them that apply to processes on this machine (:func:`submit_local`)."""
+
+
+def submit_array(executor: str, folder: Path, work, calls: Sequence[tuple], *, name: str,
+                 array_parallelism: int, **options) -> list:  # fmt: skip
+    """``work(*call)`` for each of ``calls`` through submitit: one Slurm job array
+    (:func:`slurm_executor`, ``array_parallelism`` tasks at once), or ``"local"``: one process
+    each on this machine (:func:`submit_local`, which takes only :data:`LOCAL_OPTIONS`).
+    Returns submitit's jobs; logs and pickles in ``folder``.
+
+    Args:
+        options: the task's settings, :data:`SLURM_OPTIONS` (``None``: the default).
+    """
+    unknown = sorted(set(options) - set(SLURM_OPTIONS))
+    if unknown:
+        raise TypeError(f"submit_array got {', '.join(unknown)}; it takes {', '.join(SLURM_OPTIONS)}")
+    if executor == "local":
+        local = {k: options[k] for k in LOCAL_OPTIONS if options.get(k) is not None}
+        return submit_local(folder, work, calls, **local)
+    cluster = slurm_executor(folder, name=name, array_parallelism=array_parallelism, **options)
+    return cluster.map_array(work, *zip(*calls, strict=True))  # one list per argument of work
+
+
 def add_slurm_options(add) -> None:
     """The Slurm settings of a ``submit`` command line (``add``: a parser's ``add_argument``)."""
     add("--gpus-per-task", type=int, default=1, help="GPUs per task (local: ignored without CUDA)")

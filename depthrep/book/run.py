@@ -64,9 +64,8 @@ from depthrep._util.cluster import (
     EXECUTORS,
     add_slurm_options,
     check_executor,
-    slurm_executor,
     slurm_settings,
-    submit_local,
+    submit_array,
     submitit_module,
 )  # fmt: skip
 from depthrep.book.report import CLAIMS_MIME, failing, tally
@@ -377,8 +376,9 @@ def submit(
         executor: ``"local"``: ``tasks`` processes here (default 1), each with its share of the
             CPU threads. ``"slurm"``: a job array of ``tasks`` (default: one per notebook).
         folder: submitit's pickles and the tasks' logs (default: ``out/submitit``).
-        slurm: :func:`depthrep._util.cluster.slurm_executor`'s settings (``partition``, ``gpus_per_task``,
-            ``timeout_min``, ...); for ``"local"``, only ``gpus_per_task`` and ``timeout_min``.
+        slurm: each task's settings, :data:`depthrep._util.cluster.SLURM_OPTIONS` (``partition``,
+            ``gpus_per_task``, ``timeout_min``, ...); for ``"local"``, only ``gpus_per_task`` and
+            ``timeout_min``.
 
     Returns:
         submitit's jobs (``.job_id``; ``.result()`` is the task's list of :class:`Outcome`), and
@@ -405,11 +405,10 @@ def submit(
         importlib.import_module("depthrep.book.run").run_share, out=str(out), profile=profile, env=env
     )
     folder = Path(folder or out / "submitit").resolve()
-    if executor == "local":
-        allowed = {k: slurm[k] for k in ("gpus_per_task", "timeout_min") if slurm.get(k) is not None}
-        return submit_local(folder, work, [(share,) for share in shares], **allowed), current
-    cluster = slurm_executor(folder, name="depthrep-book", array_parallelism=count, **slurm)
-    return cluster.map_array(work, shares), current
+    calls = [(share,) for share in shares]
+    return submit_array(
+        executor, folder, work, calls, name="depthrep-book", array_parallelism=count, **slurm
+    ), current
 
 
 def run_share(notebooks: list[str], out: str, profile: str, env: dict[str, str]) -> list[Outcome]:

@@ -38,9 +38,8 @@ from depthrep._util.cluster import (
     MAX_ARRAY,
     add_slurm_options,
     check_executor,
-    slurm_executor,
     slurm_settings,
-    submit_local,
+    submit_array,
     submitit_module,
 )  # fmt: skip
 from depthrep._util.precision import INVERSION, PRECISIONS
@@ -183,14 +182,9 @@ def submit(
     executor: str = "slurm",
     array_parallelism: int = 4,
     shards: int | None = None,
-    gpus_per_task: int = 1,
-    timeout_min: int = 240,
-    cpus_per_task: int | None = None,
-    mem_gb: float | None = None,
-    partition: str | None = None,
-    slurm: Mapping[str, str] | None = None,
     device: str | None = None,
     threads: int = 1,
+    **options,
 ) -> list:
     """Submit the sweep's shards through submitit; returns submitit's jobs (``.job_id``, ``.result()``).
 
@@ -199,9 +193,13 @@ def submit(
             :data:`MAX_ARRAY`), at most ``array_parallelism`` running at once. ``"local"``:
             ``shards`` processes on this machine (default and at most ``array_parallelism``),
             each on its own GPU when CUDA is there.
-        slurm: more sbatch settings, ``{"account": "abc", "constraint": "a100"}``.
+        options: each task's settings, :data:`depthrep._util.cluster.SLURM_OPTIONS`:
+            ``gpus_per_task`` (1), ``timeout_min`` (240), ``cpus_per_task``, ``mem_gb``,
+            ``partition`` and ``slurm``, more sbatch settings (``{"account": "abc"}``); for
+            ``"local"``, only ``gpus_per_task`` and ``timeout_min``.
 
     Raises:
+        TypeError: a setting not among them.
         ClusterError: submitit is not installed (``pip install depthrep[cluster]``), or no Slurm here.
         SweepError: bad counts, or an empty plan.
     """
@@ -222,15 +220,9 @@ def submit(
     # By reference, so that workers import it; `python -m depthrep.sweep.cli` would pickle __main__'s copy.
     work = importlib.import_module("depthrep.sweep.cli").run_shard
     arguments = dict(device=device, threads=threads)
-    if executor == "local":
-        calls = [(directory, index, count) for index in range(count)]
-        return submit_local(folder, partial(work, **arguments), calls, gpus_per_task, timeout_min)
-    cluster = slurm_executor(
-        folder, name="depthrep-sweep", array_parallelism=array_parallelism, gpus_per_task=gpus_per_task,
-        timeout_min=timeout_min, cpus_per_task=cpus_per_task, mem_gb=mem_gb, partition=partition, slurm=slurm,
-    )  # fmt: skip
-    indices = list(range(count))
-    return cluster.map_array(partial(work, **arguments), [directory] * count, indices, [count] * count)
+    calls = [(directory, index, count) for index in range(count)]
+    return submit_array(executor, folder, partial(work, **arguments), calls, name="depthrep-sweep",
+                        array_parallelism=array_parallelism, **options)  # fmt: skip
 
 
 EXAMPLES = examples(
