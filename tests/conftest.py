@@ -1,7 +1,8 @@
 """One suite for every device: ``pytest --device cuda`` runs the same tests on a GPU.
 
 Also what the browser tests share (``tests/test_book*.py``): where the built book is, the
-Chromium to drive, and :func:`offline`, which blocks every request that is not for a local file.
+Chromium to drive, and :func:`offline`, which blocks every request that is not for a local file;
+and :func:`made`, a result of two members with the distances a claim test needs.
 """
 
 import os
@@ -24,6 +25,36 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LOCAL_SCHEMES = ("file", "data", "blob", "about")
+
+
+def made(
+    layer,
+    m_i,
+    m_g=(1.0, 1.0),
+    m_r=(2.0, 2.0),
+    shift=(1.0, 1.0),
+    flat=(5.0, 5.0),
+    diverged=(-1, -1),
+    curves=None,
+):
+    """An :class:`~depthrep.InversionResult` of two members (targets 0 and 1, seed 0) with the
+    distances given per member and nothing else. ``curves``: ``(m_i, m_g)``, each ``(T, 2)``
+    values at steps ``0 .. T-1`` (ending at ``m_i``, ``m_g``); by default two records of the
+    end values."""
+    from depthrep.core.results import History, InversionResult
+
+    t = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
+    m_i, m_g = t(m_i), t(m_g)
+    i_curve, g_curve = (
+        (t(curves[0]), t(curves[1])) if curves else (torch.stack([m_i, m_i]), torch.stack([m_g, m_g]))
+    )
+    return InversionResult(
+        layer=layer, image=torch.zeros(2, 3, 4, 4), input_distance=m_i, embedding_distance=m_g,
+        reference_distance=t(m_r), shift_distance=t(shift), flat_distance=t(flat),
+        target_norm=t((3.0, 3.0)), history=History(torch.arange(len(i_curve)), i_curve, g_curve),
+        steps=len(i_curve) - 1, diverged_at=t(diverged).long(), stopped_at=torch.tensor([-1, -1]),
+        labels={"target": (0, 1), "seed": (0, 0)},
+    )  # fmt: skip
 
 
 def pytest_addoption(parser):

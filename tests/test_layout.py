@@ -138,4 +138,9 @@ def test_the_front_door_holds_the_science_names_only():
         module = importlib.import_module(f"depthrep.{wing}")
         if hasattr(module, "__path__"):
             modules = {m.name for m in pkgutil.iter_modules(module.__path__)}
-            assert not modules & set(module.__all__), f"depthrep.{wing}: a name hides a module"
+            hidden = {  # a name of the wing's that is not the module of that name
+                n
+                for n in modules & set(module.__all__)
+                if getattr(module, n) is not importlib.import_module(f"depthrep.{wing}.{n}")
+            }
+            assert not hidden, f"depthrep.{wing}: {hidden} hide modules of that name"

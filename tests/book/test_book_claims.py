@@ -1,23 +1,9 @@
 """The named claim builders of the book: each holds, fails and refuses to decide where it should."""
 
 import pytest
-import torch
+from conftest import made
 
 import depthrep
-from depthrep.core.results import History, InversionResult
-
-
-def made(layer, m_i, m_g=(1.0, 1.0), m_r=(2.0, 2.0), shift=(1.0, 1.0), diverged=(-1, -1)) -> InversionResult:
-    """A result of two members with the distances given (per member) and nothing else."""
-    t = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
-    m_i, m_g = t(m_i), t(m_g)
-    return InversionResult(
-        layer=layer, image=torch.zeros(2, 3, 4, 4), input_distance=m_i, embedding_distance=m_g,
-        reference_distance=t(m_r), shift_distance=t(shift), flat_distance=t((5.0, 5.0)),
-        target_norm=t((3.0, 3.0)), history=History(torch.tensor([0, 1]), torch.stack([m_i, m_i]),
-                                                   torch.stack([m_g, m_g])),
-        steps=1, diverged_at=torch.tensor(diverged), stopped_at=torch.tensor([-1, -1]),
-    )  # fmt: skip
 
 
 def test_farther_with_depth_holds_per_member_and_only_on_converged_runs():

@@ -168,8 +168,8 @@ def settings() -> set[float]:
             for field in dataclasses.fields(value):
                 add(getattr(value, field.name))
 
-    for module in pkgutil.iter_modules(depthrep.__path__):
-        for name, value in vars(importlib.import_module(f"depthrep.{module.name}")).items():
+    for module in pkgutil.walk_packages(depthrep.__path__, "depthrep."):  # every wing's modules too
+        for name, value in vars(importlib.import_module(module.name)).items():
             if name.isupper():
                 add(value)
     return found
