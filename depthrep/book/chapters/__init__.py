@@ -1,7 +1,8 @@
 """The claims particular to one chapter, one module per chapter, each claim a named function.
 
-A chapter's claim cell lists its claims by name (``chapter.deep_stage_farther(...)``); the
-claims that recur across chapters are in :mod:`depthrep.book.claims`. Each function takes the
+A chapter's claim cell takes its module (``chapter = depthrep.book.chapters.pooling``) and lists
+its claims by name, one line each (``chapter.pooling_loses_what_relu_keeps(bn1, before,
+after)``); the claims that recur across chapters are in :mod:`depthrep.book.claims`. Each function takes the
 results the chapter computed and returns a :class:`~depthrep.book.Claim` with its statement,
 baseline, margin, guard and numbers (a claim about models a profile may leave out returns a
 list: the claim, or none). The test is written here once, from what the paper says, before the
