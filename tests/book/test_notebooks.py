@@ -177,9 +177,12 @@ def settings() -> set[float]:
 
 def unexplained_numbers(nb, known: set[float]) -> list[str]:
     """The decimal numbers of ``nb``'s prose that are neither settings (``known``, or a literal
-    of the notebook's own code: a claim's margin written before the run) nor inside a box of
-    numbers measured in earlier runs, each with the words before it."""
+    of the notebook's own code or of the claims module it checks with, ``depthrep.book.chapters.*``:
+    a claim's margin written before the run) nor inside a box of numbers measured in earlier
+    runs, each with the words before it."""
     code = " ".join(c.source for c in nb.cells if c.cell_type == "code")
+    for chapter in set(re.findall(r"depthrep\.book\.chapters\.(\w+)", code)):
+        code += (ROOT / "depthrep" / "book" / "chapters" / f"{chapter}.py").read_text()
     written = {float(x) for x in re.findall(r"(?<![\w.])\d+\.\d+(?:e-?\d+)?", code)}
     found = []
     for cell in nb.cells:

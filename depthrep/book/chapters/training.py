@@ -27,33 +27,36 @@ def _twins_converged(runs: Runs, layers: Sequence[str]) -> list[torch.Tensor]:
     return [converged(runs["trained"][n], runs["untrained"][n]) for n in layers]
 
 
-def early_stages_closer_after_training(runs: Runs, matched: Measure, stages: Sequence[str]) -> Claim:
-    """The paper: training sharpens early-layer reconstructions. Per target, the mean-colour
-    matched ``m_i`` (:func:`~depthrep.colour_matched_distance`) is lower after training at
-    each of the ``stages``."""
-    per_target = {n: _per_target(runs, matched, n) for n in stages}
+def _closer_to_the_target(
+    runs: Runs, measure: Measure, stages: Sequence[str], *, what: str, lower: bool
+) -> Claim:
+    """Per target, ``measure`` after training against the untrained twin at each of ``stages``:
+    lower (``lower``) or higher, every run converged."""
+    per_target = {n: _per_target(runs, measure, n) for n in stages}
+    trained, twin = ("trained", "untrained") if lower else ("untrained", "trained")
     return claim(
-        f"{', '.join(stages)}: per target, the mean-colour-matched m_i is lower after training",
-        [per_target[n]["trained"] < per_target[n]["untrained"] for n in stages],
+        f"{', '.join(stages)}: per target, {what} after training",
+        [per_target[n][trained] < per_target[n][twin] for n in stages],
         converged=_twins_converged(runs, stages),
         baseline="the untrained twin, same stage, target and starts",
         margin="1x (direction)",
         **{f"{n} {label}": per_target[n][label] for n in stages for label in runs},
+    )
+
+
+def early_stages_closer_after_training(runs: Runs, matched: Measure, stages: Sequence[str]) -> Claim:
+    """The paper: training sharpens early-layer reconstructions. Per target, the mean-colour
+    matched ``m_i`` (:func:`~depthrep.colour_matched_distance`) is lower after training at
+    each of the ``stages``."""
+    return _closer_to_the_target(
+        runs, matched, stages, what="the mean-colour-matched m_i is lower", lower=True
     )
 
 
 def early_stages_more_similar_after_training(runs: Runs, similarity: Measure, stages: Sequence[str]) -> Claim:
     """The same finding by structural similarity (:func:`~depthrep.ssim`): per target, the
     mean SSIM is higher after training at each of the ``stages``."""
-    per_target = {n: _per_target(runs, similarity, n) for n in stages}
-    return claim(
-        f"{', '.join(stages)}: per target, the mean SSIM is higher after training",
-        [per_target[n]["trained"] > per_target[n]["untrained"] for n in stages],
-        converged=_twins_converged(runs, stages),
-        baseline="the untrained twin, same stage, target and starts",
-        margin="1x (direction)",
-        **{f"{n} {label}": per_target[n][label] for n in stages for label in runs},
-    )
+    return _closer_to_the_target(runs, similarity, stages, what="the mean SSIM is higher", lower=False)
 
 
 def more_mismatch_left_after_training(unblurred: Runs) -> Claim:
@@ -93,13 +96,14 @@ def longer_run_does_not_bring_it_back(run: InversionResult) -> Claim:
     """A longer run at the deepest stage: over its second half ``m_i`` follows ``m_g`` less
     than half-proportionally (``d log m_i / d log m_g < 0.5``) and ends more than 3
     ``||a' - a||`` from the target."""
+    slope = run.history.input_response()
     return claim(
         f"trained {run.layer}: d log m_i / d log m_g < 0.5 over the 2nd half, and m_i ends > 3 ||a' - a||",
-        (run.history.input_response() < 0.5) & (run.shift_ratio > 3),
+        (slope < 0.5) & (run.shift_ratio > 3),
         converged=converged(run),
         baseline="m_i and m_g at the run's midpoint; ||a' - a|| of the same target",
         margin="slope 0.5; 3x",
-        slope=run.history.input_response(),
+        slope=slope,
         m_g_fall=run.history.embedding_fall(),
         m_i_over_shift=run.shift_ratio,
         m_g_over_m_r=run.reference_ratio,
